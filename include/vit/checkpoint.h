@@ -1,0 +1,41 @@
+// Model weights as safetensors with timm names: saving, loading with shape validation, and
+// inferring a ViTConfig from a file.
+//
+// Example:
+//   auto file = vit::SafetensorsFile::open("vit_tiny.safetensors");
+//   vit::ViT model(vit::config_from_safetensors(file));
+//   vit::load_weights(model, file, {.strict = true});
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vit/model.h"
+#include "vit/safetensors.h"
+
+namespace vit {
+
+// The model config of a file: its "vit.config" metadata when present, otherwise inferred from
+// tensor shapes (embed dim, patch size, channels, depth, MLP size, qkv bias, pooling norm,
+// pre-logits, class count; a square image from the position table; heads = embed_dim / 64
+// unless `num_heads` > 0). Throws vit::Error naming what is missing.
+ViTConfig config_from_safetensors(const SafetensorsFile& file, int64_t num_heads = 0);
+
+struct LoadOptions {
+    bool strict = true;  // missing or unexpected tensors are errors (else reported and skipped)
+};
+
+struct LoadReport {
+    std::vector<std::string> missing;     // model parameters the file lacks (left as they were)
+    std::vector<std::string> unexpected;  // file tensors the model has no place for
+};
+
+// Copies every parameter from the file, converting F16/BF16/F64 to fp32. A shape mismatch is
+// always an error naming the tensor, the expected and the found shape.
+LoadReport load_weights(ViT& model, const SafetensorsFile& file, const LoadOptions& options);
+
+// Writes the parameters with metadata {"format": "vit", "format_version": "1", "vit.config": ...}
+// atomically (an existing file is replaced only once the new one is complete).
+void save_weights(const ViT& model, const std::string& path);
+
+}  // namespace vit

@@ -1,0 +1,71 @@
+// ViTConfig: every architectural option of a Vision Transformer, with timm's defaults, and the
+// named presets (Ti, S, B, L, H with patches 32, 16, 14, 8).
+//
+// Example:
+//   vit::ViTConfig cfg = vit::preset("vit_base_patch16_224");
+//   cfg.num_classes = 10;
+//   cfg.validate();                       // throws vit::Error naming the bad field
+//   fmt::print("{} tokens\n", cfg.num_tokens());   // 197
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vit {
+
+enum class Pool { Token, Mean };  // class token's row, or the mean over patch tokens
+enum class Gelu { Erf, Tanh };    // exact GELU, or the tanh approximation
+
+struct ViTConfig {
+    int64_t image_height = 224;
+    int64_t image_width = 224;
+    int64_t patch_size = 16;
+    int64_t channels = 3;
+    int64_t embed_dim = 768;
+    int64_t depth = 12;
+    int64_t num_heads = 12;
+    int64_t head_dim = 0;          // 0: embed_dim / num_heads (lucidrains' dim_head otherwise)
+    int64_t mlp_dim = 3072;
+    bool qkv_bias = true;
+    Pool pool = Pool::Token;
+    bool fc_norm = false;          // final LayerNorm after pooling (timm's avg-pool models)
+    int64_t pre_logits_dim = 0;    // 0: none; else Linear(embed_dim, pre_logits_dim) + tanh
+    int64_t num_classes = 1000;    // 0: the model returns pooled features
+    float layernorm_eps = 1e-6f;
+    Gelu gelu = Gelu::Erf;
+    float drop_rate = 0.0f;        // after embeddings, projections and in the MLP
+    float attn_drop_rate = 0.0f;   // on attention probabilities
+    float drop_path_rate = 0.0f;   // stochastic depth, rising linearly to this over the blocks
+    bool patch_norm = false;       // lucidrains: LayerNorm before and after the patch projection
+
+    int64_t grid_height() const { return image_height / patch_size; }
+    int64_t grid_width() const { return image_width / patch_size; }
+    int64_t num_patches() const { return grid_height() * grid_width(); }
+    int64_t num_tokens() const { return num_patches() + 1; }
+    int64_t patch_dim() const { return channels * patch_size * patch_size; }
+    int64_t head_size() const { return head_dim > 0 ? head_dim : embed_dim / num_heads; }
+    int64_t inner_dim() const { return num_heads * head_size(); }
+    int64_t feature_dim() const { return pre_logits_dim > 0 ? pre_logits_dim : embed_dim; }
+    int64_t output_dim() const { return num_classes > 0 ? num_classes : feature_dim(); }
+    // Drop-path rate of block i: linear from 0 to drop_path_rate.
+    float drop_path_at(int64_t block) const;
+
+    // Throws vit::Error naming the first inconsistent or out-of-range field.
+    void validate() const;
+
+    // Multiply-adds x 2 of one forward pass for one image (matrix products and attention).
+    double forward_flops() const;
+
+    // JSON round trip, used in checkpoint metadata. from_json rejects unknown keys and bad types.
+    std::string to_json() const;
+    static ViTConfig from_json(const std::string& json);
+};
+
+// A named preset such as "vit_base_patch16_224" or "vit_tiny_patch8_224". Throws vit::Error
+// listing the valid names.
+ViTConfig preset(std::string_view name);
+std::vector<std::string> preset_names();
+
+}  // namespace vit

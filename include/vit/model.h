@@ -1,0 +1,97 @@
+// ViT: a Vision Transformer whose parameters, gradients and activations live in planned flat
+// buffers named by timm's parameter names.
+//
+// Example:
+//   vit::ViT model(vit::preset("vit_tiny_patch16_224"));
+//   model.init_weights(/*seed=*/0);
+//   std::vector<float> images(2 * 3 * 224 * 224);         // [B, C, H, W], normalised
+//   const float* logits = model.forward(images.data(), /*batch=*/2, {});  // [2, 1000]
+//
+//   // training step
+//   model.zero_grad();
+//   logits = model.forward(images.data(), 2, {.training = true, .dropout_seed = step});
+//   vit::Loss loss = vit::cross_entropy(logits, targets, 2, 1000, /*smoothing=*/0.1f);
+//   model.backward(loss.dlogits.data());                   // gradients in model.grad_data()
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "vit/buffer.h"
+#include "vit/config.h"
+#include "vit/params.h"
+
+namespace vit {
+
+struct ForwardOptions {
+    bool training = false;        // dropout, drop-path and storage for backward
+    bool keep_attention = false;  // keep every layer's attention probabilities
+    uint64_t dropout_seed = 0;    // masks are a function of (seed, layer, site, element)
+};
+
+class ViT {
+  public:
+    // Validates the config and allocates the parameters (zero until init_weights or loading).
+    explicit ViT(const ViTConfig& config);
+    ~ViT();
+    ViT(const ViT&) = delete;
+    ViT& operator=(const ViT&) = delete;
+
+    const ViTConfig& config() const { return config_; }
+    const std::vector<ParamInfo>& params() const { return table_; }
+    int64_t num_parameters() const;     // sum of numel over the table
+    float* param_data() { return params_.data(); }
+    const float* param_data() const { return params_.data(); }
+    int64_t param_buffer_size() const { return params_.size(); }
+    // Gradient buffer, parallel to param_data(); allocated on first use.
+    float* grad_data();
+    // The parameter or gradient with this timm name; throws vit::Error for an unknown name.
+    const ParamInfo& param_info(std::string_view name) const;
+    float* param(std::string_view name) { return params_.data() + param_info(name).offset; }
+
+    // timm's initialisation: truncated normal (std 0.02) weights, zero biases, unit norms,
+    // class token N(0, 1e-6^2). Deterministic for a given seed.
+    void init_weights(uint64_t seed);
+
+    // images[B, C, H, W] -> output[B, config().output_dim()] (logits, or features when
+    // num_classes = 0). The pointer stays valid until the next forward. Throws vit::Error for
+    // batch < 1.
+    const float* forward(const float* images, int64_t batch, const ForwardOptions& options);
+
+    // Attention probabilities [B, heads, N, N] of one layer from the last forward with
+    // keep_attention or training; throws vit::Error otherwise.
+    const float* attention(int64_t layer) const;
+
+    // Back-propagates doutput[B, output_dim] through the last forward, which must have been run
+    // with training = true. Gradients are added into grad_data().
+    void backward(const float* doutput);
+    void zero_grad();
+
+    // Bytes held in activation buffers after the last forward (for memory reports).
+    int64_t activation_bytes() const;
+
+  private:
+    struct Plan;
+    void plan_activations(int64_t batch, bool training, bool keep_attention);
+
+    ViTConfig config_;
+    std::vector<ParamInfo> table_;
+    FloatBuffer params_;
+    FloatBuffer grads_;
+    FloatBuffer acts_;
+    FloatBuffer scratch_;
+    std::unique_ptr<Plan> plan_;
+};
+
+// Mean softmax cross-entropy over a batch, with label smoothing, and its gradient.
+struct Loss {
+    float mean = 0.0f;
+    std::vector<float> dlogits;  // [B, K]: d mean / d logits
+};
+// Throws vit::Error for a target outside [0, K).
+Loss cross_entropy(const float* logits, const int32_t* targets, int64_t B, int64_t K,
+                   float smoothing);
+
+}  // namespace vit

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package vit needs to build, test and benchmark. Idempotent.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libdnnl-dev            # oneDNN: fp32 and bf16 matrix products
+  libfmt-dev             # message formatting
+  nlohmann-json3-dev     # safetensors headers, configs
+  libcli11-dev           # command-line parsing
+  libgtest-dev           # tests
+  python3-torch python3-numpy   # the PyTorch oracle for parity tests and benchmarks
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install_deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

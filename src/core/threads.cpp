@@ -1,0 +1,18 @@
+#include "vit/threads.h"
+
+#include <omp.h>
+
+#include "vit/error.h"
+
+namespace vit {
+
+void set_num_threads(int n) {
+    if (n < 1 || n > 1024) {
+        fail("thread count must be in [1, 1024], got {}", n);
+    }
+    omp_set_num_threads(n);
+}
+
+int num_threads() { return omp_get_max_threads(); }
+
+}  // namespace vit

@@ -1,0 +1,146 @@
+// Multi-head self-attention, one (sample, head) pair per work item. Each item keeps its N x N
+// score tile in cache from the q k^T product through the softmax to the product with v, which
+// is what makes the pair of products fast here: the scores never travel through memory between
+// separate passes. Products inside an item are oneDNN sgemm calls, which run single-threaded
+// inside our parallel region, so the two threads never compete.
+//
+// Per head, with scale = 1/sqrt(HS):
+//   forward:  S = q k^T * scale;  P = softmax_rows(S);  Pd = dropout(P);  o = Pd v
+//   backward: dv = Pd^T do;  dPd = do v^T;  dP = dropout_backward(dPd);
+//             dS = P * (dP - rowsum(dP * P));  dq = scale dS k;  dk = scale dS^T q
+#include <cstddef>
+#include <vector>
+
+#include "kernels/cpu/vector_math.h"
+#include "kernels/kernels.h"
+#include "vit/rng.h"
+
+namespace vit::cpu {
+
+namespace {
+
+void softmax_rows(float* p, int64_t rows, int64_t cols) {
+    for (int64_t i = 0; i < rows; i++) {
+        float* row = p + i * cols;
+        float row_max = row[0];
+        for (int64_t j = 1; j < cols; j++) {
+            row_max = row[j] > row_max ? row[j] : row_max;
+        }
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < cols; j++) {
+            row[j] = exp_approx(row[j] - row_max);
+            sum += row[j];
+        }
+        float inv = 1.0f / sum;
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) {
+            row[j] *= inv;
+        }
+    }
+}
+
+// dst = src * keep / (1 - p) for the attention-dropout mask of one (sample, head) tile.
+void apply_dropout_mask(float* dst, const float* src, int64_t n, float p, uint64_t seed,
+                        uint64_t stream, uint64_t first_index) {
+    float keep_scale = 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < n; i++) {
+        bool keep = uniform01(seed, stream, first_index + static_cast<uint64_t>(i)) >= p;
+        dst[i] = keep ? src[i] * keep_scale : 0.0f;
+    }
+}
+
+// Per-thread scratch tiles, grown on demand and reused across calls.
+float* scratch(std::vector<float>& buffer, int64_t n) {
+    if (static_cast<int64_t>(buffer.size()) < n) {
+        buffer.resize(static_cast<std::size_t>(n));
+    }
+    return buffer.data();
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* probs, const float* qkv, int64_t B, int64_t N, int64_t NH,
+                       int64_t HS, float attn_drop, uint64_t seed, uint64_t stream) {
+    const int64_t I = NH * HS;    // inner width of q, k, v and of out
+    const int64_t row = 3 * I;    // row stride of qkv
+    const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(HS));
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < B * NH; bh++) {
+        thread_local std::vector<float> dropped_buffer;
+        const int64_t b = bh / NH;
+        const int64_t h = bh % NH;
+        const float* q = qkv + b * N * row + h * HS;
+        const float* k = q + I;
+        const float* v = q + 2 * I;
+        float* p = probs + bh * N * N;
+        gemm(false, true, N, N, HS, scale, q, row, k, row, 0.0f, p, N);  // S = q k^T * scale
+        softmax_rows(p, N, N);
+        const float* pd = p;
+        if (attn_drop > 0.0f) {
+            float* tile = scratch(dropped_buffer, N * N);
+            apply_dropout_mask(tile, p, N * N, attn_drop, seed, stream,
+                               static_cast<uint64_t>(bh * N * N));
+            pd = tile;
+        }
+        gemm(false, false, N, HS, N, 1.0f, pd, N, v, row, 0.0f, out + b * N * I + h * HS, I);
+    }
+}
+
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
+                        int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
+                        uint64_t seed, uint64_t stream) {
+    const int64_t I = NH * HS;
+    const int64_t row = 3 * I;
+    const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(HS));
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < B * NH; bh++) {
+        thread_local std::vector<float> dp_buffer;
+        thread_local std::vector<float> dropped_buffer;
+        const int64_t b = bh / NH;
+        const int64_t h = bh % NH;
+        const float* q = qkv + b * N * row + h * HS;
+        const float* k = q + I;
+        const float* v = q + 2 * I;
+        float* dq = dqkv + b * N * row + h * HS;
+        float* dk = dq + I;
+        float* dv = dq + 2 * I;
+        const float* d_o = dout + b * N * I + h * HS;
+        const float* p = probs + bh * N * N;
+        float* dp = scratch(dp_buffer, N * N);
+
+        const float* pd = p;
+        if (attn_drop > 0.0f) {
+            float* tile = scratch(dropped_buffer, N * N);
+            apply_dropout_mask(tile, p, N * N, attn_drop, seed, stream,
+                               static_cast<uint64_t>(bh * N * N));
+            pd = tile;
+        }
+        // forward: o = Pd v   =>   dv += Pd^T do,  dPd = do v^T
+        gemm(true, false, N, HS, N, 1.0f, pd, N, d_o, I, 1.0f, dv, row);
+        gemm(false, true, N, N, HS, 1.0f, d_o, I, v, row, 0.0f, dp, N);
+        if (attn_drop > 0.0f) {
+            apply_dropout_mask(dp, dp, N * N, attn_drop, seed, stream,
+                               static_cast<uint64_t>(bh * N * N));
+        }
+        // forward: P = softmax(S)   =>   dS = P * (dP - rowsum(dP * P)), written over dp
+        for (int64_t i = 0; i < N; i++) {
+            const float* p_row = p + i * N;
+            float* d_row = dp + i * N;
+            float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+            for (int64_t j = 0; j < N; j++) {
+                dot += d_row[j] * p_row[j];
+            }
+#pragma omp simd
+            for (int64_t j = 0; j < N; j++) {
+                d_row[j] = p_row[j] * (d_row[j] - dot);
+            }
+        }
+        // forward: S = q k^T * scale   =>   dq += scale dS k,  dk += scale dS^T q
+        gemm(false, false, N, HS, N, scale, dp, N, k, row, 1.0f, dq, row);
+        gemm(true, false, N, HS, N, scale, dp, N, q, row, 1.0f, dk, row);
+    }
+}
+
+}  // namespace vit::cpu

@@ -1,0 +1,104 @@
+// Patch embedding as unfold + matrix product (the product itself is matmul_forward), and the
+// assembly of the token sequence: class token first, then the patches, plus the position table.
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace vit::cpu {
+
+void im2patch_forward(float* patches, const float* images, int64_t B, int64_t C, int64_t H,
+                      int64_t W, int64_t P) {
+    const int64_t GH = H / P;
+    const int64_t GW = W / P;
+    const int64_t patch_dim = C * P * P;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t gy = 0; gy < GH; gy++) {
+            for (int64_t gx = 0; gx < GW; gx++) {
+                float* dst = patches + ((b * GH + gy) * GW + gx) * patch_dim;
+                for (int64_t c = 0; c < C; c++) {
+                    for (int64_t py = 0; py < P; py++) {
+                        const float* src = images + ((b * C + c) * H + gy * P + py) * W + gx * P;
+                        std::memcpy(dst + (c * P + py) * P, src, static_cast<size_t>(P) * sizeof(float));
+                    }
+                }
+            }
+        }
+    }
+}
+
+void im2patch_backward(float* dimages, const float* dpatches, int64_t B, int64_t C, int64_t H,
+                       int64_t W, int64_t P) {
+    const int64_t GH = H / P;
+    const int64_t GW = W / P;
+    const int64_t patch_dim = C * P * P;
+    // Patches do not overlap (stride = kernel), so every image value receives exactly one term.
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t gy = 0; gy < GH; gy++) {
+            for (int64_t gx = 0; gx < GW; gx++) {
+                const float* src = dpatches + ((b * GH + gy) * GW + gx) * patch_dim;
+                for (int64_t c = 0; c < C; c++) {
+                    for (int64_t py = 0; py < P; py++) {
+                        float* dst = dimages + ((b * C + c) * H + gy * P + py) * W + gx * P;
+                        for (int64_t px = 0; px < P; px++) {
+                            dst[px] += src[(c * P + py) * P + px];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void tokens_forward(float* x, const float* patch_tokens, const float* cls, const float* pos,
+                    int64_t B, int64_t NP, int64_t C) {
+    const int64_t N = NP + 1;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t t = 0; t < N; t++) {
+            const float* src = t == 0 ? cls : patch_tokens + (b * NP + t - 1) * C;
+            const float* pos_t = pos + t * C;
+            float* dst = x + (b * N + t) * C;
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) {
+                dst[c] = src[c] + pos_t[c];
+            }
+        }
+    }
+}
+
+void tokens_backward(float* dpatch_tokens, float* dcls, float* dpos, const float* dx, int64_t B,
+                     int64_t NP, int64_t C) {
+    const int64_t N = NP + 1;
+    if (dpatch_tokens != nullptr) {
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int64_t b = 0; b < B; b++) {
+            for (int64_t t = 1; t < N; t++) {
+                const float* src = dx + (b * N + t) * C;
+                float* dst = dpatch_tokens + (b * NP + t - 1) * C;
+#pragma omp simd
+                for (int64_t c = 0; c < C; c++) {
+                    dst[c] += src[c];
+                }
+            }
+        }
+    }
+    // dpos[t] sums over the batch; dcls is dpos[0]'s twin. Each thread owns a range of tokens.
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < N; t++) {
+        for (int64_t b = 0; b < B; b++) {
+            const float* src = dx + (b * N + t) * C;
+            for (int64_t c = 0; c < C; c++) {
+                if (dpos != nullptr) {
+                    dpos[t * C + c] += src[c];
+                }
+                if (t == 0 && dcls != nullptr) {
+                    dcls[c] += src[c];
+                }
+            }
+        }
+    }
+}
+
+}  // namespace vit::cpu

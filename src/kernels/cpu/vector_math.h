@@ -1,0 +1,46 @@
+// Branch-free exp, erf and tanh in fp32 that GCC vectorises inside `#pragma omp simd` loops.
+// Accuracy (tested against libm in tests/kernels): exp within 2 ulp over [-87, 88];
+// erf within 2e-7 absolute; tanh within 3e-7 absolute.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+
+namespace vit::cpu {
+
+// e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor polynomial (truncation error
+// below 1.2e-7 relative), 2^n assembled in the exponent bits.
+inline float exp_approx(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693145751953125f;  // ln2 split in a high part exact in fp32 ...
+    r = r - n * 1.428606765330187045e-06f;  // ... and the rest
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+    return p * std::bit_cast<float>(bits);
+}
+
+// erf by Abramowitz and Stegun 7.1.26: 1 - (a1 t + ... + a5 t^5) e^{-x^2}, t = 1 / (1 + p|x|),
+// absolute error at most 1.5e-7.
+inline float erf_approx(float x) {
+    float ax = x < 0.0f ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * ax);
+    float poly = 1.061405429f;
+    poly = poly * t - 1.453152027f;
+    poly = poly * t + 1.421413741f;
+    poly = poly * t - 0.284496736f;
+    poly = poly * t + 0.254829592f;
+    float y = 1.0f - poly * t * exp_approx(-ax * ax);
+    return x < 0.0f ? -y : y;
+}
+
+// tanh(x) = 1 - 2 / (e^{2x} + 1); saturates correctly at both ends.
+inline float tanh_approx(float x) { return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f); }
+
+}  // namespace vit::cpu

@@ -1,0 +1,127 @@
+// The CPU kernels of vit: free functions on raw pointers and explicit sizes.
+//
+// Conventions, stated once for every kernel below:
+//  - Row-major, contiguous, fp32. Dimension letters: B batch, N tokens (1 + patches),
+//    C channels, NH heads, HS head size, M rows of a matrix product, K reduced dimension.
+//  - Outputs first, sizes last. A "d" prefix is the gradient of the loss with respect to a value.
+//  - Every backward kernel ADDS (+=) into its gradient outputs; callers zero them first. A
+//    gradient output passed as nullptr is not computed.
+//  - Kernels do not throw on user input and do not log: layers validate shapes before calling.
+//  - Threads: OpenMP, the same runtime oneDNN uses, sized by vit::set_num_threads.
+//  - Results are deterministic for a fixed thread count (no atomics, no unordered reductions).
+//
+// Each kernel has a slow, obvious twin in kernels/reference/reference.h that tests compare with.
+#pragma once
+
+#include <cstdint>
+
+namespace vit::cpu {
+
+// ---- matrix products (matmul.cpp, oneDNN) ---------------------------------------------------
+
+// C[M,N] = alpha * op(A) op(B) + beta * C, row-major; op(X) = X^T when trans_X.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// The PyTorch Linear: out[M,N] = inp[M,K] @ weight[N,K]^T + bias[N] (bias may be nullptr).
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
+                    int64_t K, int64_t N);
+// dinp[M,K] += dout @ weight;  dweight[N,K] += dout^T @ inp;  dbias[N] += sum over rows of dout.
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, int64_t M, int64_t K, int64_t N);
+
+// ---- layer normalisation (layernorm.cpp) ----------------------------------------------------
+
+// out[M,C] = (inp - mean) * rstd * weight + bias, per row; mean[M], rstd[M] saved when not nullptr.
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t M, int64_t C, float eps);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+                        const float* inp, const float* weight, const float* mean, const float* rstd,
+                        int64_t M, int64_t C);
+
+// ---- activations (gelu.cpp, elementwise.cpp) ------------------------------------------------
+
+// GELU(x) = x * Phi(x), exact (erf) or with the tanh approximation. out may alias inp.
+void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx);
+void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, bool tanh_approx);
+
+// out = tanh(inp); backward uses the forward output: dinp += dout * (1 - out^2).
+void tanh_forward(float* out, const float* inp, int64_t n);
+void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n);
+
+// ---- attention (attention.cpp) --------------------------------------------------------------
+
+// Multi-head self-attention from a fused projection qkv[B,N,3*NH*HS], laid out as timm's
+// reshape(B, N, 3, NH, HS). probs[B,NH,N,N] = softmax(q k^T / sqrt(HS)) over keys, kept for the
+// backward pass and for inspection (before attention dropout). out[B,N,NH*HS] = drop(probs) v,
+// heads concatenated. Dropout with rate attn_drop uses random stream (seed, stream).
+void attention_forward(float* out, float* probs, const float* qkv, int64_t B, int64_t N, int64_t NH,
+                       int64_t HS, float attn_drop, uint64_t seed, uint64_t stream);
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
+                        int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
+                        uint64_t seed, uint64_t stream);
+
+// ---- patch embedding and tokens (patch_embed.cpp) --------------------------------------------
+
+// Unfold images[B,C,H,W] into patches[B*GH*GW, C*P*P] (GH = H/P, GW = W/P), patches in
+// row-major grid order, values in PyTorch's conv-weight order (c, py, px). A matrix product with
+// the conv weight [D, C*P*P] then equals Conv2d(kernel = stride = P).
+void im2patch_forward(float* patches, const float* images, int64_t B, int64_t C, int64_t H,
+                      int64_t W, int64_t P);
+void im2patch_backward(float* dimages, const float* dpatches, int64_t B, int64_t C, int64_t H,
+                       int64_t W, int64_t P);
+
+// x[B,N,C] with N = 1 + NP: x[b,0] = cls + pos[0]; x[b,1+i] = patch_tokens[b,i] + pos[1+i].
+void tokens_forward(float* x, const float* patch_tokens, const float* cls, const float* pos,
+                    int64_t B, int64_t NP, int64_t C);
+void tokens_backward(float* dpatch_tokens, float* dcls, float* dpos, const float* dx, int64_t B,
+                     int64_t NP, int64_t C);
+
+// ---- residuals, dropout, drop-path, pooling (elementwise.cpp) --------------------------------
+
+// out[b,:] = x[b,:] + f[b,:] * scale[b] over B samples of n values (scale nullptr = 1).
+// out may alias x.
+void residual_forward(float* out, const float* x, const float* f, const float* scale, int64_t B,
+                      int64_t n);
+void residual_backward(float* dx, float* df, const float* dout, const float* scale, int64_t B,
+                       int64_t n);
+
+// Inverted dropout: out[i] = keep_i ? inp[i] / (1 - p) : 0, keep_i from stream (seed, stream).
+// out may alias inp. The backward regenerates the same mask.
+void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed,
+                     uint64_t stream);
+void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed,
+                      uint64_t stream);
+// DropPath per sample: scale[b] = keep_b ? 1 / (1 - p) : 0.
+void drop_path_scales(float* scale, int64_t B, float p, uint64_t seed, uint64_t stream);
+
+// out[B,C]: the class token's row x[b,0] (mean = false) or the mean over patch tokens 1..N-1.
+void pool_forward(float* out, const float* x, int64_t B, int64_t N, int64_t C, bool mean);
+void pool_backward(float* dx, const float* dout, int64_t B, int64_t N, int64_t C, bool mean);
+
+// ---- loss (crossentropy.cpp) ------------------------------------------------------------------
+
+// probs[B,K] = softmax(logits); losses[b] = -sum_k q_k log p_k with
+// q = (1 - smoothing) * onehot(target) + smoothing / K.
+void crossentropy_forward(float* losses, float* probs, const float* logits, const int32_t* targets,
+                          int64_t B, int64_t K, float smoothing);
+// dlogits[b,k] += dloss * (probs[b,k] - q_k).
+void crossentropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t B,
+                           int64_t K, float smoothing, float dloss);
+
+// ---- optimizer (adamw.cpp) ------------------------------------------------------------------
+
+// One AdamW step as torch.optim.AdamW (step counts from 1):
+// param *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// param -= lr / (1-b1^step) * m / (sqrt(v) / sqrt(1-b2^step) + eps).
+void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, int64_t step);
+
+// ---- resampling (resample.cpp) ----------------------------------------------------------------
+
+// Bicubic resize of a channel-last grid inp[IH,IW,C] to out[OH,OW,C], equal to PyTorch's
+// F.interpolate(mode='bicubic', align_corners=False[, antialias=True]).
+void bicubic_resize_forward(float* out, const float* inp, int64_t IH, int64_t IW, int64_t OH,
+                            int64_t OW, int64_t C, bool antialias);
+
+}  // namespace vit::cpu

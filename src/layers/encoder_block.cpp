@@ -1,0 +1,118 @@
+// The pre-norm Transformer encoder block.
+// ref: timm vision_transformer.py Block.forward:
+//   x = x + drop_path1(ls1(attn(norm1(x))))
+//   x = x + drop_path2(ls2(mlp(norm2(x))))
+// with Attention = proj(softmax(q k^T * scale) v) and Mlp = fc2(drop(act(fc1(x)))).
+#include <cstring>
+
+#include "kernels/kernels.h"
+#include "layers/layers.h"
+
+namespace vit::layers {
+
+namespace {
+
+enum Site { kAttnDrop = 1, kProjDrop = 2, kMlpDrop1 = 3, kMlpDrop2 = 4, kPath1 = 5, kPath2 = 6 };
+
+void zero(float* p, int64_t n) { std::memset(p, 0, static_cast<size_t>(n) * sizeof(float)); }
+
+}  // namespace
+
+void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, int64_t B, int64_t N,
+                   const Dropout& drop) {
+    const int64_t rows = B * N;
+    const int64_t D = p.norm1.dim;
+    const int64_t M = p.fc1.out;
+    const uint64_t layer = static_cast<uint64_t>(p.index) + 1;
+    const bool dropping = drop.training && p.drop > 0.0f;
+    const bool path_drop = drop.training && p.drop_path > 0.0f;
+    if (path_drop) {
+        cpu::drop_path_scales(a.path_scale1, B, p.drop_path, drop.seed, Dropout::stream(layer, kPath1));
+        cpu::drop_path_scales(a.path_scale2, B, p.drop_path, drop.seed, Dropout::stream(layer, kPath2));
+    }
+    const float* scale1 = path_drop ? a.path_scale1 : nullptr;
+    const float* scale2 = path_drop ? a.path_scale2 : nullptr;
+
+    // x_mid = x_in + DropPath(Dropout(proj(Attention(norm1(x_in)))))
+    norm_forward(p.norm1, a.ln1, x_in, rows);
+    linear_forward(p.qkv, a.qkv, a.ln1.out, rows);                                    // [rows, 3I]
+    cpu::attention_forward(a.atty, a.probs, a.qkv, B, N, p.heads, p.head_size,
+                           drop.training ? p.attn_drop : 0.0f, drop.seed,
+                           Dropout::stream(layer, kAttnDrop));                        // [rows, I]
+    linear_forward(p.proj, a.branch, a.atty, rows);                                   // [rows, D]
+    if (dropping) {
+        cpu::dropout_forward(a.branch, a.branch, rows * D, p.drop, drop.seed,
+                             Dropout::stream(layer, kProjDrop));
+    }
+    cpu::residual_forward(a.x_mid, x_in, a.branch, scale1, B, N * D);
+
+    // x_out = x_mid + DropPath(Dropout(fc2(Dropout(GELU(fc1(norm2(x_mid)))))))
+    norm_forward(p.norm2, a.ln2, a.x_mid, rows);
+    linear_forward(p.fc1, a.fc1, a.ln2.out, rows);                                    // [rows, M]
+    cpu::gelu_forward(a.gelu, a.fc1, rows * M, p.gelu_tanh);
+    if (dropping) {
+        cpu::dropout_forward(a.gelu, a.gelu, rows * M, p.drop, drop.seed,
+                             Dropout::stream(layer, kMlpDrop1));
+    }
+    linear_forward(p.fc2, a.branch, a.gelu, rows);                                    // [rows, D]
+    if (dropping) {
+        cpu::dropout_forward(a.branch, a.branch, rows * D, p.drop, drop.seed,
+                             Dropout::stream(layer, kMlpDrop2));
+    }
+    cpu::residual_forward(a.x_out, a.x_mid, a.branch, scale2, B, N * D);
+}
+
+void block_backward(const BlockParams& p, const BlockActs& a, const BlockScratch& s, float* dx,
+                    const float* x_in, int64_t B, int64_t N, const Dropout& drop) {
+    const int64_t rows = B * N;
+    const int64_t D = p.norm1.dim;
+    const int64_t M = p.fc1.out;
+    const int64_t I3 = p.qkv.out;
+    const int64_t I = p.proj.in;
+    const uint64_t layer = static_cast<uint64_t>(p.index) + 1;
+    const bool dropping = drop.training && p.drop > 0.0f;
+    const bool path_drop = drop.training && p.drop_path > 0.0f;
+    const float* scale1 = path_drop ? a.path_scale1 : nullptr;
+    const float* scale2 = path_drop ? a.path_scale2 : nullptr;
+
+    // forward: x_out = x_mid + s2 * dropout(fc2(h)); the identity path leaves dx as d x_mid.
+    zero(s.dbranch, rows * D);
+    cpu::residual_backward(nullptr, s.dbranch, dx, scale2, B, N * D);
+    if (dropping) {
+        cpu::dropout_forward(s.dbranch, s.dbranch, rows * D, p.drop, drop.seed,
+                             Dropout::stream(layer, kMlpDrop2));
+    }
+    // forward: branch = fc2(gelu)
+    zero(s.dgelu, rows * M);
+    linear_backward(p.fc2, s.dgelu, s.dbranch, a.gelu, rows);
+    // forward: gelu = dropout(GELU(fc1))
+    if (dropping) {
+        cpu::dropout_forward(s.dgelu, s.dgelu, rows * M, p.drop, drop.seed,
+                             Dropout::stream(layer, kMlpDrop1));
+    }
+    zero(s.dfc1, rows * M);
+    cpu::gelu_backward(s.dfc1, a.fc1, s.dgelu, rows * M, p.gelu_tanh);
+    // forward: fc1 = Linear(norm2(x_mid))
+    zero(s.dln, rows * D);
+    linear_backward(p.fc1, s.dln, s.dfc1, a.ln2.out, rows);
+    norm_backward(p.norm2, dx, s.dln, a.ln2, a.x_mid, rows);  // dx is now d x_mid in full
+
+    // forward: x_mid = x_in + s1 * dropout(proj(atty))
+    zero(s.dbranch, rows * D);
+    cpu::residual_backward(nullptr, s.dbranch, dx, scale1, B, N * D);
+    if (dropping) {
+        cpu::dropout_forward(s.dbranch, s.dbranch, rows * D, p.drop, drop.seed,
+                             Dropout::stream(layer, kProjDrop));
+    }
+    zero(s.datty, rows * I);
+    linear_backward(p.proj, s.datty, s.dbranch, a.atty, rows);
+    zero(s.dqkv, rows * I3);
+    cpu::attention_backward(s.dqkv, s.datty, a.qkv, a.probs, B, N, p.heads, p.head_size,
+                            drop.training ? p.attn_drop : 0.0f, drop.seed,
+                            Dropout::stream(layer, kAttnDrop));
+    zero(s.dln, rows * D);
+    linear_backward(p.qkv, s.dln, s.dqkv, a.ln1.out, rows);
+    norm_backward(p.norm1, dx, s.dln, a.ln1, x_in, rows);  // dx is now d x_in
+}
+
+}  // namespace vit::layers

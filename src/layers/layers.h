@@ -1,0 +1,165 @@
+// Layers: views into the model's parameter, gradient and activation buffers, with shape checks,
+// composed from kernels. A layer knows the math of one stage of the ViT; it owns no memory.
+//
+// Gradient pointers are nullptr in inference. Backward functions follow the kernels' rule:
+// they add into gradients, which the caller zeroes first.
+#pragma once
+
+#include <cstdint>
+
+namespace vit::layers {
+
+struct Linear {
+    const float* weight = nullptr;  // [out, in]
+    const float* bias = nullptr;    // [out] or nullptr
+    float* dweight = nullptr;
+    float* dbias = nullptr;
+    int64_t in = 0, out = 0;
+};
+
+struct Norm {
+    const float* weight = nullptr;  // [dim]
+    const float* bias = nullptr;    // [dim]
+    float* dweight = nullptr;
+    float* dbias = nullptr;
+    int64_t dim = 0;
+    float eps = 1e-6f;
+};
+
+// A normalised activation and the statistics its backward needs.
+struct NormActs {
+    float* out = nullptr;   // [rows, dim]
+    float* mean = nullptr;  // [rows]
+    float* rstd = nullptr;  // [rows]
+};
+
+// Random-number addressing of one forward pass: dropout site s of layer l draws from stream
+// (l << 8 | s) under seed, so the backward pass regenerates each mask.
+struct Dropout {
+    bool training = false;
+    uint64_t seed = 0;
+    static uint64_t stream(int64_t layer, int site) { return (static_cast<uint64_t>(layer) << 8) | static_cast<uint64_t>(site); }
+};
+
+void linear_forward(const Linear& l, float* out, const float* inp, int64_t rows);
+void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp, int64_t rows);
+void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows);
+void norm_backward(const Norm& n, float* dinp, const float* dout, const NormActs& a, const float* inp,
+                   int64_t rows);
+
+// ---- embedding: image -> token sequence --------------------------------------------------------
+
+struct EmbeddingParams {
+    int64_t channels = 0, image_height = 0, image_width = 0, patch = 0;
+    bool patch_norm = false;
+    Norm norm_pre;      // over patch_dim values, lucidrains' first norm (patch_norm only)
+    Linear proj;        // [D, patch_dim] view of the conv weight [D, C, P, P]
+    Norm norm;          // over D (patch_norm only)
+    const float* cls_token = nullptr;  // [D]
+    const float* pos_embed = nullptr;  // [N, D]
+    float* dcls_token = nullptr;
+    float* dpos_embed = nullptr;
+    float drop = 0.0f;
+};
+
+struct EmbeddingActs {
+    float* patches = nullptr;       // [B*NP, patch_dim]
+    NormActs patches_normed;        // patch_norm only
+    float* patch_tokens = nullptr;  // [B*NP, D]
+    NormActs tokens_normed;         // patch_norm only
+    float* x = nullptr;             // [B, N, D]: the sequence entering block 0
+};
+
+struct EmbeddingScratch {           // backward only
+    float* dpatch_tokens = nullptr;  // [B*NP, D]
+    float* dtokens_normed = nullptr; // [B*NP, D] (patch_norm only)
+    float* dpatches_normed = nullptr;// [B*NP, patch_dim] (patch_norm only)
+};
+
+void embedding_forward(const EmbeddingParams& p, const EmbeddingActs& a, const float* images,
+                       int64_t B, const Dropout& drop);
+// dx (the gradient of the sequence entering block 0) is overwritten.
+void embedding_backward(const EmbeddingParams& p, const EmbeddingActs& a, const EmbeddingScratch& s,
+                        float* dx, int64_t B, const Dropout& drop);
+
+// ---- encoder block (pre-norm) -----------------------------------------------------------------
+//   x_mid = x_in  + DropPath(Dropout(proj(Attention(norm1(x_in)))))
+//   x_out = x_mid + DropPath(Dropout(fc2(Dropout(GELU(fc1(norm2(x_mid)))))))
+
+struct BlockParams {
+    int64_t index = 0;  // depth position: names random streams
+    int64_t heads = 0, head_size = 0;
+    bool gelu_tanh = false;
+    float drop = 0.0f, attn_drop = 0.0f, drop_path = 0.0f;
+    Norm norm1;
+    Linear qkv, proj;
+    Norm norm2;
+    Linear fc1, fc2;
+};
+
+// In inference the model points x_mid and x_out at x_in and every block at the same buffers.
+struct BlockActs {
+    NormActs ln1;             // [B*N, D]
+    float* qkv = nullptr;     // [B*N, 3I]
+    float* probs = nullptr;   // [B, NH, N, N]
+    float* atty = nullptr;    // [B*N, I]
+    float* branch = nullptr;  // [B*N, D]: a residual branch's output before the add
+    float* x_mid = nullptr;   // [B*N, D]
+    NormActs ln2;             // [B*N, D]
+    float* fc1 = nullptr;     // [B*N, M]: before GELU
+    float* gelu = nullptr;    // [B*N, M]: after GELU and dropout
+    float* x_out = nullptr;   // [B*N, D]
+    float* path_scale1 = nullptr;  // [B]: DropPath scales (training only)
+    float* path_scale2 = nullptr;  // [B]
+};
+
+// Shared by all blocks in the backward pass.
+struct BlockScratch {
+    float* dbranch = nullptr;  // [B*N, D]
+    float* dln = nullptr;      // [B*N, D]
+    float* dqkv = nullptr;     // [B*N, 3I]
+    float* datty = nullptr;    // [B*N, I]
+    float* dgelu = nullptr;    // [B*N, M]
+    float* dfc1 = nullptr;     // [B*N, M]
+};
+
+void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, int64_t B, int64_t N,
+                   const Dropout& drop);
+// dx holds d x_out on entry and d x_in on return (the residual stream's gradient, in place).
+void block_backward(const BlockParams& p, const BlockActs& a, const BlockScratch& s, float* dx,
+                    const float* x_in, int64_t B, int64_t N, const Dropout& drop);
+
+// ---- head: tokens -> pooled features -> pre-logits -> logits -----------------------------------
+
+struct HeadParams {
+    bool mean_pool = false;
+    bool fc_norm = false;  // norm after pooling instead of on every token
+    Norm norm;
+    bool has_pre_logits = false;
+    Linear pre_logits;
+    bool has_classifier = false;
+    Linear classifier;
+};
+
+struct HeadActs {
+    NormActs tokens_normed;     // [B*N, D] (not fc_norm)
+    float* pooled = nullptr;    // [B, D]
+    NormActs pooled_normed;     // [B, D] (fc_norm)
+    float* pre_logits = nullptr;// [B, R]: after tanh
+    float* features = nullptr;  // [B, F]: points at what enters the classifier
+    float* logits = nullptr;    // [B, K]
+};
+
+struct HeadScratch {
+    float* dfeatures = nullptr;   // [B, max(D, F)]
+    float* dpooled = nullptr;     // [B, D]
+    float* dtokens = nullptr;     // [B*N, D]
+};
+
+void head_forward(const HeadParams& p, const HeadActs& a, const float* x, int64_t B, int64_t N,
+                  int64_t D);
+// Adds the gradient with respect to the encoder output x into dx.
+void head_backward(const HeadParams& p, const HeadActs& a, const HeadScratch& s, float* dx,
+                   const float* doutput, const float* x, int64_t B, int64_t N, int64_t D);
+
+}  // namespace vit::layers

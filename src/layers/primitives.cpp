@@ -1,0 +1,24 @@
+// Linear and LayerNorm layers: shape-carrying views over the matmul and layernorm kernels.
+#include "kernels/kernels.h"
+#include "layers/layers.h"
+
+namespace vit::layers {
+
+void linear_forward(const Linear& l, float* out, const float* inp, int64_t rows) {
+    cpu::matmul_forward(out, inp, l.weight, l.bias, rows, l.in, l.out);
+}
+
+void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp, int64_t rows) {
+    cpu::matmul_backward(dinp, l.dweight, l.dbias, dout, inp, l.weight, rows, l.in, l.out);
+}
+
+void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows) {
+    cpu::layernorm_forward(a.out, a.mean, a.rstd, inp, n.weight, n.bias, rows, n.dim, n.eps);
+}
+
+void norm_backward(const Norm& n, float* dinp, const float* dout, const NormActs& a, const float* inp,
+                   int64_t rows) {
+    cpu::layernorm_backward(dinp, n.dweight, n.dbias, dout, inp, n.weight, a.mean, a.rstd, rows, n.dim);
+}
+
+}  // namespace vit::layers

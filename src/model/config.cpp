@@ -1,0 +1,243 @@
+// ViTConfig validation, presets, FLOP count and JSON round trip.
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "vit/config.h"
+#include "vit/error.h"
+
+namespace vit {
+
+namespace {
+
+struct Size {
+    const char* name;
+    int64_t dim, depth, heads, mlp;
+};
+// Paper Table 1 plus timm's tiny and small.
+constexpr Size kSizes[] = {
+    {"tiny", 192, 12, 3, 768},      {"small", 384, 12, 6, 1536}, {"base", 768, 12, 12, 3072},
+    {"large", 1024, 24, 16, 4096},  {"huge", 1280, 32, 16, 5120},
+};
+constexpr int64_t kPatches[] = {32, 16, 14, 8};
+
+bool parse_int(std::string_view s, int64_t& out) {
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && ptr == s.data() + s.size();
+}
+
+}  // namespace
+
+float ViTConfig::drop_path_at(int64_t block) const {
+    if (depth <= 1) {
+        return 0.0f;
+    }
+    return drop_path_rate * static_cast<float>(block) / static_cast<float>(depth - 1);
+}
+
+void ViTConfig::validate() const {
+    auto positive = [](const char* name, int64_t v, int64_t max) {
+        if (v < 1 || v > max) {
+            fail("{} must be in [1, {}], got {}", name, max, v);
+        }
+    };
+    positive("image_height", image_height, 16384);
+    positive("image_width", image_width, 16384);
+    positive("patch_size", patch_size, 1024);
+    positive("channels", channels, 64);
+    positive("embed_dim", embed_dim, 16384);
+    positive("depth", depth, 256);
+    positive("num_heads", num_heads, 1024);
+    positive("mlp_dim", mlp_dim, 65536);
+    if (image_height % patch_size != 0 || image_width % patch_size != 0) {
+        fail("image size {}x{} must be divisible by patch_size {}", image_height, image_width,
+             patch_size);
+    }
+    if (head_dim < 0 || head_dim > 4096) {
+        fail("head_dim must be in [0, 4096] (0 = embed_dim / num_heads), got {}", head_dim);
+    }
+    if (head_dim == 0 && embed_dim % num_heads != 0) {
+        fail("embed_dim ({}) must be divisible by num_heads ({}) unless head_dim is set",
+             embed_dim, num_heads);
+    }
+    if (pre_logits_dim < 0 || pre_logits_dim > 65536) {
+        fail("pre_logits_dim must be in [0, 65536], got {}", pre_logits_dim);
+    }
+    if (num_classes < 0 || num_classes > 1000000) {
+        fail("num_classes must be in [0, 1000000] (0 = features), got {}", num_classes);
+    }
+    if (!(layernorm_eps > 0.0f && layernorm_eps < 1.0f)) {
+        fail("layernorm_eps must be in (0, 1), got {}", layernorm_eps);
+    }
+    auto rate = [](const char* name, float v) {
+        if (!(v >= 0.0f && v < 1.0f)) {
+            fail("{} must be in [0, 1), got {}", name, v);
+        }
+    };
+    rate("drop_rate", drop_rate);
+    rate("attn_drop_rate", attn_drop_rate);
+    rate("drop_path_rate", drop_path_rate);
+    if (pool == Pool::Mean && num_patches() < 1) {
+        fail("mean pooling needs at least one patch");
+    }
+}
+
+double ViTConfig::forward_flops() const {
+    const double N = static_cast<double>(num_tokens());
+    const double D = static_cast<double>(embed_dim);
+    const double I = static_cast<double>(inner_dim());
+    const double M = static_cast<double>(mlp_dim);
+    double flops = 2.0 * static_cast<double>(num_patches()) * static_cast<double>(patch_dim()) * D;
+    double block = 2.0 * N * D * 3.0 * I   // qkv
+                   + 2.0 * 2.0 * N * N * I  // q k^T and probs v
+                   + 2.0 * N * I * D        // output projection
+                   + 2.0 * 2.0 * N * D * M; // MLP
+    flops += static_cast<double>(depth) * block;
+    flops += 2.0 * D * static_cast<double>(pre_logits_dim);
+    flops += 2.0 * static_cast<double>(feature_dim()) * static_cast<double>(num_classes);
+    return flops;
+}
+
+std::string ViTConfig::to_json() const {
+    nlohmann::ordered_json j;
+    j["image_height"] = image_height;
+    j["image_width"] = image_width;
+    j["patch_size"] = patch_size;
+    j["channels"] = channels;
+    j["embed_dim"] = embed_dim;
+    j["depth"] = depth;
+    j["num_heads"] = num_heads;
+    j["head_dim"] = head_dim;
+    j["mlp_dim"] = mlp_dim;
+    j["qkv_bias"] = qkv_bias;
+    j["pool"] = pool == Pool::Token ? "token" : "mean";
+    j["fc_norm"] = fc_norm;
+    j["pre_logits_dim"] = pre_logits_dim;
+    j["num_classes"] = num_classes;
+    j["layernorm_eps"] = layernorm_eps;
+    j["gelu"] = gelu == Gelu::Erf ? "erf" : "tanh";
+    j["drop_rate"] = drop_rate;
+    j["attn_drop_rate"] = attn_drop_rate;
+    j["drop_path_rate"] = drop_path_rate;
+    j["patch_norm"] = patch_norm;
+    return j.dump();
+}
+
+ViTConfig ViTConfig::from_json(const std::string& text) {
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) {
+        fail("model config: expected a JSON object, got '{}'", text.substr(0, 80));
+    }
+    ViTConfig c;
+    for (auto& [key, value] : j.items()) {
+        auto integer = [&](int64_t& field) {
+            if (!value.is_number_integer()) {
+                fail("model config: '{}' must be an integer, got {}", key, value.dump());
+            }
+            field = value.get<int64_t>();
+        };
+        auto number = [&](float& field) {
+            if (!value.is_number()) {
+                fail("model config: '{}' must be a number, got {}", key, value.dump());
+            }
+            field = value.get<float>();
+        };
+        auto boolean = [&](bool& field) {
+            if (!value.is_boolean()) {
+                fail("model config: '{}' must be true or false, got {}", key, value.dump());
+            }
+            field = value.get<bool>();
+        };
+        auto choice = [&](const char* a, const char* b) -> bool {
+            if (!value.is_string() || (value != a && value != b)) {
+                fail("model config: '{}' must be \"{}\" or \"{}\", got {}", key, a, b, value.dump());
+            }
+            return value == a;
+        };
+        if (key == "image_height") integer(c.image_height);
+        else if (key == "image_width") integer(c.image_width);
+        else if (key == "patch_size") integer(c.patch_size);
+        else if (key == "channels") integer(c.channels);
+        else if (key == "embed_dim") integer(c.embed_dim);
+        else if (key == "depth") integer(c.depth);
+        else if (key == "num_heads") integer(c.num_heads);
+        else if (key == "head_dim") integer(c.head_dim);
+        else if (key == "mlp_dim") integer(c.mlp_dim);
+        else if (key == "qkv_bias") boolean(c.qkv_bias);
+        else if (key == "pool") c.pool = choice("token", "mean") ? Pool::Token : Pool::Mean;
+        else if (key == "fc_norm") boolean(c.fc_norm);
+        else if (key == "pre_logits_dim") integer(c.pre_logits_dim);
+        else if (key == "num_classes") integer(c.num_classes);
+        else if (key == "layernorm_eps") number(c.layernorm_eps);
+        else if (key == "gelu") c.gelu = choice("erf", "tanh") ? Gelu::Erf : Gelu::Tanh;
+        else if (key == "drop_rate") number(c.drop_rate);
+        else if (key == "attn_drop_rate") number(c.attn_drop_rate);
+        else if (key == "drop_path_rate") number(c.drop_path_rate);
+        else if (key == "patch_norm") boolean(c.patch_norm);
+        else fail("model config: unknown key '{}'", key);
+    }
+    c.validate();
+    return c;
+}
+
+ViTConfig preset(std::string_view name) {
+    // vit_<size>_patch<P>_<image size>
+    auto fail_unknown = [&]() -> ViTConfig {
+        std::string valid;
+        for (const auto& n : preset_names()) {
+            valid += (valid.empty() ? "" : ", ") + n;
+        }
+        fail("unknown preset '{}'; expected vit_<tiny|small|base|large|huge>_patch<32|16|14|8>_<image "
+             "size>, e.g. {}", name, valid);
+    };
+    if (!name.starts_with("vit_")) {
+        return fail_unknown();
+    }
+    std::string_view rest = name.substr(4);
+    size_t sep = rest.find("_patch");
+    if (sep == std::string_view::npos) {
+        return fail_unknown();
+    }
+    std::string_view size_name = rest.substr(0, sep);
+    rest = rest.substr(sep + 6);
+    size_t sep2 = rest.find('_');
+    int64_t patch = 0;
+    int64_t image = 0;
+    if (sep2 == std::string_view::npos || !parse_int(rest.substr(0, sep2), patch) ||
+        !parse_int(rest.substr(sep2 + 1), image)) {
+        return fail_unknown();
+    }
+    for (const Size& s : kSizes) {
+        if (size_name != s.name) {
+            continue;
+        }
+        bool known_patch = false;
+        for (int64_t p : kPatches) {
+            known_patch = known_patch || p == patch;
+        }
+        if (!known_patch) {
+            return fail_unknown();
+        }
+        ViTConfig c;
+        c.embed_dim = s.dim;
+        c.depth = s.depth;
+        c.num_heads = s.heads;
+        c.mlp_dim = s.mlp;
+        c.patch_size = patch;
+        c.image_height = c.image_width = image;
+        c.validate();
+        return c;
+    }
+    return fail_unknown();
+}
+
+std::vector<std::string> preset_names() {
+    std::vector<std::string> names;
+    for (const Size& s : kSizes) {
+        for (int64_t p : kPatches) {
+            names.push_back(fmt::format("vit_{}_patch{}_224", s.name, p));
+        }
+    }
+    return names;
+}
+
+}  // namespace vit

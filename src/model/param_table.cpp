@@ -1,0 +1,66 @@
+// The ViT parameter table, in timm's names and state-dict order.
+#include <fmt/format.h>
+
+#include "vit/params.h"
+
+namespace vit {
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+    return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+std::vector<ParamInfo> param_table_build(const ViTConfig& c) {
+    std::vector<ParamInfo> table;
+    int64_t offset = 0;
+    auto add = [&](std::string name, std::vector<int64_t> shape, bool decay, Init init) {
+        int64_t numel = 1;
+        for (int64_t d : shape) {
+            numel *= d;
+        }
+        table.push_back({std::move(name), std::move(shape), offset, numel, decay, init});
+        offset += (numel + 15) / 16 * 16;  // keep every tensor 64-byte aligned
+    };
+    auto linear = [&](const std::string& prefix, int64_t in, int64_t out, bool bias) {
+        add(prefix + ".weight", {out, in}, true, Init::TruncNormal02);
+        if (bias) {
+            add(prefix + ".bias", {out}, false, Init::Zeros);
+        }
+    };
+    auto norm = [&](const std::string& prefix, int64_t dim) {
+        add(prefix + ".weight", {dim}, false, Init::Ones);
+        add(prefix + ".bias", {dim}, false, Init::Zeros);
+    };
+    const int64_t D = c.embed_dim;
+    const int64_t I = c.inner_dim();
+
+    add("cls_token", {1, 1, D}, false, Init::ClassToken);
+    add("pos_embed", {1, c.num_tokens(), D}, false, Init::TruncNormal02);
+    if (c.patch_norm) {
+        norm("patch_embed.norm_pre", c.patch_dim());
+    }
+    add("patch_embed.proj.weight", {D, c.channels, c.patch_size, c.patch_size}, true,
+        Init::TruncNormal02);
+    add("patch_embed.proj.bias", {D}, false, Init::Zeros);
+    if (c.patch_norm) {
+        norm("patch_embed.norm", D);
+    }
+    for (int64_t i = 0; i < c.depth; i++) {
+        const std::string p = fmt::format("blocks.{}.", i);
+        norm(p + "norm1", D);
+        linear(p + "attn.qkv", D, 3 * I, c.qkv_bias);
+        linear(p + "attn.proj", I, D, true);
+        norm(p + "norm2", D);
+        linear(p + "mlp.fc1", D, c.mlp_dim, true);
+        linear(p + "mlp.fc2", c.mlp_dim, D, true);
+    }
+    norm(c.fc_norm ? "fc_norm" : "norm", D);
+    if (c.pre_logits_dim > 0) {
+        linear("pre_logits.fc", D, c.pre_logits_dim, true);
+    }
+    if (c.num_classes > 0) {
+        linear("head", c.feature_dim(), c.num_classes, true);
+    }
+    return table;
+}
+
+}  // namespace vit

@@ -1,0 +1,331 @@
+// ViT forward and backward orchestration: the parameter table gives every weight a place in
+// one flat buffer; an activation plan gives every intermediate a place in another. forward is a
+// straight list of layer calls, backward the same list reversed.
+#include "vit/model.h"
+
+#include <cstring>
+
+#include "layers/layers.h"
+#include "vit/error.h"
+#include "vit/rng.h"
+
+namespace vit {
+
+struct ViT::Plan {
+    int64_t batch = 0;
+    bool training = false;
+    bool keep_attention = false;
+    uint64_t seed = 0;
+    layers::EmbeddingActs embed;
+    layers::EmbeddingScratch embed_scratch;
+    std::vector<layers::BlockActs> blocks;
+    layers::BlockScratch block_scratch;
+    layers::HeadActs head;
+    layers::HeadScratch head_scratch;
+    float* dx = nullptr;
+    float* output = nullptr;
+};
+
+ViT::ViT(const ViTConfig& config) : config_(config) {
+    config_.validate();
+    table_ = param_table_build(config_);
+    const ParamInfo& last = table_.back();
+    params_.resize(last.offset + (last.numel + 15) / 16 * 16);
+}
+
+ViT::~ViT() = default;
+
+int64_t ViT::num_parameters() const {
+    int64_t n = 0;
+    for (const ParamInfo& p : table_) {
+        n += p.numel;
+    }
+    return n;
+}
+
+float* ViT::grad_data() {
+    if (grads_.empty()) {
+        grads_.resize(params_.size());
+    }
+    return grads_.data();
+}
+
+void ViT::zero_grad() { grads_.zero(); }
+
+const ParamInfo& ViT::param_info(std::string_view name) const {
+    for (const ParamInfo& p : table_) {
+        if (p.name == name) {
+            return p;
+        }
+    }
+    fail("no parameter named '{}' in this model", name);
+}
+
+void ViT::init_weights(uint64_t seed) {
+    Rng rng(seed);
+    for (const ParamInfo& p : table_) {
+        float* w = params_.data() + p.offset;
+        for (int64_t i = 0; i < p.numel; i++) {
+            switch (p.init) {
+                case Init::Zeros: w[i] = 0.0f; break;
+                case Init::Ones: w[i] = 1.0f; break;
+                case Init::TruncNormal02: w[i] = static_cast<float>(rng.truncated_normal(0.02, 2.0)); break;
+                case Init::ClassToken: w[i] = static_cast<float>(rng.normal() * 1e-6); break;
+            }
+        }
+    }
+}
+
+int64_t ViT::activation_bytes() const {
+    return static_cast<int64_t>(sizeof(float)) * (acts_.size() + scratch_.size());
+}
+
+// ---- activation plan ------------------------------------------------------------------------
+// Training keeps every block's intermediates for the backward pass. Inference points every block
+// at one set of buffers and runs the residual stream in place, so memory does not grow with depth.
+
+void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
+    if (plan_ && plan_->batch == B && plan_->training == training &&
+        plan_->keep_attention == keep_attention) {
+        return;
+    }
+    const ViTConfig& c = config_;
+    const int64_t N = c.num_tokens(), NP = c.num_patches(), D = c.embed_dim, I = c.inner_dim();
+    const int64_t M = c.mlp_dim, NH = c.num_heads, PD = c.patch_dim(), F = c.feature_dim();
+    const int64_t rows = B * N;
+
+    auto plan = std::make_unique<Plan>();
+    plan->batch = B;
+    plan->training = training;
+    plan->keep_attention = keep_attention;
+
+    // Two passes over the same list: first count, then hand out pointers.
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t acts_used = 0, scratch_used = 0;
+        auto take = [&](FloatBuffer& buf, int64_t& used, int64_t n) -> float* {
+            float* p = pass == 1 ? buf.data() + used : nullptr;
+            used += (n + 15) / 16 * 16;
+            return p;
+        };
+        auto act = [&](int64_t n) { return take(acts_, acts_used, n); };
+        auto scr = [&](int64_t n) { return take(scratch_, scratch_used, n); };
+        auto norm_acts = [&](int64_t r, int64_t dim) {
+            return layers::NormActs{act(r * dim), training ? act(r) : nullptr, training ? act(r) : nullptr};
+        };
+
+        layers::EmbeddingActs& e = plan->embed;
+        e.patches = act(B * NP * PD);
+        if (c.patch_norm) {
+            e.patches_normed = norm_acts(B * NP, PD);
+        }
+        e.patch_tokens = act(B * NP * D);
+        if (c.patch_norm) {
+            e.tokens_normed = norm_acts(B * NP, D);
+        }
+        e.x = act(rows * D);
+
+        plan->blocks.assign(static_cast<size_t>(c.depth), {});
+        float* branch = act(rows * D);
+        layers::BlockActs shared;
+        for (int64_t l = 0; l < c.depth; l++) {
+            layers::BlockActs& a = plan->blocks[static_cast<size_t>(l)];
+            if (training || l == 0) {
+                a.ln1 = norm_acts(rows, D);
+                a.qkv = act(rows * 3 * I);
+                a.atty = act(rows * I);
+                a.ln2 = norm_acts(rows, D);
+                a.fc1 = act(rows * M);
+                a.gelu = act(rows * M);
+                a.branch = branch;
+                a.x_mid = training ? act(rows * D) : e.x;
+                a.x_out = training ? act(rows * D) : e.x;
+                a.path_scale1 = training ? act(B) : nullptr;
+                a.path_scale2 = training ? act(B) : nullptr;
+                a.probs = act(B * NH * N * N);
+                shared = a;
+            } else {
+                a = shared;
+                if (keep_attention) {
+                    a.probs = act(B * NH * N * N);
+                }
+            }
+        }
+        layers::HeadActs& h = plan->head;
+        if (!c.fc_norm) {
+            h.tokens_normed = norm_acts(rows, D);
+        }
+        h.pooled = act(B * D);
+        if (c.fc_norm) {
+            h.pooled_normed = norm_acts(B, D);
+        }
+        if (c.pre_logits_dim > 0) {
+            h.pre_logits = act(B * F);
+        }
+        h.features = c.pre_logits_dim > 0 ? h.pre_logits : (c.fc_norm ? h.pooled_normed.out : h.pooled);
+        h.logits = c.num_classes > 0 ? act(B * c.num_classes) : nullptr;
+        plan->output = c.num_classes > 0 ? h.logits : h.features;
+
+        if (training) {
+            plan->dx = scr(rows * D);
+            layers::BlockScratch& s = plan->block_scratch;
+            s.dbranch = scr(rows * D);
+            s.dln = scr(rows * D);
+            s.dqkv = scr(rows * 3 * I);
+            s.datty = scr(rows * I);
+            s.dgelu = scr(rows * M);
+            s.dfc1 = scr(rows * M);
+            plan->embed_scratch.dpatch_tokens = scr(B * NP * D);
+            if (c.patch_norm) {
+                plan->embed_scratch.dtokens_normed = scr(B * NP * D);
+                plan->embed_scratch.dpatches_normed = scr(B * NP * PD);
+            }
+            plan->head_scratch.dfeatures = scr(B * (F > D ? F : D));
+            plan->head_scratch.dpooled = scr(B * D);
+            plan->head_scratch.dtokens = scr(rows * D);
+        }
+        if (pass == 0) {
+            acts_.resize(acts_used);
+            scratch_.resize(scratch_used);
+        }
+    }
+    plan_ = std::move(plan);
+}
+
+// ---- parameter views --------------------------------------------------------------------------
+
+namespace {
+
+struct Views {
+    layers::EmbeddingParams embed;
+    std::vector<layers::BlockParams> blocks;
+    layers::HeadParams head;
+};
+
+Views make_views(ViT& m, float* grads) {
+    const ViTConfig& c = m.config();
+    auto p = [&](const std::string& name) -> float* { return m.param(name); };
+    auto g = [&](const std::string& name) -> float* {
+        return grads != nullptr ? grads + m.param_info(name).offset : nullptr;
+    };
+    auto linear = [&](const std::string& prefix, int64_t in, int64_t out, bool bias) {
+        layers::Linear l;
+        l.weight = p(prefix + ".weight");
+        l.dweight = g(prefix + ".weight");
+        if (bias) {
+            l.bias = p(prefix + ".bias");
+            l.dbias = g(prefix + ".bias");
+        }
+        l.in = in;
+        l.out = out;
+        return l;
+    };
+    auto norm = [&](const std::string& prefix, int64_t dim) {
+        return layers::Norm{p(prefix + ".weight"), p(prefix + ".bias"), g(prefix + ".weight"),
+                            g(prefix + ".bias"), dim, c.layernorm_eps};
+    };
+    const int64_t D = c.embed_dim, I = c.inner_dim();
+    Views v;
+    layers::EmbeddingParams& e = v.embed;
+    e.channels = c.channels;
+    e.image_height = c.image_height;
+    e.image_width = c.image_width;
+    e.patch = c.patch_size;
+    e.patch_norm = c.patch_norm;
+    if (c.patch_norm) {
+        e.norm_pre = norm("patch_embed.norm_pre", c.patch_dim());
+        e.norm = norm("patch_embed.norm", D);
+    }
+    e.proj = linear("patch_embed.proj", c.patch_dim(), D, true);
+    e.cls_token = p("cls_token");
+    e.dcls_token = g("cls_token");
+    e.pos_embed = p("pos_embed");
+    e.dpos_embed = g("pos_embed");
+    e.drop = c.drop_rate;
+    for (int64_t i = 0; i < c.depth; i++) {
+        const std::string pre = fmt::format("blocks.{}.", i);
+        layers::BlockParams b;
+        b.index = i;
+        b.heads = c.num_heads;
+        b.head_size = c.head_size();
+        b.gelu_tanh = c.gelu == Gelu::Tanh;
+        b.drop = c.drop_rate;
+        b.attn_drop = c.attn_drop_rate;
+        b.drop_path = c.drop_path_at(i);
+        b.norm1 = norm(pre + "norm1", D);
+        b.qkv = linear(pre + "attn.qkv", D, 3 * I, c.qkv_bias);
+        b.proj = linear(pre + "attn.proj", I, D, true);
+        b.norm2 = norm(pre + "norm2", D);
+        b.fc1 = linear(pre + "mlp.fc1", D, c.mlp_dim, true);
+        b.fc2 = linear(pre + "mlp.fc2", c.mlp_dim, D, true);
+        v.blocks.push_back(b);
+    }
+    layers::HeadParams& h = v.head;
+    h.mean_pool = c.pool == Pool::Mean;
+    h.fc_norm = c.fc_norm;
+    h.norm = norm(c.fc_norm ? "fc_norm" : "norm", D);
+    h.has_pre_logits = c.pre_logits_dim > 0;
+    if (h.has_pre_logits) {
+        h.pre_logits = linear("pre_logits.fc", D, c.pre_logits_dim, true);
+    }
+    h.has_classifier = c.num_classes > 0;
+    if (h.has_classifier) {
+        h.classifier = linear("head", c.feature_dim(), c.num_classes, true);
+    }
+    return v;
+}
+
+}  // namespace
+
+// ---- forward and backward ---------------------------------------------------------------------
+
+const float* ViT::forward(const float* images, int64_t B, const ForwardOptions& options) {
+    if (B < 1 || B > (int64_t{1} << 20)) {
+        fail("batch size must be in [1, 1048576], got {}", B);
+    }
+    plan_activations(B, options.training, options.keep_attention);
+    plan_->seed = options.dropout_seed;
+    Views v = make_views(*this, nullptr);
+    const layers::Dropout drop{options.training, options.dropout_seed};
+    const int64_t N = config_.num_tokens();
+
+    layers::embedding_forward(v.embed, plan_->embed, images, B, drop);
+    const float* x = plan_->embed.x;
+    for (size_t l = 0; l < v.blocks.size(); l++) {
+        layers::block_forward(v.blocks[l], plan_->blocks[l], x, B, N, drop);
+        x = plan_->blocks[l].x_out;
+    }
+    layers::head_forward(v.head, plan_->head, x, B, N, config_.embed_dim);
+    return plan_->output;
+}
+
+const float* ViT::attention(int64_t layer) const {
+    if (!plan_ || !(plan_->keep_attention || plan_->training)) {
+        fail("attention probabilities were not kept; run forward with keep_attention");
+    }
+    if (layer < 0 || layer >= config_.depth) {
+        fail("attention layer must be in [0, {}), got {}", config_.depth, layer);
+    }
+    return plan_->blocks[static_cast<size_t>(layer)].probs;
+}
+
+void ViT::backward(const float* doutput) {
+    if (!plan_ || !plan_->training) {
+        fail("backward needs a forward pass with training = true before it");
+    }
+    Views v = make_views(*this, grad_data());
+    const layers::Dropout drop{true, plan_->seed};
+    const int64_t B = plan_->batch, N = config_.num_tokens(), D = config_.embed_dim;
+    float* dx = plan_->dx;
+    std::memset(dx, 0, static_cast<size_t>(B * N * D) * sizeof(float));
+
+    const float* x_last = config_.depth > 0 ? plan_->blocks.back().x_out : plan_->embed.x;
+    layers::head_backward(v.head, plan_->head, plan_->head_scratch, dx, doutput, x_last, B, N, D);
+    for (int64_t l = config_.depth - 1; l >= 0; l--) {
+        const float* x_in = l == 0 ? plan_->embed.x : plan_->blocks[static_cast<size_t>(l - 1)].x_out;
+        layers::block_backward(v.blocks[static_cast<size_t>(l)], plan_->blocks[static_cast<size_t>(l)],
+                               plan_->block_scratch, dx, x_in, B, N, drop);
+    }
+    layers::embedding_backward(v.embed, plan_->embed, plan_->embed_scratch, dx, B, drop);
+}
+
+}  // namespace vit

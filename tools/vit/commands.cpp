@@ -1,0 +1,197 @@
+// vit info and vit bench.
+#include "commands.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
+
+#include "peak.h"
+#include "vit/checkpoint.h"
+#include "vit/error.h"
+#include "vit/model.h"
+#include "vit/optimizer.h"
+#include "vit/rng.h"
+#include "vit/threads.h"
+
+namespace vit::tools {
+
+namespace {
+
+ViTConfig resolve_config(const ModelSource& m) {
+    ViTConfig c;
+    if (!m.weights.empty()) {
+        c = config_from_safetensors(SafetensorsFile::open(m.weights), m.num_heads);
+    } else {
+        c = preset(m.preset.empty() ? "vit_base_patch16_224" : m.preset);
+        if (m.num_heads > 0) {
+            c.num_heads = m.num_heads;
+        }
+    }
+    if (m.num_classes >= 0) {
+        c.num_classes = m.num_classes;
+    }
+    if (m.image_size > 0) {
+        c.image_height = c.image_width = m.image_size;
+    }
+    c.validate();
+    return c;
+}
+
+int64_t parameter_count(const ViTConfig& c) {
+    int64_t n = 0;
+    for (const ParamInfo& p : param_table_build(c)) {
+        n += p.numel;
+    }
+    return n;
+}
+
+double peak_rss_mib() {
+    struct rusage usage {};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+struct Timing {
+    double min_s = 0.0, median_s = 0.0;
+};
+
+template <typename F>
+Timing time_repeats(int warmup, int repeats, F&& run) {
+    for (int i = 0; i < warmup; i++) {
+        run();
+    }
+    std::vector<double> seconds;
+    for (int i = 0; i < repeats; i++) {
+        auto t0 = std::chrono::steady_clock::now();
+        run();
+        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(seconds.begin(), seconds.end());
+    return {seconds.front(), seconds[seconds.size() / 2]};
+}
+
+}  // namespace
+
+int run_info(const InfoOptions& o) {
+    const ViTConfig c = resolve_config(o.model);
+    const int64_t params = parameter_count(c);
+    if (o.json) {
+        nlohmann::ordered_json j = nlohmann::ordered_json::parse(c.to_json());
+        j["parameters"] = params;
+        j["forward_gflops_per_image"] = c.forward_flops() / 1e9;
+        fmt::print("{}\n", j.dump());
+        return 0;
+    }
+    fmt::print("{:<18} {}x{}x{} (patch {}, grid {}x{}, {} tokens)\n", "input", c.channels,
+               c.image_height, c.image_width, c.patch_size, c.grid_height(), c.grid_width(),
+               c.num_tokens());
+    fmt::print("{:<18} {}\n", "embed_dim", c.embed_dim);
+    fmt::print("{:<18} {}\n", "depth", c.depth);
+    fmt::print("{:<18} {} x {} (inner {})\n", "heads x head_dim", c.num_heads, c.head_size(), c.inner_dim());
+    fmt::print("{:<18} {}\n", "mlp_dim", c.mlp_dim);
+    fmt::print("{:<18} {}\n", "qkv_bias", c.qkv_bias);
+    fmt::print("{:<18} {}{}\n", "pool", c.pool == Pool::Token ? "class token" : "mean of patches",
+               c.fc_norm ? " (norm after pooling)" : "");
+    fmt::print("{:<18} {}\n", "pre_logits_dim", c.pre_logits_dim);
+    fmt::print("{:<18} {}\n", "num_classes", c.num_classes);
+    fmt::print("{:<18} {}\n", "gelu", c.gelu == Gelu::Erf ? "erf (exact)" : "tanh");
+    fmt::print("{:<18} {}\n", "layernorm_eps", c.layernorm_eps);
+    fmt::print("{:<18} drop {} attn_drop {} drop_path {}\n", "regularisation", c.drop_rate,
+               c.attn_drop_rate, c.drop_path_rate);
+    fmt::print("{:<18} {} ({:.2f} M)\n", "parameters", params, static_cast<double>(params) / 1e6);
+    fmt::print("{:<18} {:.2f} GFLOP per image\n", "forward", c.forward_flops() / 1e9);
+    return 0;
+}
+
+int run_bench(const BenchOptions& o) {
+    set_num_threads(o.threads);
+    const ViTConfig c = resolve_config(o.model);
+    const int64_t B = o.batch;
+    std::optional<double> peak;
+    if (o.peak) {
+        peak = measure_fp32_peak_gflops(o.threads, 0.5);
+    }
+    ViT model(c);
+    if (!o.model.weights.empty()) {
+        load_weights(model, SafetensorsFile::open(o.model.weights), {.strict = true});
+    } else {
+        model.init_weights(/*seed=*/0);
+    }
+    std::vector<float> images(static_cast<size_t>(B * c.channels * c.image_height * c.image_width));
+    Rng rng(1);
+    for (float& x : images) {
+        x = static_cast<float>(rng.normal());
+    }
+    const double flops_fwd = c.forward_flops() * static_cast<double>(B);
+    nlohmann::ordered_json out;
+    out["batch"] = B;
+    out["threads"] = o.threads;
+    out["forward_gflops_per_image"] = c.forward_flops() / 1e9;
+    if (peak) {
+        out["peak_fp32_gflops"] = *peak;
+    }
+    auto report = [&](const char* name, Timing t, double flops) {
+        double ips_best = static_cast<double>(B) / t.min_s;
+        double ips_median = static_cast<double>(B) / t.median_s;
+        double gflops = flops / t.min_s / 1e9;
+        out[name] = {{"images_per_s_best", ips_best},
+                     {"images_per_s_median", ips_median},
+                     {"ms_per_batch_best", t.min_s * 1e3},
+                     {"ms_per_batch_median", t.median_s * 1e3},
+                     {"gflops", gflops}};
+        if (peak) {
+            out[name]["fraction_of_peak"] = gflops / *peak;
+        }
+        if (!o.json) {
+            fmt::print("{:<8} {:8.2f} images/s best, {:8.2f} median  ({:.1f} ms/batch, {:.1f} GFLOP/s{})\n",
+                       name, ips_best, ips_median, t.min_s * 1e3, gflops,
+                       peak ? fmt::format(", {:.0f}% of peak", 100.0 * gflops / *peak) : "");
+        }
+    };
+    if (!o.json) {
+        fmt::print("model {}x{} patch {} dim {} depth {} heads {}, batch {}, {} threads, {:.2f} GFLOP/image forward\n",
+                   c.image_height, c.image_width, c.patch_size, c.embed_dim, c.depth, c.num_heads, B,
+                   o.threads, c.forward_flops() / 1e9);
+        if (peak) {
+            fmt::print("machine fp32 peak (measured, {} threads): {:.1f} GFLOP/s\n", o.threads, *peak);
+        }
+    }
+    if (o.mode == "forward" || o.mode == "both") {
+        Timing t = time_repeats(o.warmup, o.repeats, [&] { model.forward(images.data(), B, {}); });
+        report("forward", t, flops_fwd);
+    }
+    if (o.mode == "train" || o.mode == "both") {
+        std::vector<int32_t> targets(static_cast<size_t>(B));
+        for (int64_t b = 0; b < B; b++) {
+            targets[static_cast<size_t>(b)] = static_cast<int32_t>(b % std::max<int64_t>(c.num_classes, 1));
+        }
+        AdamW optimizer(model, {});
+        uint64_t step = 0;
+        Timing t = time_repeats(o.warmup, o.repeats, [&] {
+            model.zero_grad();
+            const float* out_ptr = model.forward(images.data(), B, {.training = true, .dropout_seed = step++});
+            if (c.num_classes > 0) {
+                Loss loss = cross_entropy(out_ptr, targets.data(), B, c.num_classes, 0.0f);
+                model.backward(loss.dlogits.data());
+            } else {
+                std::vector<float> dfeatures(static_cast<size_t>(B * c.feature_dim()), 1.0f / static_cast<float>(B));
+                model.backward(dfeatures.data());
+            }
+            optimizer.step();
+        });
+        report("train", t, 3.0 * flops_fwd);
+    }
+    out["peak_rss_mib"] = peak_rss_mib();
+    if (o.json) {
+        fmt::print("{}\n", out.dump());
+    } else {
+        fmt::print("peak resident memory: {:.0f} MiB\n", peak_rss_mib());
+    }
+    return 0;
+}
+
+}  // namespace vit::tools
