@@ -1,0 +1,164 @@
+// Double-precision reference twins of the kernels. Plain loops, written for reading.
+#include "kernels/reference/reference.h"
+
+#include <cmath>
+
+namespace vit::ref {
+
+Vec matmul(const Vec& inp, const Vec& weight, const Vec& bias, int64_t M, int64_t K, int64_t N) {
+    Vec out(static_cast<size_t>(M * N));
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t n = 0; n < N; n++) {
+            double s = bias.empty() ? 0.0 : bias[n];
+            for (int64_t k = 0; k < K; k++) {
+                s += inp[m * K + k] * weight[n * K + k];
+            }
+            out[m * N + n] = s;
+        }
+    }
+    return out;
+}
+
+Vec layernorm(const Vec& x, const Vec& weight, const Vec& bias, int64_t M, int64_t C, double eps) {
+    Vec out(x.size());
+    for (int64_t m = 0; m < M; m++) {
+        double mean = 0.0, var = 0.0;
+        for (int64_t c = 0; c < C; c++) mean += x[m * C + c];
+        mean /= C;
+        for (int64_t c = 0; c < C; c++) var += (x[m * C + c] - mean) * (x[m * C + c] - mean);
+        var /= C;
+        for (int64_t c = 0; c < C; c++) {
+            out[m * C + c] = (x[m * C + c] - mean) / std::sqrt(var + eps) * weight[c] + bias[c];
+        }
+    }
+    return out;
+}
+
+Vec gelu(const Vec& x, bool tanh_approx) {
+    Vec out(x.size());
+    for (size_t i = 0; i < x.size(); i++) {
+        double v = x[i];
+        out[i] = tanh_approx
+                     ? 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)))
+                     : 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+    }
+    return out;
+}
+
+Vec tanh(const Vec& x) {
+    Vec out(x.size());
+    for (size_t i = 0; i < x.size(); i++) out[i] = std::tanh(x[i]);
+    return out;
+}
+
+Vec attention(const Vec& qkv, int64_t B, int64_t N, int64_t NH, int64_t HS, Vec* probs) {
+    const int64_t I = NH * HS;
+    auto at = [&](int64_t b, int64_t n, int64_t which, int64_t h, int64_t d) {
+        return qkv[((b * N + n) * 3 + which) * I + h * HS + d];
+    };
+    Vec out(static_cast<size_t>(B * N * I), 0.0);
+    if (probs != nullptr) probs->assign(static_cast<size_t>(B * NH * N * N), 0.0);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t h = 0; h < NH; h++) {
+            for (int64_t i = 0; i < N; i++) {
+                Vec s(static_cast<size_t>(N));
+                double mx = -1e300;
+                for (int64_t j = 0; j < N; j++) {
+                    double dot = 0.0;
+                    for (int64_t d = 0; d < HS; d++) dot += at(b, i, 0, h, d) * at(b, j, 1, h, d);
+                    s[j] = dot / std::sqrt(static_cast<double>(HS));
+                    mx = std::max(mx, s[j]);
+                }
+                double sum = 0.0;
+                for (int64_t j = 0; j < N; j++) sum += (s[j] = std::exp(s[j] - mx));
+                for (int64_t j = 0; j < N; j++) {
+                    s[j] /= sum;
+                    if (probs != nullptr) (*probs)[((b * NH + h) * N + i) * N + j] = s[j];
+                    for (int64_t d = 0; d < HS; d++) out[(b * N + i) * I + h * HS + d] += s[j] * at(b, j, 2, h, d);
+                }
+            }
+        }
+    }
+    return out;
+}
+
+Vec conv_patch_embed(const Vec& images, const Vec& weight, const Vec& bias, int64_t B, int64_t C,
+                     int64_t H, int64_t W, int64_t P, int64_t D) {
+    const int64_t GH = H / P, GW = W / P;
+    Vec out(static_cast<size_t>(B * GH * GW * D));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t d = 0; d < D; d++)
+            for (int64_t gy = 0; gy < GH; gy++)
+                for (int64_t gx = 0; gx < GW; gx++) {
+                    double s = bias[d];
+                    for (int64_t c = 0; c < C; c++)
+                        for (int64_t ky = 0; ky < P; ky++)
+                            for (int64_t kx = 0; kx < P; kx++)
+                                s += images[((b * C + c) * H + gy * P + ky) * W + gx * P + kx] *
+                                     weight[((d * C + c) * P + ky) * P + kx];
+                    out[((b * GH + gy) * GW + gx) * D + d] = s;
+                }
+    return out;
+}
+
+Vec tokens(const Vec& patch_tokens, const Vec& cls, const Vec& pos, int64_t B, int64_t NP, int64_t C) {
+    const int64_t N = NP + 1;
+    Vec x(static_cast<size_t>(B * N * C));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < N; t++)
+            for (int64_t c = 0; c < C; c++)
+                x[(b * N + t) * C + c] = (t == 0 ? cls[c] : patch_tokens[(b * NP + t - 1) * C + c]) + pos[t * C + c];
+    return x;
+}
+
+Vec residual(const Vec& x, const Vec& f, const Vec& scale, int64_t B, int64_t n) {
+    Vec out(x.size());
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < n; i++) out[b * n + i] = x[b * n + i] + f[b * n + i] * (scale.empty() ? 1.0 : scale[b]);
+    return out;
+}
+
+Vec pool(const Vec& x, int64_t B, int64_t N, int64_t C, bool mean) {
+    Vec out(static_cast<size_t>(B * C), 0.0);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t c = 0; c < C; c++) {
+            if (!mean) {
+                out[b * C + c] = x[b * N * C + c];
+                continue;
+            }
+            for (int64_t t = 1; t < N; t++) out[b * C + c] += x[(b * N + t) * C + c] / static_cast<double>(N - 1);
+        }
+    return out;
+}
+
+Vec crossentropy(const Vec& logits, const std::vector<int32_t>& targets, int64_t B, int64_t K,
+                 double smoothing) {
+    Vec losses(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; b++) {
+        double mx = -1e300, sum = 0.0;
+        for (int64_t k = 0; k < K; k++) mx = std::max(mx, logits[b * K + k]);
+        for (int64_t k = 0; k < K; k++) sum += std::exp(logits[b * K + k] - mx);
+        double loss = 0.0;
+        for (int64_t k = 0; k < K; k++) {
+            double logp = logits[b * K + k] - mx - std::log(sum);
+            double q = smoothing / K + (k == targets[b] ? 1.0 - smoothing : 0.0);
+            loss -= q * logp;
+        }
+        losses[b] = loss;
+    }
+    return losses;
+}
+
+void adamw(Vec& param, const Vec& grad, Vec& m, Vec& v, double lr, double beta1, double beta2,
+           double eps, double weight_decay, int64_t step) {
+    for (size_t i = 0; i < param.size(); i++) {
+        param[i] *= 1.0 - lr * weight_decay;
+        m[i] = beta1 * m[i] + (1.0 - beta1) * grad[i];
+        v[i] = beta2 * v[i] + (1.0 - beta2) * grad[i] * grad[i];
+        double mhat = m[i] / (1.0 - std::pow(beta1, step));
+        double vhat = v[i] / (1.0 - std::pow(beta2, step));
+        param[i] -= lr * mhat / (std::sqrt(vhat) + eps);
+    }
+}
+
+}  // namespace vit::ref

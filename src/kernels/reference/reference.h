@@ -1,0 +1,34 @@
+// The slow, obvious twins of the CPU kernels, in double precision, for tests only. Each is a
+// direct transcription of the math with no blocking, threading or approximation; the kernel
+// tests compare the fast kernels with these, and the gradient checks differentiate these
+// numerically.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace vit::ref {
+
+using Vec = std::vector<double>;
+
+// out[M,N] = inp[M,K] weight[N,K]^T + bias[N] (bias may be empty)
+Vec matmul(const Vec& inp, const Vec& weight, const Vec& bias, int64_t M, int64_t K, int64_t N);
+Vec layernorm(const Vec& x, const Vec& weight, const Vec& bias, int64_t M, int64_t C, double eps);
+Vec gelu(const Vec& x, bool tanh_approx);
+Vec tanh(const Vec& x);
+// Self-attention from qkv[B,N,3,NH,HS] (no dropout); probs[B,NH,N,N] returned through `probs`.
+Vec attention(const Vec& qkv, int64_t B, int64_t N, int64_t NH, int64_t HS, Vec* probs);
+// Conv2d(kernel = stride = P) of images[B,C,H,W] with weight[D,C,P,P], bias[D], as tokens [B,GH*GW,D].
+Vec conv_patch_embed(const Vec& images, const Vec& weight, const Vec& bias, int64_t B, int64_t C,
+                     int64_t H, int64_t W, int64_t P, int64_t D);
+Vec tokens(const Vec& patch_tokens, const Vec& cls, const Vec& pos, int64_t B, int64_t NP, int64_t C);
+Vec residual(const Vec& x, const Vec& f, const Vec& scale, int64_t B, int64_t n);
+Vec pool(const Vec& x, int64_t B, int64_t N, int64_t C, bool mean);
+// Per-sample smoothed cross-entropy losses [B].
+Vec crossentropy(const Vec& logits, const std::vector<int32_t>& targets, int64_t B, int64_t K,
+                 double smoothing);
+// torch.optim.AdamW, one step.
+void adamw(Vec& param, const Vec& grad, Vec& m, Vec& v, double lr, double beta1, double beta2,
+           double eps, double weight_decay, int64_t step);
+
+}  // namespace vit::ref

@@ -1,0 +1,206 @@
+// Every forward kernel against its double-precision twin, on odd sizes (1, 3, 17: not multiples
+// of any vector width). Default tolerance atol 1e-5, rtol 1e-4 (fp32 against double).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "kernel_test_util.h"
+#include "kernels/cpu/vector_math.h"
+#include "kernels/kernels.h"
+#include "test_util.h"
+
+namespace vit {
+namespace {
+
+using test::all_near;
+using test::random_floats;
+using test::to_double;
+using test::to_float;
+
+TEST(VectorMath, ExpErfTanhMatchLibm) {
+    for (float x = -20.0f; x <= 20.0f; x += 0.001f) {
+        EXPECT_NEAR(cpu::exp_approx(x), std::exp(x), 3e-7 * std::exp(x)) << x;
+        EXPECT_NEAR(cpu::erf_approx(x), std::erf(x), std::min(3e-7, 1e-6 * std::fabs(std::erf(x)) + 1e-12)) << x;
+        EXPECT_NEAR(cpu::tanh_approx(x), std::tanh(x), 3e-7) << x;
+    }
+}
+
+struct MatmulCase {
+    int64_t M, K, N;
+    bool bias;
+};
+
+class Matmul : public ::testing::TestWithParam<MatmulCase> {};
+
+TEST_P(Matmul, ForwardMatchesReference) {
+    auto [M, K, N, has_bias] = GetParam();
+    auto inp = random_floats(M * K, 1), w = random_floats(N * K, 2), b = random_floats(N, 3);
+    std::vector<float> out(static_cast<size_t>(M * N));
+    cpu::matmul_forward(out.data(), inp.data(), w.data(), has_bias ? b.data() : nullptr, M, K, N);
+    auto expected = ref::matmul(to_double(inp), to_double(w), has_bias ? to_double(b) : ref::Vec{}, M, K, N);
+    EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, "matmul"));
+}
+
+INSTANTIATE_TEST_SUITE_P(OddSizes, Matmul,
+                         ::testing::Values(MatmulCase{1, 1, 1, true}, MatmulCase{3, 17, 5, true},
+                                           MatmulCase{17, 3, 1, false}, MatmulCase{65, 33, 129, true},
+                                           MatmulCase{197, 64, 192, true}));
+
+TEST(LayerNorm, ForwardMatchesReference) {
+    for (auto [M, C] : {std::pair<int64_t, int64_t>{1, 1}, {3, 17}, {17, 3}, {5, 768}}) {
+        auto x = random_floats(M * C, 4, 3.0), w = random_floats(C, 5), b = random_floats(C, 6);
+        for (float& v : x) v += 10.0f;  // a large mean tests the two-pass variance
+        std::vector<float> out(x.size()), mean(static_cast<size_t>(M)), rstd(static_cast<size_t>(M));
+        cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), M, C, 1e-6f);
+        auto expected = ref::layernorm(to_double(x), to_double(w), to_double(b), M, C, 1e-6);
+        EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, "layernorm"));
+    }
+}
+
+TEST(Gelu, BothKindsMatchReference) {
+    auto x = random_floats(1001, 7, 3.0);
+    for (bool tanh_kind : {false, true}) {
+        std::vector<float> out(x.size());
+        cpu::gelu_forward(out.data(), x.data(), static_cast<int64_t>(x.size()), tanh_kind);
+        EXPECT_TRUE(all_near(out, to_float(ref::gelu(to_double(x), tanh_kind)), {1e-6, 1e-5},
+                             tanh_kind ? "gelu tanh" : "gelu erf"));
+    }
+}
+
+TEST(Tanh, MatchesReference) {
+    auto x = random_floats(257, 8, 2.0);
+    std::vector<float> out(x.size());
+    cpu::tanh_forward(out.data(), x.data(), static_cast<int64_t>(x.size()));
+    EXPECT_TRUE(all_near(out, to_float(ref::tanh(to_double(x))), {1e-6, 1e-5}, "tanh"));
+}
+
+TEST(Attention, ForwardMatchesReference) {
+    struct Case { int64_t B, N, NH, HS; };
+    for (Case c : {Case{1, 1, 1, 1}, Case{2, 17, 3, 5}, Case{1, 65, 4, 16}, Case{3, 5, 2, 3}}) {
+        auto qkv = random_floats(c.B * c.N * 3 * c.NH * c.HS, 9, 1.5);
+        std::vector<float> out(static_cast<size_t>(c.B * c.N * c.NH * c.HS));
+        std::vector<float> probs(static_cast<size_t>(c.B * c.NH * c.N * c.N));
+        cpu::attention_forward(out.data(), probs.data(), qkv.data(), c.B, c.N, c.NH, c.HS, 0.0f, 0, 0);
+        ref::Vec expected_probs;
+        auto expected = ref::attention(to_double(qkv), c.B, c.N, c.NH, c.HS, &expected_probs);
+        EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, "attention out"));
+        EXPECT_TRUE(all_near(probs, to_float(expected_probs), {1e-6, 1e-4}, "attention probs"));
+    }
+}
+
+// SPEC section 1, seed 003: Q K^T (unscaled) gives [2, 4, 4] for input 1, softmax about
+// [0.063, 0.468, 0.468] and the output row about [1.937, 6.683, 1.595]. Our kernel scales by
+// 1/sqrt(3), so q is given pre-multiplied by sqrt(3).
+TEST(Attention, SeedWorkedExample) {
+    const float Q[3][3] = {{1, 0, 2}, {2, 2, 2}, {2, 1, 3}};
+    const float K[3][3] = {{0, 1, 1}, {4, 4, 0}, {2, 3, 1}};
+    const float V[3][3] = {{1, 2, 3}, {2, 8, 0}, {2, 6, 3}};
+    std::vector<float> qkv(27);
+    for (int n = 0; n < 3; n++) {
+        for (int d = 0; d < 3; d++) {
+            qkv[n * 9 + d] = Q[n][d] * std::sqrt(3.0f);
+            qkv[n * 9 + 3 + d] = K[n][d];
+            qkv[n * 9 + 6 + d] = V[n][d];
+        }
+    }
+    std::vector<float> out(9), probs(9);
+    cpu::attention_forward(out.data(), probs.data(), qkv.data(), 1, 3, 1, 3, 0.0f, 0, 0);
+    EXPECT_NEAR(probs[0], 0.0634, 5e-4);
+    EXPECT_NEAR(probs[1], 0.4683, 5e-4);
+    EXPECT_NEAR(probs[2], 0.4683, 5e-4);
+    EXPECT_NEAR(out[0], 1.937, 1e-3);
+    EXPECT_NEAR(out[1], 6.683, 1e-3);
+    EXPECT_NEAR(out[2], 1.595, 1e-3);
+}
+
+// The two patch embeddings are one function: unfold + matrix product with the conv weight
+// viewed as [D, C*P*P] equals Conv2d(kernel = stride = P).
+TEST(PatchEmbed, UnfoldMatmulEqualsConvolution) {
+    struct Case { int64_t B, C, H, W, P, D; };
+    for (Case c : {Case{1, 1, 4, 4, 4, 1}, Case{2, 3, 32, 48, 8, 17}, Case{3, 3, 12, 12, 4, 5}, Case{1, 2, 28, 28, 7, 9}}) {
+        auto images = random_floats(c.B * c.C * c.H * c.W, 10), w = random_floats(c.D * c.C * c.P * c.P, 11),
+             b = random_floats(c.D, 12);
+        const int64_t NP = (c.H / c.P) * (c.W / c.P);
+        std::vector<float> patches(static_cast<size_t>(c.B * NP * c.C * c.P * c.P)), out(static_cast<size_t>(c.B * NP * c.D));
+        cpu::im2patch_forward(patches.data(), images.data(), c.B, c.C, c.H, c.W, c.P);
+        cpu::matmul_forward(out.data(), patches.data(), w.data(), b.data(), c.B * NP, c.C * c.P * c.P, c.D);
+        auto conv = ref::conv_patch_embed(to_double(images), to_double(w), to_double(b), c.B, c.C, c.H, c.W, c.P, c.D);
+        EXPECT_TRUE(all_near(out, to_float(conv), {1e-5, 1e-4}, "unfold+matmul vs conv"));
+    }
+}
+
+TEST(Tokens, ForwardMatchesReference) {
+    const int64_t B = 3, NP = 5, C = 7;
+    auto pt = random_floats(B * NP * C, 13), cls = random_floats(C, 14), pos = random_floats((NP + 1) * C, 15);
+    std::vector<float> x(static_cast<size_t>(B * (NP + 1) * C));
+    cpu::tokens_forward(x.data(), pt.data(), cls.data(), pos.data(), B, NP, C);
+    EXPECT_TRUE(all_near(x, to_float(ref::tokens(to_double(pt), to_double(cls), to_double(pos), B, NP, C)),
+                         {0, 0}, "tokens"));
+}
+
+TEST(Pool, TokenAndMeanMatchReference) {
+    const int64_t B = 2, N = 17, C = 3;
+    auto x = random_floats(B * N * C, 16);
+    for (bool mean : {false, true}) {
+        std::vector<float> out(static_cast<size_t>(B * C));
+        cpu::pool_forward(out.data(), x.data(), B, N, C, mean);
+        EXPECT_TRUE(all_near(out, to_float(ref::pool(to_double(x), B, N, C, mean)), {1e-6, 1e-5}, "pool"));
+    }
+}
+
+TEST(Residual, WithAndWithoutDropPathScales) {
+    const int64_t B = 3, n = 17;
+    auto x = random_floats(B * n, 17), f = random_floats(B * n, 18);
+    std::vector<float> scale = {0.0f, 2.0f, 1.0f};
+    std::vector<float> out(x.size());
+    cpu::residual_forward(out.data(), x.data(), f.data(), scale.data(), B, n);
+    EXPECT_TRUE(all_near(out, to_float(ref::residual(to_double(x), to_double(f), to_double(scale), B, n)),
+                         {1e-6, 1e-6}, "residual"));
+    cpu::residual_forward(out.data(), x.data(), f.data(), nullptr, B, n);
+    EXPECT_TRUE(all_near(out, to_float(ref::residual(to_double(x), to_double(f), {}, B, n)), {1e-6, 1e-6},
+                         "residual no scale"));
+}
+
+TEST(CrossEntropy, WithLabelSmoothingMatchesReference) {
+    const int64_t B = 3, K = 17;
+    auto logits = random_floats(B * K, 19, 4.0);
+    std::vector<int32_t> targets = {0, 16, 5};
+    for (float smoothing : {0.0f, 0.1f}) {
+        std::vector<float> losses(B), probs(static_cast<size_t>(B * K));
+        cpu::crossentropy_forward(losses.data(), probs.data(), logits.data(), targets.data(), B, K, smoothing);
+        EXPECT_TRUE(all_near(losses, to_float(ref::crossentropy(to_double(logits), targets, B, K, smoothing)),
+                             {1e-6, 1e-5}, "cross-entropy"));
+    }
+}
+
+TEST(AdamW, FiveStepsMatchReference) {
+    const int64_t n = 37;
+    auto p = random_floats(n, 20), m = std::vector<float>(n, 0.0f), v = std::vector<float>(n, 0.0f);
+    ref::Vec rp = to_double(p), rm(n, 0.0), rv(n, 0.0);
+    for (int64_t step = 1; step <= 5; step++) {
+        auto g = random_floats(n, 100 + static_cast<uint64_t>(step));
+        cpu::adamw_update(p.data(), g.data(), m.data(), v.data(), n, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, step);
+        ref::adamw(rp, to_double(g), rm, rv, 1e-2, 0.9, 0.999, 1e-8, 0.1, step);
+    }
+    EXPECT_TRUE(all_near(p, to_float(rp), {1e-6, 1e-5}, "adamw params"));
+}
+
+TEST(Dropout, RateScaleAndDeterminism) {
+    const int64_t n = 100000;
+    std::vector<float> ones(n, 1.0f), out(n), again(n);
+    cpu::dropout_forward(out.data(), ones.data(), n, 0.25f, 42, 3);
+    cpu::dropout_forward(again.data(), ones.data(), n, 0.25f, 42, 3);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; i++) {
+        ASSERT_TRUE(out[i] == 0.0f || std::fabs(out[i] - 1.0f / 0.75f) < 1e-6f);
+        kept += out[i] != 0.0f;
+        ASSERT_EQ(out[i], again[i]);
+    }
+    EXPECT_NEAR(static_cast<double>(kept) / n, 0.75, 0.01);
+    // Another stream gives another mask.
+    cpu::dropout_forward(again.data(), ones.data(), n, 0.25f, 42, 4);
+    EXPECT_NE(out, again);
+}
+
+}  // namespace
+}  // namespace vit

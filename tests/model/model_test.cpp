@@ -1,0 +1,241 @@
+// Structural checks of the whole model: presets, shapes, every parameter receiving a gradient,
+// training determinism, the regularised model's gradient against finite differences, config
+// validation messages.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "test_util.h"
+#include "vit/checkpoint.h"
+#include "vit/model.h"
+#include "vit/rng.h"
+
+namespace vit {
+namespace {
+
+ViTConfig tiny_config() {
+    ViTConfig c;
+    c.image_height = 16;
+    c.image_width = 24;
+    c.patch_size = 4;
+    c.channels = 3;
+    c.embed_dim = 16;
+    c.depth = 2;
+    c.num_heads = 2;
+    c.mlp_dim = 32;
+    c.num_classes = 5;
+    return c;
+}
+
+std::vector<float> random_images(const ViTConfig& c, int64_t B, uint64_t seed) {
+    Rng rng(seed);
+    std::vector<float> v(static_cast<size_t>(B * c.channels * c.image_height * c.image_width));
+    for (float& x : v) x = static_cast<float>(rng.normal());
+    return v;
+}
+
+TEST(Presets, ParameterCountsMatchThePaper) {
+    // timm's counts with a 1000-class head, patch 16 at 224.
+    const std::pair<const char*, double> expected[] = {
+        {"vit_tiny_patch16_224", 5.72}, {"vit_small_patch16_224", 22.05}, {"vit_base_patch16_224", 86.57},
+        {"vit_large_patch16_224", 304.33}, {"vit_huge_patch14_224", 632.05}};
+    for (auto [name, millions] : expected) {
+        int64_t n = 0;
+        for (const ParamInfo& p : param_table_build(preset(name))) n += p.numel;
+        EXPECT_NEAR(static_cast<double>(n) / 1e6, millions, 0.01) << name;
+    }
+    EXPECT_NEAR(preset("vit_base_patch16_224").forward_flops() / 1e9, 35.1, 0.1);
+    EXPECT_EQ(preset("vit_base_patch32_384").num_tokens(), 145);
+}
+
+TEST(Presets, UnknownNameListsTheChoices) {
+    try {
+        preset("vit_medium_patch16_224");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("unknown preset 'vit_medium_patch16_224'"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("vit_base_patch16_224"), std::string::npos);
+    }
+}
+
+TEST(Config, ValidationNamesTheField) {
+    ViTConfig c = tiny_config();
+    c.embed_dim = 15;
+    EXPECT_VIT_ERROR(c.validate(), "embed_dim (15) must be divisible by num_heads (2) unless head_dim is set");
+    c = tiny_config();
+    c.image_width = 26;
+    EXPECT_VIT_ERROR(c.validate(), "image size 16x26 must be divisible by patch_size 4");
+    c = tiny_config();
+    c.drop_rate = 1.0f;
+    EXPECT_VIT_ERROR(c.validate(), "drop_rate must be in [0, 1), got 1");
+    c = tiny_config();
+    c.depth = 0;
+    EXPECT_VIT_ERROR(c.validate(), "depth must be in [1, 256], got 0");
+    EXPECT_VIT_ERROR(ViTConfig::from_json(R"({"depth": 2, "colour": 1})"), "model config: unknown key 'colour'");
+    EXPECT_VIT_ERROR(ViTConfig::from_json(R"({"pool": "max"})"), "model config: 'pool' must be \"token\" or \"mean\", got \"max\"");
+    EXPECT_VIT_ERROR(ViTConfig::from_json("[1"), "model config: expected a JSON object, got '[1'");
+}
+
+TEST(Config, JsonRoundTrip) {
+    ViTConfig c = tiny_config();
+    c.pool = Pool::Mean;
+    c.gelu = Gelu::Tanh;
+    c.head_dim = 12;
+    c.layernorm_eps = 1e-12f;
+    EXPECT_EQ(ViTConfig::from_json(c.to_json()).to_json(), c.to_json());
+}
+
+TEST(Model, EveryParameterGetsAFiniteNonZeroGradient) {
+    for (bool mean : {false, true}) {
+        ViTConfig c = tiny_config();
+        c.pool = mean ? Pool::Mean : Pool::Token;
+        c.pre_logits_dim = mean ? 8 : 0;
+        c.patch_norm = mean;
+        ViT model(c);
+        model.init_weights(1);
+        auto images = random_images(c, 3, 2);
+        model.zero_grad();
+        const float* logits = model.forward(images.data(), 3, {.training = true});
+        for (int64_t i = 0; i < 3 * c.num_classes; i++) ASSERT_TRUE(std::isfinite(logits[i]));
+        std::vector<int32_t> targets = {0, 3, 4};
+        Loss loss = cross_entropy(logits, targets.data(), 3, c.num_classes, 0.0f);
+        model.backward(loss.dlogits.data());
+        for (const ParamInfo& p : model.params()) {
+            double norm = 0.0;
+            for (int64_t i = 0; i < p.numel; i++) {
+                float g = model.grad_data()[p.offset + i];
+                ASSERT_TRUE(std::isfinite(g)) << p.name;
+                norm += static_cast<double>(g) * g;
+            }
+            EXPECT_GT(norm, 0.0) << p.name << " received no gradient";
+        }
+    }
+}
+
+TEST(Model, KeepsAttentionProbabilitiesOnRequest) {
+    ViTConfig c = tiny_config();
+    ViT model(c);
+    model.init_weights(3);
+    auto images = random_images(c, 2, 4);
+    model.forward(images.data(), 2, {});
+    EXPECT_VIT_ERROR(model.attention(0), "attention probabilities were not kept; run forward with keep_attention");
+    model.forward(images.data(), 2, {.keep_attention = true});
+    const int64_t N = c.num_tokens();
+    for (int64_t l = 0; l < c.depth; l++) {
+        const float* p = model.attention(l);
+        for (int64_t row = 0; row < 2 * c.num_heads * N; row++) {
+            double s = 0.0;
+            for (int64_t j = 0; j < N; j++) s += p[row * N + j];
+            ASSERT_NEAR(s, 1.0, 1e-5);
+        }
+    }
+    // Layer 0 and layer 1 differ: each layer's probabilities are kept, not overwritten.
+    EXPECT_NE(model.attention(0)[1], model.attention(1)[1]);
+    EXPECT_VIT_ERROR(model.attention(2), "attention layer must be in [0, 2), got 2");
+}
+
+TEST(Model, TrainingIsBitReproducible) {
+    ViTConfig c = tiny_config();
+    c.drop_rate = 0.1f;
+    c.attn_drop_rate = 0.1f;
+    c.drop_path_rate = 0.2f;
+    auto run = [&] {
+        ViT model(c);
+        model.init_weights(7);
+        auto images = random_images(c, 4, 8);
+        std::vector<int32_t> targets = {1, 2, 3, 4};
+        std::vector<float> losses;
+        for (uint64_t step = 0; step < 3; step++) {
+            model.zero_grad();
+            const float* logits = model.forward(images.data(), 4, {.training = true, .dropout_seed = step});
+            Loss loss = cross_entropy(logits, targets.data(), 4, c.num_classes, 0.1f);
+            losses.push_back(loss.mean);
+            model.backward(loss.dlogits.data());
+            for (int64_t i = 0; i < model.param_buffer_size(); i++) model.param_data()[i] -= 0.1f * model.grad_data()[i];
+        }
+        return losses;
+    };
+    auto a = run(), b = run();
+    EXPECT_EQ(a, b);
+}
+
+// With dropout, attention dropout and drop-path active, training forward is a fixed function of
+// the weights for a given seed; its gradient must match finite differences of the loss.
+TEST(Model, RegularisedGradientMatchesFiniteDifferences) {
+    ViTConfig c = tiny_config();
+    c.drop_rate = 0.2f;
+    c.attn_drop_rate = 0.2f;
+    c.drop_path_rate = 0.3f;
+    ViT model(c);
+    model.init_weights(11);
+    auto images = random_images(c, 4, 12);
+    std::vector<int32_t> targets = {0, 1, 2, 3};
+    auto loss_at = [&] {
+        const float* logits = model.forward(images.data(), 4, {.training = true, .dropout_seed = 99});
+        return static_cast<double>(cross_entropy(logits, targets.data(), 4, c.num_classes, 0.0f).mean);
+    };
+    model.zero_grad();
+    const float* logits = model.forward(images.data(), 4, {.training = true, .dropout_seed = 99});
+    Loss loss = cross_entropy(logits, targets.data(), 4, c.num_classes, 0.0f);
+    model.backward(loss.dlogits.data());
+    std::vector<float> analytic(model.grad_data(), model.grad_data() + model.param_buffer_size());
+    Rng pick(5);
+    for (const ParamInfo& p : model.params()) {
+        for (int k = 0; k < 2; k++) {
+            int64_t i = p.offset + static_cast<int64_t>(pick.next_u64() % static_cast<uint64_t>(p.numel));
+            float saved = model.param_data()[i];
+            const float h = 3e-3f;
+            model.param_data()[i] = saved + h;
+            double up = loss_at();
+            model.param_data()[i] = saved - h;
+            double down = loss_at();
+            model.param_data()[i] = saved;
+            double numeric = (up - down) / (2.0 * h);
+            // h = 3e-3: fp32 loss noise ~1e-7 / h = 3e-5; at h = 1e-2 curvature already costs ~7%.
+            EXPECT_NEAR(analytic[static_cast<size_t>(i)], numeric, 2e-3 + 5e-2 * std::fabs(numeric)) << p.name;
+        }
+    }
+}
+
+TEST(Model, RejectsBadBatchAndBackwardWithoutTraining) {
+    ViT model(tiny_config());
+    std::vector<float> images(16 * 24 * 3);
+    EXPECT_VIT_ERROR(model.forward(images.data(), 0, {}), "batch size must be in [1, 1048576], got 0");
+    model.forward(images.data(), 1, {});
+    std::vector<float> d(5);
+    EXPECT_VIT_ERROR(model.backward(d.data()), "backward needs a forward pass with training = true before it");
+    std::vector<int32_t> bad = {5};
+    EXPECT_VIT_ERROR(cross_entropy(d.data(), bad.data(), 1, 5, 0.0f), "target 5 of sample 0 is outside the 5 classes [0, 5)");
+}
+
+TEST(Checkpoint, SaveLoadRoundTripAndShapeMismatch) {
+    ViTConfig c = tiny_config();
+    ViT a(c);
+    a.init_weights(21);
+    const std::string path = ::testing::TempDir() + "/roundtrip.safetensors";
+    save_weights(a, path);
+    SafetensorsFile f = SafetensorsFile::open(path);
+    ViT b(config_from_safetensors(f));
+    load_weights(b, f, {});
+    for (int64_t i = 0; i < a.param_buffer_size(); i++) ASSERT_EQ(a.param_data()[i], b.param_data()[i]);
+
+    ViTConfig other = c;
+    other.mlp_dim = 48;
+    ViT d(other);
+    EXPECT_VIT_ERROR(load_weights(d, f, {}),
+                     "'" + path + "': tensor 'blocks.0.mlp.fc1.weight' has shape [32, 16], the model expects [48, 16]");
+    ViTConfig fewer = c;
+    fewer.depth = 1;
+    ViT e(fewer);
+    try {
+        load_weights(e, f, {.strict = true});
+        FAIL();
+    } catch (const Error& err) {
+        EXPECT_NE(std::string(err.what()).find("unexpected tensors: blocks.1.attn.proj.bias"), std::string::npos) << err.what();
+    }
+    LoadReport r = load_weights(e, f, {.strict = false});
+    EXPECT_EQ(r.unexpected.size(), 12u);  // 2 norms x 2 + qkv 2 + proj 2 + fc1 2 + fc2 2
+}
+
+}  // namespace
+}  // namespace vit

@@ -1,0 +1,148 @@
+"""Writes the PyTorch reference fixtures for the C++ tests.
+
+parity_<config>.safetensors: for each config, random weights, inputs, the output, the loss,
+every parameter gradient and the losses and parameters of 5 AdamW steps.
+resample.safetensors: F.interpolate(mode='bicubic', align_corners=False) with and without
+antialias on random grids, up and down.
+
+usage: make_fixtures.py OUT_DIR"""
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vit_ref import ViT, param_groups, state_dict_for_file, write_safetensors  # noqa: E402
+
+FIXTURE_VERSION = "1"
+
+BASE = dict(image_height=32, image_width=32, patch_size=8, channels=3, embed_dim=64, depth=2,
+            num_heads=4, head_dim=0, mlp_dim=128, qkv_bias=True, pool="token", fc_norm=False,
+            pre_logits_dim=0, num_classes=10, layernorm_eps=1e-6, gelu="erf", drop_rate=0.0,
+            attn_drop_rate=0.0, drop_path_rate=0.0, patch_norm=False)
+
+CONFIGS = {
+    # class token, qkv bias, exact GELU, patch 8
+    "token_erf": dict(),
+    # non-square 32x48, mean pooling with the norm after pooling, no qkv bias, tanh GELU
+    "mean_fcnorm_tanh": dict(image_width=48, embed_dim=48, num_heads=3, mlp_dim=96, qkv_bias=False,
+                             pool="mean", fc_norm=True, gelu="tanh", num_classes=7),
+    # patch 4, explicit head dim (2 x 24 = 48 != 32), pre-logits, HF's LayerNorm eps
+    "headdim_prelogits": dict(image_height=16, image_width=16, patch_size=4, embed_dim=32,
+                              num_heads=2, head_dim=24, mlp_dim=64, pre_logits_dim=40,
+                              num_classes=5, layernorm_eps=1e-12),
+    # class count 0: the model returns pooled features (mean pooling, norm before pooling)
+    "features": dict(image_height=24, image_width=24, patch_size=4, embed_dim=32, depth=1,
+                     pool="mean", num_classes=0),
+    # lucidrains' patch-embedding norms, one channel
+    "patch_norm": dict(image_height=16, image_width=16, patch_size=4, channels=1, embed_dim=32,
+                       num_heads=2, mlp_dim=64, patch_norm=True, pool="mean"),
+    # 28x28 grey images (Fashion-MNIST shape), tanh GELU, pre-logits, no qkv bias, depth 3
+    "fashion_shape": dict(image_height=28, image_width=28, patch_size=4, channels=1, embed_dim=40,
+                          depth=3, num_heads=5, mlp_dim=80, qkv_bias=False, gelu="tanh",
+                          pre_logits_dim=16),
+}
+
+BATCH = 3
+SMOOTHING = 0.1
+ADAMW = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
+STEPS = 5
+
+
+def randomise(model, gen):
+    """Weights far from identity, so every path carries signal."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1 and ("norm" in name):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen) if name.endswith("weight")
+                        else 0.2 * torch.randn(p.shape, generator=gen))
+            elif p.dim() == 1:
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+            else:
+                fan_in = p[0].numel() if p.dim() > 1 else p.numel()
+                std = 1.0 / fan_in ** 0.5 if name not in ("cls_token", "pos_embed") else 0.5
+                p.copy_(std * torch.randn(p.shape, generator=gen))
+
+
+def objective(model, c, images, targets, dfeatures):
+    out = model(images)
+    if c["num_classes"]:
+        loss = torch.nn.functional.cross_entropy(out, targets, label_smoothing=SMOOTHING)
+    else:
+        loss = (out * dfeatures).sum()  # d loss / d features = dfeatures
+    return out, loss
+
+
+def make(name, overrides, out_dir, seed):
+    c = dict(BASE)
+    c.update(overrides)
+    gen = torch.Generator().manual_seed(seed)
+    model = ViT(c)
+    randomise(model, gen)
+    tensors = {k: v.clone() for k, v in state_dict_for_file(model).items()}
+
+    images = torch.randn(BATCH, c["channels"], c["image_height"], c["image_width"], generator=gen)
+    targets = torch.randint(0, max(c["num_classes"], 1), (BATCH,), generator=gen)
+    feat = c["pre_logits_dim"] or c["embed_dim"]
+    dfeatures = torch.randn(BATCH, feat, generator=gen)
+
+    out, loss = objective(model, c, images, targets, dfeatures)
+    loss.backward()
+    tensors["input.images"] = images
+    tensors["input.targets"] = targets.to(torch.int64)
+    tensors["input.dfeatures"] = dfeatures
+    tensors["expected.output"] = out.detach()
+    tensors["expected.loss"] = loss.detach().reshape(1)
+    for pname, p in model.named_parameters():
+        tensors["grad." + pname] = p.grad.detach().clone()
+
+    opt = torch.optim.AdamW(param_groups(model, ADAMW["weight_decay"]), lr=ADAMW["lr"],
+                            betas=ADAMW["betas"], eps=ADAMW["eps"])
+    losses = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        _, loss = objective(model, c, images, targets, dfeatures)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    tensors["expected.adamw_losses"] = torch.tensor(losses)
+    for pname, p in model.named_parameters():
+        tensors["after." + pname] = p.detach().clone()
+
+    meta = {"fixture": "parity", "fixture_version": FIXTURE_VERSION, "vit.config": json.dumps(c),
+            "smoothing": str(SMOOTHING), "adamw": json.dumps(ADAMW), "steps": str(STEPS)}
+    write_safetensors(os.path.join(out_dir, f"parity_{name}.safetensors"), tensors, meta)
+
+
+RESAMPLE_CASES = [  # (in_h, in_w, out_h, out_w, channels)
+    (14, 14, 24, 24, 5), (24, 24, 14, 14, 5), (7, 9, 12, 5, 3), (16, 16, 16, 16, 2), (3, 3, 11, 8, 4),
+]
+
+
+def make_resample(out_dir, seed):
+    gen = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for i, (ih, iw, oh, ow, ch) in enumerate(RESAMPLE_CASES):
+        grid = torch.randn(1, ch, ih, iw, generator=gen)
+        tensors[f"case{i}.input"] = grid[0].permute(1, 2, 0)  # channel-last [H, W, C]
+        for aa in (False, True):
+            out = torch.nn.functional.interpolate(grid, size=(oh, ow), mode="bicubic",
+                                                  align_corners=False, antialias=aa)
+            tensors[f"case{i}.output.antialias{int(aa)}"] = out[0].permute(1, 2, 0)
+    meta = {"fixture": "resample", "fixture_version": FIXTURE_VERSION, "cases": json.dumps(RESAMPLE_CASES)}
+    write_safetensors(os.path.join(out_dir, "resample.safetensors"), tensors, meta)
+
+
+def main():
+    out_dir = sys.argv[1]
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(0)
+    for i, (name, overrides) in enumerate(CONFIGS.items()):
+        make(name, overrides, out_dir, seed=1000 + i)
+    make_resample(out_dir, seed=7)
+    print(f"wrote {len(CONFIGS)} parity fixtures and the resampling fixture to {out_dir}")
+
+
+if __name__ == "__main__":
+    main()
