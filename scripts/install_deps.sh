@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libdnnl-dev            # oneDNN: fp32 and bf16 matrix products
+  libopenblas0-openmp    # BLAS for the PyTorch peer in benchmarks (else Debian falls back to the reference BLAS)
   libfmt-dev             # message formatting
   nlohmann-json3-dev     # safetensors headers, configs
   libcli11-dev           # command-line parsing
