@@ -79,6 +79,7 @@ struct EmbeddingScratch {           // backward only
 void embedding_forward(const EmbeddingParams& p, const EmbeddingActs& a, const float* images,
                        int64_t B, const Dropout& drop);
 // dx (the gradient of the sequence entering block 0) is overwritten.
+// dx, the gradient of the sequence entering block 0, is used as scratch and overwritten.
 void embedding_backward(const EmbeddingParams& p, const EmbeddingActs& a, const EmbeddingScratch& s,
                         float* dx, int64_t B, const Dropout& drop);
 

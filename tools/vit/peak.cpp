@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace vit::tools {
@@ -41,7 +42,8 @@ constexpr int kChains = 12;
 
 }  // namespace
 
-double measure_fp32_peak_gflops(int threads, double seconds) {
+namespace {
+double measure_once(int threads, double seconds) {
     using clock = std::chrono::steady_clock;
     double total_flops = 0.0;
     double elapsed = 0.0;
@@ -73,6 +75,16 @@ double measure_fp32_peak_gflops(int threads, double seconds) {
     }
     elapsed = std::chrono::duration<double>(clock::now() - start).count();
     return total_flops / elapsed / 1e9;
+}
+}  // namespace
+
+// The best of five short runs: a neighbour on a shared core lowers a run, never raises it.
+double measure_fp32_peak_gflops(int threads, double seconds) {
+    double best = 0.0;
+    for (int i = 0; i < 5; i++) {
+        best = std::max(best, measure_once(threads, seconds / 5));
+    }
+    return best;
 }
 
 }  // namespace vit::tools
