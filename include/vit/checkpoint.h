@@ -7,7 +7,9 @@
 //   vit::load_weights(model, file, {.strict = true});
 #pragma once
 
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vit/model.h"
@@ -30,12 +32,18 @@ struct LoadReport {
     std::vector<std::string> unexpected;  // file tensors the model has no place for
 };
 
+// Tensors under this prefix hold a training checkpoint's optimizer state; loading weights
+// ignores them.
+inline constexpr std::string_view kTrainingStatePrefix = "optimizer.";
+
 // Copies every parameter from the file, converting F16/BF16/F64 to fp32. A shape mismatch is
 // always an error naming the tensor, the expected and the found shape.
 LoadReport load_weights(ViT& model, const SafetensorsFile& file, const LoadOptions& options);
 
 // Writes the parameters with metadata {"format": "vit", "format_version": "1", "vit.config": ...}
-// atomically (an existing file is replaced only once the new one is complete).
-void save_weights(const ViT& model, const std::string& path);
+// atomically (an existing file is replaced only once the new one is complete), followed by
+// `extra_tensors` and with `extra_metadata` (training checkpoints).
+void save_weights(const ViT& model, const std::string& path, const std::vector<TensorToWrite>& extra_tensors = {},
+                  const std::map<std::string, std::string>& extra_metadata = {});
 
 }  // namespace vit

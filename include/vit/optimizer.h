@@ -1,42 +1,60 @@
-// AdamW over a model's flat parameter and gradient buffers, as torch.optim.AdamW with two
-// parameter groups: weights decay, while biases, norms, the class token and the position table
-// do not (ParamInfo::weight_decay).
+// Optimizers over a model's flat parameter and gradient buffers, equal to torch.optim.AdamW,
+// torch.optim.Adam and torch.optim.SGD with two parameter groups: weights decay, while biases,
+// norms, the class token and the position table do not (ParamInfo::weight_decay).
 //
 // Example:
-//   vit::AdamW opt(model, {.lr = 1e-3f, .weight_decay = 0.05f});
-//   model.zero_grad(); ... model.backward(dlogits); opt.step();
+//   vit::Optimizer opt(model, {.kind = vit::OptimizerKind::AdamW, .lr = 1e-3f, .weight_decay = 0.05f});
+//   model.zero_grad(); ... model.backward(dlogits); opt.step(schedule.lr(step));
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "vit/buffer.h"
 #include "vit/model.h"
 
 namespace vit {
 
-struct AdamWOptions {
+enum class OptimizerKind { AdamW, Adam, SGD };
+
+// "adamw", "adam", "sgd"; parse throws vit::Error listing the valid names.
+const char* optimizer_name(OptimizerKind kind);
+OptimizerKind parse_optimizer(const std::string& name);
+
+struct OptimizerOptions {
+    OptimizerKind kind = OptimizerKind::AdamW;
     float lr = 1e-3f;
-    float beta1 = 0.9f;
-    float beta2 = 0.999f;
-    float eps = 1e-8f;
+    float beta1 = 0.9f;        // Adam(W)
+    float beta2 = 0.999f;      // Adam(W)
+    float eps = 1e-8f;         // Adam(W)
     float weight_decay = 0.01f;
+    float momentum = 0.9f;     // SGD
+    bool nesterov = false;     // SGD
 };
 
-class AdamW {
+class Optimizer {
   public:
-    // Throws vit::Error for out-of-range hyper-parameters.
-    AdamW(ViT& model, const AdamWOptions& options);
-    // One update with the model's current gradients; lr overrides options.lr when >= 0.
+    // Throws vit::Error for out-of-range hyper-parameters, naming the option.
+    Optimizer(ViT& model, const OptimizerOptions& options);
+    // One update with the model's current gradients at learning rate `lr` (options().lr if < 0).
     void step(float lr = -1.0f);
     int64_t steps() const { return step_; }
-    FloatBuffer& first_moment() { return m_; }
-    FloatBuffer& second_moment() { return v_; }
+    void set_steps(int64_t steps) { step_ = steps; }
+    const OptimizerOptions& options() const { return options_; }
+    // The state buffers by name ("exp_avg", "exp_avg_sq" or "momentum_buffer"), each parallel
+    // to the parameters, for checkpoints.
+    std::vector<std::pair<std::string, FloatBuffer*>> state();
 
   private:
     ViT& model_;
-    AdamWOptions options_;
-    FloatBuffer m_, v_;
+    OptimizerOptions options_;
+    FloatBuffer first_, second_;
     int64_t step_ = 0;
 };
+
+// Scales the model's gradients so their global L2 norm is at most max_norm (as
+// torch.nn.utils.clip_grad_norm_) and returns the norm before clipping.
+double clip_grad_norm(ViT& model, double max_norm);
 
 }  // namespace vit

@@ -112,7 +112,7 @@ LoadReport load_weights(ViT& model, const SafetensorsFile& f, const LoadOptions&
         }
     }
     for (const TensorEntry& t : f.tensors()) {
-        if (!known.contains(t.name)) {
+        if (!known.contains(t.name) && !t.name.starts_with(kTrainingStatePrefix)) {
             report.unexpected.push_back(t.name);
         }
     }
@@ -142,13 +142,17 @@ LoadReport load_weights(ViT& model, const SafetensorsFile& f, const LoadOptions&
     return report;
 }
 
-void save_weights(const ViT& model, const std::string& path) {
+void save_weights(const ViT& model, const std::string& path, const std::vector<TensorToWrite>& extra_tensors,
+                  const std::map<std::string, std::string>& extra_metadata) {
     std::vector<TensorToWrite> tensors;
     for (const ParamInfo& p : model.params()) {
         tensors.push_back({p.name, p.shape, model.param_data() + p.offset});
     }
-    safetensors_write(path, tensors,
-                      {{"format", "vit"}, {"format_version", "1"}, {"vit.config", model.config().to_json()}});
+    tensors.insert(tensors.end(), extra_tensors.begin(), extra_tensors.end());
+    std::map<std::string, std::string> metadata = {
+        {"format", "vit"}, {"format_version", "1"}, {"vit.config", model.config().to_json()}};
+    metadata.insert(extra_metadata.begin(), extra_metadata.end());
+    safetensors_write(path, tensors, metadata);
 }
 
 }  // namespace vit

@@ -109,19 +109,29 @@ void crossentropy_forward(float* losses, float* probs, const float* logits, cons
 void crossentropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t B,
                            int64_t K, float smoothing, float dloss);
 
-// ---- optimizer (adamw.cpp) ------------------------------------------------------------------
+// ---- optimizers (optim.cpp) -------------------------------------------------------------------
 
-// One AdamW step as torch.optim.AdamW (step counts from 1):
-// param *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-// param -= lr / (1-b1^step) * m / (sqrt(v) / sqrt(1-b2^step) + eps).
-void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr,
-                  float beta1, float beta2, float eps, float weight_decay, int64_t step);
+// One Adam step as torch.optim.AdamW (decoupled) or torch.optim.Adam (L2), step counting from 1:
+// AdamW: param *= 1 - lr*wd;  Adam: g += wd*param;  then m = b1 m + (1-b1) g;
+// v = b2 v + (1-b2) g^2; param -= lr / (1-b1^step) * m / (sqrt(v) / sqrt(1-b2^step) + eps).
+void adam_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
+                 float beta2, float eps, float weight_decay, bool decoupled, int64_t step);
+// One step of torch.optim.SGD (dampening 0): d = g + wd*param; with momentum
+// buf = d on the first step, else momentum*buf + d; d = nesterov ? d + momentum*buf : buf;
+// param -= lr*d.
+void sgd_update(float* param, const float* grad, float* momentum_buffer, int64_t n, float lr, float momentum,
+                float weight_decay, bool nesterov, bool first_step);
+// sum x^2 accumulated in double (the global gradient norm), and x *= factor.
+double sum_of_squares(const float* x, int64_t n);
+void scale(float* x, int64_t n, float factor);
 
 // ---- resampling (resample.cpp) ----------------------------------------------------------------
 
-// Bicubic resize of a channel-last grid inp[IH,IW,C] to out[OH,OW,C], equal to PyTorch's
-// F.interpolate(mode='bicubic', align_corners=False[, antialias=True]).
-void bicubic_resize_forward(float* out, const float* inp, int64_t IH, int64_t IW, int64_t OH,
-                            int64_t OW, int64_t C, bool antialias);
+enum class Filter { Bilinear, Bicubic };
+
+// Resize of a channel-last grid inp[IH,IW,C] to out[OH,OW,C], equal to PyTorch's
+// F.interpolate(mode='bilinear' | 'bicubic', align_corners=False[, antialias=True]).
+void resize_forward(float* out, const float* inp, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
+                    int64_t C, Filter filter, bool antialias);
 
 }  // namespace vit::cpu

@@ -173,16 +173,43 @@ TEST(CrossEntropy, WithLabelSmoothingMatchesReference) {
     }
 }
 
-TEST(AdamW, FiveStepsMatchReference) {
+TEST(Optimizers, AdamAndAdamWFiveStepsMatchReference) {
     const int64_t n = 37;
-    auto p = random_floats(n, 20), m = std::vector<float>(n, 0.0f), v = std::vector<float>(n, 0.0f);
-    ref::Vec rp = to_double(p), rm(n, 0.0), rv(n, 0.0);
-    for (int64_t step = 1; step <= 5; step++) {
-        auto g = random_floats(n, 100 + static_cast<uint64_t>(step));
-        cpu::adamw_update(p.data(), g.data(), m.data(), v.data(), n, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, step);
-        ref::adamw(rp, to_double(g), rm, rv, 1e-2, 0.9, 0.999, 1e-8, 0.1, step);
+    for (bool decoupled : {true, false}) {
+        auto p = random_floats(n, 20), m = std::vector<float>(n, 0.0f), v = std::vector<float>(n, 0.0f);
+        ref::Vec rp = to_double(p), rm(n, 0.0), rv(n, 0.0);
+        for (int64_t step = 1; step <= 5; step++) {
+            auto g = random_floats(n, 100 + static_cast<uint64_t>(step));
+            cpu::adam_update(p.data(), g.data(), m.data(), v.data(), n, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, decoupled, step);
+            ref::adam(rp, to_double(g), rm, rv, 1e-2, 0.9, 0.999, 1e-8, 0.1, decoupled, step);
+        }
+        EXPECT_TRUE(all_near(p, to_float(rp), {1e-6, 1e-5}, decoupled ? "adamw params" : "adam params"));
     }
-    EXPECT_TRUE(all_near(p, to_float(rp), {1e-6, 1e-5}, "adamw params"));
+}
+
+TEST(Optimizers, SgdMomentumFiveStepsMatchReference) {
+    const int64_t n = 41;
+    for (bool nesterov : {false, true}) {
+        auto p = random_floats(n, 21), buf = std::vector<float>(n, 0.0f);
+        ref::Vec rp = to_double(p), rbuf(n, 0.0);
+        for (int64_t step = 1; step <= 5; step++) {
+            auto g = random_floats(n, 200 + static_cast<uint64_t>(step));
+            cpu::sgd_update(p.data(), g.data(), buf.data(), n, 0.1f, 0.9f, 1e-2f, nesterov, step == 1);
+            ref::sgd(rp, to_double(g), rbuf, 0.1, 0.9, 1e-2, nesterov, step == 1);
+        }
+        EXPECT_TRUE(all_near(p, to_float(rp), {1e-6, 1e-5}, nesterov ? "nesterov sgd" : "sgd"));
+    }
+}
+
+TEST(Optimizers, SumOfSquaresAndScale) {
+    const int64_t n = 1001;
+    auto x = random_floats(n, 22);
+    double expected = 0.0;
+    for (float v : x) expected += static_cast<double>(v) * v;
+    EXPECT_NEAR(cpu::sum_of_squares(x.data(), n), expected, 1e-9 * expected);
+    auto y = x;
+    cpu::scale(y.data(), n, 0.25f);
+    for (int64_t i = 0; i < n; i++) EXPECT_EQ(y[static_cast<size_t>(i)], x[static_cast<size_t>(i)] * 0.25f);
 }
 
 TEST(Dropout, RateScaleAndDeterminism) {

@@ -90,9 +90,9 @@ TEST_P(Parity, MatchesPyTorch) {
 
     // 5 AdamW steps with PyTorch's hyper-parameters and parameter groups.
     auto hp = nlohmann::json::parse(f.metadata().at("adamw"));
-    AdamW opt(model, {.lr = hp["lr"].get<float>(), .beta1 = hp["betas"][0].get<float>(),
-                      .beta2 = hp["betas"][1].get<float>(), .eps = hp["eps"].get<float>(),
-                      .weight_decay = hp["weight_decay"].get<float>()});
+    Optimizer opt(model, {.kind = OptimizerKind::AdamW, .lr = hp["lr"].get<float>(),
+                          .beta1 = hp["betas"][0].get<float>(), .beta2 = hp["betas"][1].get<float>(),
+                          .eps = hp["eps"].get<float>(), .weight_decay = hp["weight_decay"].get<float>()});
     std::vector<float> losses;
     const int steps = std::stoi(f.metadata().at("steps"));
     for (int s = 0; s < steps; s++) {

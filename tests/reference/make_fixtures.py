@@ -2,8 +2,8 @@
 
 parity_<config>.safetensors: for each config, random weights, inputs, the output, the loss,
 every parameter gradient and the losses and parameters of 5 AdamW steps.
-resample.safetensors: F.interpolate(mode='bicubic', align_corners=False) with and without
-antialias on random grids, up and down.
+resample.safetensors: F.interpolate(mode='bicubic' and 'bilinear', align_corners=False) with and
+without antialias on random grids, up and down.
 
 usage: make_fixtures.py OUT_DIR"""
 import json
@@ -126,10 +126,11 @@ def make_resample(out_dir, seed):
     for i, (ih, iw, oh, ow, ch) in enumerate(RESAMPLE_CASES):
         grid = torch.randn(1, ch, ih, iw, generator=gen)
         tensors[f"case{i}.input"] = grid[0].permute(1, 2, 0)  # channel-last [H, W, C]
-        for aa in (False, True):
-            out = torch.nn.functional.interpolate(grid, size=(oh, ow), mode="bicubic",
-                                                  align_corners=False, antialias=aa)
-            tensors[f"case{i}.output.antialias{int(aa)}"] = out[0].permute(1, 2, 0)
+        for mode in ("bicubic", "bilinear"):
+            for aa in (False, True):
+                out = torch.nn.functional.interpolate(grid, size=(oh, ow), mode=mode,
+                                                      align_corners=False, antialias=aa)
+                tensors[f"case{i}.{mode}.antialias{int(aa)}"] = out[0].permute(1, 2, 0)
     meta = {"fixture": "resample", "fixture_version": FIXTURE_VERSION, "cases": json.dumps(RESAMPLE_CASES)}
     write_safetensors(os.path.join(out_dir, "resample.safetensors"), tensors, meta)
 

@@ -169,7 +169,7 @@ int run_bench(const BenchOptions& o) {
         for (int64_t b = 0; b < B; b++) {
             targets[static_cast<size_t>(b)] = static_cast<int32_t>(b % std::max<int64_t>(c.num_classes, 1));
         }
-        AdamW optimizer(model, {});
+        Optimizer optimizer(model, {});
         uint64_t step = 0;
         Timing t = time_repeats(o.warmup, o.repeats, [&] {
             model.zero_grad();

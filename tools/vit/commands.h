@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace vit::tools {
@@ -30,7 +31,35 @@ struct BenchOptions {
     bool peak = true;           // measure the machine's fp32 peak first
 };
 
+// Recipe fields settable from the command line; unset ones keep the recipe's value.
+struct RecipeOverrides {
+    std::optional<std::string> data, data_kind, optimizer, schedule, out;
+    std::optional<int64_t> epochs, batch_size, accumulate, checkpoint_every, train_limit, test_limit, log_every;
+    std::optional<double> lr, weight_decay, warmup_epochs, label_smoothing, clip_grad, val_fraction, min_lr;
+    std::optional<uint64_t> seed;
+    std::optional<int> threads, workers;
+};
+
+struct TrainCliOptions {
+    std::string recipe;            // built-in name or JSON file ("fashion-mnist" unless resuming)
+    std::string resume;            // a checkpoint to continue
+    RecipeOverrides overrides;
+    int64_t max_steps = 0;
+    bool print_recipe = false;     // print the resolved recipe as JSON and exit
+};
+
+struct EvalCliOptions {
+    std::string weights;           // model.safetensors or checkpoint.safetensors from vit train
+    std::string recipe;            // for files without recipe metadata
+    RecipeOverrides overrides;     // data, data_kind, threads, workers, test_limit
+    std::string split = "test";    // test | train
+    int64_t batch = 256;
+    std::string json_out;          // also write the results as JSON here
+};
+
 int run_info(const InfoOptions& options);
+int run_train(const TrainCliOptions& options);
+int run_eval(const EvalCliOptions& options);
 int run_bench(const BenchOptions& options);
 
 }  // namespace vit::tools

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "vit/config.h"
+#include "vit/data.h"
 #include "vit/error.h"
 
 namespace {
@@ -21,6 +22,42 @@ void add_model_flags(CLI::App* cmd, vit::tools::ModelSource& m) {
         ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
     cmd->add_option("--image-size", m.image_size, "square input size in pixels")
         ->check(CLI::Range(int64_t{1}, int64_t{16384}));
+}
+
+void add_recipe_flags(CLI::App* cmd, vit::tools::RecipeOverrides& o, bool training) {
+    cmd->add_option("--data", o.data, "dataset folder (overrides the recipe)");
+    cmd->add_option("--data-kind", o.data_kind, "dataset kind")
+        ->check(CLI::IsMember(vit::dataset_kinds()));
+    cmd->add_option("--threads", o.threads, "compute threads (default: every core)")->check(CLI::Range(1, 1024));
+    cmd->add_option("--workers", o.workers, "data-loading threads")->check(CLI::Range(0, 64));
+    cmd->add_option("--test-limit", o.test_limit, "evaluate on a stratified subset of this many test images")
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+    if (!training) {
+        return;
+    }
+    cmd->add_option("--epochs", o.epochs, "training epochs")->check(CLI::Range(int64_t{1}, int64_t{100000}));
+    cmd->add_option("--batch-size", o.batch_size, "images per batch")->check(CLI::Range(int64_t{1}, int64_t{65536}));
+    cmd->add_option("--accumulate", o.accumulate, "batches per optimizer step (gradient accumulation)")
+        ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+    cmd->add_option("--optimizer", o.optimizer, "optimizer")->check(CLI::IsMember({"adamw", "adam", "sgd"}));
+    cmd->add_option("--lr", o.lr, "peak learning rate")->check(CLI::Range(0.0, 10.0));
+    cmd->add_option("--min-lr", o.min_lr, "final learning rate of the cosine schedule")->check(CLI::Range(0.0, 10.0));
+    cmd->add_option("--weight-decay", o.weight_decay, "weight decay (not on biases, norms, tokens, positions)")
+        ->check(CLI::Range(0.0, 10.0));
+    cmd->add_option("--schedule", o.schedule, "learning-rate schedule")->check(CLI::IsMember({"cosine", "step", "constant"}));
+    cmd->add_option("--warmup-epochs", o.warmup_epochs, "linear warmup length in epochs")->check(CLI::Range(0.0, 100000.0));
+    cmd->add_option("--label-smoothing", o.label_smoothing, "label smoothing")->check(CLI::Range(0.0, 0.999));
+    cmd->add_option("--clip-grad", o.clip_grad, "clip the global gradient norm to this (0: off)")->check(CLI::Range(0.0, 1e9));
+    cmd->add_option("--val-fraction", o.val_fraction, "hold out this fraction of the training set for validation")
+        ->check(CLI::Range(0.0, 0.99));
+    cmd->add_option("--train-limit", o.train_limit, "train on a stratified subset of this many images")
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+    cmd->add_option("--seed", o.seed, "seed for initialisation, shuffling, augmentation and dropout");
+    cmd->add_option("--out", o.out, "output folder for checkpoints, metrics and the plot");
+    cmd->add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints (0: at epoch ends only)")
+        ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+    cmd->add_option("--log-every", o.log_every, "steps between progress lines when not on a terminal")
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
 }
 
 }  // namespace
@@ -50,6 +87,28 @@ int main(int argc, char** argv) {
     bench_cmd->add_flag("--json", bench.json, "print one JSON object");
     bench_cmd->add_flag("!--no-peak", bench.peak, "skip measuring the machine's fp32 peak");
 
+    vit::tools::TrainCliOptions train;
+    auto* train_cmd = app.add_subcommand("train", "train a ViT from a recipe (default: fashion-mnist)");
+    train_cmd->add_option("--recipe", train.recipe,
+                          "built-in recipe (fashion-mnist, cifar10) or a recipe JSON file");
+    train_cmd->add_option("--resume", train.resume, "continue from a checkpoint.safetensors written by vit train");
+    train_cmd->add_option("--max-steps", train.max_steps, "stop (with a checkpoint) after this many steps")
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+    train_cmd->add_flag("--print-recipe", train.print_recipe, "print the resolved recipe as JSON and exit");
+    add_recipe_flags(train_cmd, train.overrides, true);
+
+    vit::tools::EvalCliOptions eval;
+    auto* eval_cmd = app.add_subcommand("eval", "top-1/top-5, per-class accuracy and confusion matrix of a trained model");
+    eval_cmd->add_option("--weights", eval.weights, "model.safetensors or checkpoint.safetensors written by vit train")
+        ->required();
+    eval_cmd->add_option("--recipe", eval.recipe, "recipe for files without one (data and transforms)");
+    eval_cmd->add_option("--split", eval.split, "which split to evaluate")->capture_default_str()
+        ->check(CLI::IsMember({"test", "train"}));
+    eval_cmd->add_option("--batch", eval.batch, "images per batch")->capture_default_str()
+        ->check(CLI::Range(int64_t{1}, int64_t{65536}));
+    eval_cmd->add_option("--json", eval.json_out, "also write the results to this JSON file");
+    add_recipe_flags(eval_cmd, eval.overrides, false);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -58,6 +117,12 @@ int main(int argc, char** argv) {
     try {
         if (info_cmd->parsed()) {
             return vit::tools::run_info(info);
+        }
+        if (train_cmd->parsed()) {
+            return vit::tools::run_train(train);
+        }
+        if (eval_cmd->parsed()) {
+            return vit::tools::run_eval(eval);
         }
         return vit::tools::run_bench(bench);
     } catch (const vit::Error& e) {

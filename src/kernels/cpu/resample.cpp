@@ -1,11 +1,15 @@
-// Bicubic resampling of a channel-last grid, matching PyTorch's F.interpolate(mode='bicubic',
-// align_corners=False), with and without antialias. Both are separable: we build, per axis and
-// output index, a list of (input index, weight) taps, then resample rows, then columns.
+// Bilinear and bicubic resampling of a channel-last grid, matching PyTorch's
+// F.interpolate(mode='bilinear' | 'bicubic', align_corners=False), with and without antialias.
+// All are separable: we build, per axis and output index, a list of (input index, weight) taps,
+// then resample rows, then columns.
 //
 //  - Plain bicubic (upsample_bicubic2d): source x = scale (i + 0.5) - 0.5 with scale = in / out,
 //    four taps at floor(x) - 1 .. floor(x) + 2 clamped to the border, Keys' kernel with A = -0.75.
-//  - Antialias (PIL's resampling, which PyTorch follows): the kernel (A = -0.5) is stretched by
-//    the scale when shrinking, taps span center +- support inside the image, weights normalised.
+//  - Plain bilinear (upsample_bilinear2d): the same source x, clamped below at 0; two taps at
+//    floor(x) and floor(x) + 1 (clamped to the last index) weighted 1 - t and t.
+//  - Antialias (PIL's resampling, which PyTorch follows): the kernel (cubic with A = -0.5, or the
+//    triangle) is stretched by the scale when shrinking, taps span center +- support inside the
+//    image, weights normalised.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -34,7 +38,7 @@ float keys_cubic(float x, float A) {
     return 0.0f;
 }
 
-Taps plain_taps(int64_t in, int64_t out) {
+Taps plain_cubic_taps(int64_t in, int64_t out) {
     Taps taps;
     const float scale = static_cast<float>(in) / static_cast<float>(out);
     for (int64_t i = 0; i < out; i++) {
@@ -52,10 +56,34 @@ Taps plain_taps(int64_t in, int64_t out) {
     return taps;
 }
 
-Taps antialias_taps(int64_t in, int64_t out) {
+Taps plain_linear_taps(int64_t in, int64_t out) {
     Taps taps;
     const float scale = static_cast<float>(in) / static_cast<float>(out);
-    const float support = scale >= 1.0f ? 2.0f * scale : 2.0f;
+    for (int64_t i = 0; i < out; i++) {
+        float src = std::max(scale * (static_cast<float>(i) + 0.5f) - 0.5f, 0.0f);
+        int64_t i0 = static_cast<int64_t>(src);
+        int64_t i1 = i0 < in - 1 ? i0 + 1 : i0;
+        float t = src - static_cast<float>(i0);
+        taps.first.push_back(static_cast<int64_t>(taps.index.size()));
+        taps.count.push_back(2);
+        taps.index.push_back(i0);
+        taps.weight.push_back(1.0f - t);
+        taps.index.push_back(i1);
+        taps.weight.push_back(t);
+    }
+    return taps;
+}
+
+float triangle(float x) {
+    x = std::fabs(x);
+    return x < 1.0f ? 1.0f - x : 0.0f;
+}
+
+Taps antialias_taps(int64_t in, int64_t out, Filter filter) {
+    Taps taps;
+    const float scale = static_cast<float>(in) / static_cast<float>(out);
+    const float radius = filter == Filter::Bicubic ? 2.0f : 1.0f;
+    const float support = scale >= 1.0f ? radius * scale : radius;
     const float invscale = scale >= 1.0f ? 1.0f / scale : 1.0f;
     for (int64_t i = 0; i < out; i++) {
         float center = scale * (static_cast<float>(i) + 0.5f);
@@ -65,7 +93,8 @@ Taps antialias_taps(int64_t in, int64_t out) {
         taps.count.push_back(hi - lo);
         float total = 0.0f;
         for (int64_t j = lo; j < hi; j++) {
-            float w = keys_cubic((static_cast<float>(j) - center + 0.5f) * invscale, -0.5f);
+            float x = (static_cast<float>(j) - center + 0.5f) * invscale;
+            float w = filter == Filter::Bicubic ? keys_cubic(x, -0.5f) : triangle(x);
             taps.index.push_back(j);
             taps.weight.push_back(w);
             total += w;
@@ -79,10 +108,14 @@ Taps antialias_taps(int64_t in, int64_t out) {
 
 }  // namespace
 
-void bicubic_resize_forward(float* out, const float* inp, int64_t IH, int64_t IW, int64_t OH,
-                            int64_t OW, int64_t C, bool antialias) {
-    const Taps tx = antialias ? antialias_taps(IW, OW) : plain_taps(IW, OW);
-    const Taps ty = antialias ? antialias_taps(IH, OH) : plain_taps(IH, OH);
+void resize_forward(float* out, const float* inp, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
+                    int64_t C, Filter filter, bool antialias) {
+    auto taps = [&](int64_t in, int64_t outn) {
+        if (antialias) return antialias_taps(in, outn, filter);
+        return filter == Filter::Bicubic ? plain_cubic_taps(in, outn) : plain_linear_taps(in, outn);
+    };
+    const Taps tx = taps(IW, OW);
+    const Taps ty = taps(IH, OH);
     // Rows first (along W): tmp[IH, OW, C].
     std::vector<float> tmp(static_cast<size_t>(IH * OW * C), 0.0f);
     for (int64_t y = 0; y < IH; y++) {

@@ -149,15 +149,27 @@ Vec crossentropy(const Vec& logits, const std::vector<int32_t>& targets, int64_t
     return losses;
 }
 
-void adamw(Vec& param, const Vec& grad, Vec& m, Vec& v, double lr, double beta1, double beta2,
-           double eps, double weight_decay, int64_t step) {
+void adam(Vec& param, const Vec& grad, Vec& m, Vec& v, double lr, double beta1, double beta2,
+          double eps, double weight_decay, bool decoupled, int64_t step) {
     for (size_t i = 0; i < param.size(); i++) {
-        param[i] *= 1.0 - lr * weight_decay;
-        m[i] = beta1 * m[i] + (1.0 - beta1) * grad[i];
-        v[i] = beta2 * v[i] + (1.0 - beta2) * grad[i] * grad[i];
+        double g = decoupled ? grad[i] : grad[i] + weight_decay * param[i];
+        if (decoupled) {
+            param[i] *= 1.0 - lr * weight_decay;
+        }
+        m[i] = beta1 * m[i] + (1.0 - beta1) * g;
+        v[i] = beta2 * v[i] + (1.0 - beta2) * g * g;
         double mhat = m[i] / (1.0 - std::pow(beta1, step));
         double vhat = v[i] / (1.0 - std::pow(beta2, step));
         param[i] -= lr * mhat / (std::sqrt(vhat) + eps);
+    }
+}
+
+void sgd(Vec& param, const Vec& grad, Vec& buf, double lr, double momentum, double weight_decay,
+         bool nesterov, bool first_step) {
+    for (size_t i = 0; i < param.size(); i++) {
+        double d = grad[i] + weight_decay * param[i];
+        buf[i] = first_step ? d : momentum * buf[i] + d;
+        param[i] -= lr * (nesterov ? d + momentum * buf[i] : buf[i]);
     }
 }
 

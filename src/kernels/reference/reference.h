@@ -27,8 +27,11 @@ Vec pool(const Vec& x, int64_t B, int64_t N, int64_t C, bool mean);
 // Per-sample smoothed cross-entropy losses [B].
 Vec crossentropy(const Vec& logits, const std::vector<int32_t>& targets, int64_t B, int64_t K,
                  double smoothing);
-// torch.optim.AdamW, one step.
-void adamw(Vec& param, const Vec& grad, Vec& m, Vec& v, double lr, double beta1, double beta2,
-           double eps, double weight_decay, int64_t step);
+// torch.optim.AdamW (decoupled decay) or torch.optim.Adam (L2 decay), one step.
+void adam(Vec& param, const Vec& grad, Vec& m, Vec& v, double lr, double beta1, double beta2,
+          double eps, double weight_decay, bool decoupled, int64_t step);
+// torch.optim.SGD with momentum (dampening 0), one step.
+void sgd(Vec& param, const Vec& grad, Vec& buf, double lr, double momentum, double weight_decay,
+         bool nesterov, bool first_step);
 
 }  // namespace vit::ref

@@ -1,0 +1,69 @@
+// Recipe: everything a training run needs (data, model, augmentation, optimisation, output), as
+// one JSON document. Built-in recipes exist for Fashion-MNIST and CIFAR-10; a file or flags
+// change any field.
+//
+// Example:
+//   vit::Recipe r = vit::builtin_recipe("fashion-mnist");
+//   r.epochs = 3;
+//   std::string text = vit::recipe_to_json(r);           // what `vit train --print-recipe` shows
+//   vit::Recipe again = vit::recipe_from_json(text, "my.json");
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vit/config.h"
+#include "vit/data.h"
+#include "vit/optimizer.h"
+#include "vit/schedule.h"
+#include "vit/transforms.h"
+
+namespace vit {
+
+struct Recipe {
+    std::string name = "custom";
+    // data
+    DatasetSpec dataset;
+    double val_fraction = 0.0;      // held out of the training split (stratified, seeded)
+    int64_t train_limit = 0;        // use a stratified subset of this many training samples (0: all)
+    int64_t test_limit = 0;         // likewise for the test split
+    std::vector<Transform> train_transforms, eval_transforms;
+    // model
+    ViTConfig model;
+    // optimisation
+    OptimizerOptions optimizer;
+    ScheduleKind schedule = ScheduleKind::Cosine;
+    double warmup_epochs = 0.0;
+    float min_lr = 0.0f;
+    double step_epochs = 1.0;       // step schedule: decay every this many epochs
+    float gamma = 0.1f;             // step schedule factor
+    int64_t epochs = 10;
+    int64_t batch_size = 128;
+    int64_t accumulate = 1;         // micro-batches per optimizer step
+    float label_smoothing = 0.0f;
+    float clip_grad_norm = 0.0f;    // 0: no clipping
+    uint64_t seed = 0;
+    // run
+    int threads = 0;                // 0: every core
+    int workers = 1;                // data-loading threads
+    int64_t checkpoint_every = 0;   // steps between checkpoints (0: only at epoch ends)
+    int64_t log_every = 50;         // steps between plain progress lines (non-terminal output)
+    std::string out_dir = "runs/default";
+
+    // Throws vit::Error naming the first field out of range.
+    void validate() const;
+};
+
+// Built-in recipes: "fashion-mnist", "cifar10".
+const std::vector<std::string>& builtin_recipe_names();
+Recipe builtin_recipe(const std::string& name);
+
+std::string recipe_to_json(const Recipe& recipe);
+// Parses a recipe; fields that are absent keep the values of `base`. Unknown keys and wrong
+// types are errors naming the key (with `source`, a file name, in the message).
+Recipe recipe_from_json(const std::string& text, const std::string& source, const Recipe& base);
+// Reads a built-in recipe name or a JSON file.
+Recipe load_recipe(const std::string& name_or_path);
+
+}  // namespace vit

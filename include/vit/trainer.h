@@ -1,0 +1,65 @@
+// The training loop: data, model, optimizer and schedule from a Recipe; a checkpoint every N
+// steps and at each epoch end; evaluation after each epoch; metrics as JSON lines; a PNG plot at
+// the end. Resuming from a checkpoint continues bit for bit (at the same thread count).
+//
+// Example:
+//   vit::TrainResult r = vit::train(vit::builtin_recipe("fashion-mnist"), {}, {});
+//   fmt::print("test top-1 {:.2f}%, weights in {}\n", 100 * r.test->top1, r.weights);
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "vit/evaluate.h"
+#include "vit/recipe.h"
+
+namespace vit {
+
+struct StepReport {
+    int64_t epoch = 0, epochs = 0;        // epoch counts from 1 in reports
+    int64_t batch = 0, batches = 0;       // within the epoch, counting from 1
+    int64_t step = 0, total_steps = 0;    // optimizer steps taken so far
+    double loss = 0.0;                    // this step's mean loss
+    double epoch_loss = 0.0, epoch_accuracy = 0.0;  // running means over the epoch
+    double lr = 0.0, images_per_s = 0.0, eta_s = 0.0;
+};
+
+struct EpochReport {
+    int64_t epoch = 0, epochs = 0, step = 0;
+    double train_loss = 0.0, train_accuracy = 0.0, seconds = 0.0, images_per_s = 0.0;
+    std::string eval_split;               // "val", "test" or empty
+    std::optional<EvalResult> eval;
+};
+
+struct TrainCallbacks {
+    std::function<void(const StepReport&)> on_step;
+    std::function<void(const EpochReport&)> on_epoch;
+    std::function<void(const std::string&)> on_message;  // checkpoints written, resume, ...
+};
+
+struct TrainOptions {
+    std::string resume;                       // a checkpoint.safetensors to continue from
+    const std::atomic<bool>* stop = nullptr;  // set (e.g. by Ctrl-C): checkpoint and return
+    int64_t max_steps = 0;                    // stop after this many optimizer steps (0: no limit)
+};
+
+struct TrainResult {
+    bool interrupted = false;     // stopped by TrainOptions::stop or max_steps
+    int64_t steps = 0;
+    double seconds = 0.0;
+    std::vector<double> losses;   // every step's loss, in order (this run's steps only)
+    std::optional<EvalResult> test;
+    std::string checkpoint, weights, metrics, plot;  // paths written under recipe.out_dir
+};
+
+// Throws vit::Error for a bad recipe, dataset or checkpoint, and for a NaN or infinite loss
+// (the last checkpoint written stays as it was).
+TrainResult train(const Recipe& recipe, const TrainOptions& options, const TrainCallbacks& callbacks);
+
+// Writes loss and accuracy curves from a metrics.jsonl file as a PNG.
+void write_training_plot(const std::string& metrics_path, const std::string& png_path);
+
+}  // namespace vit

@@ -1,0 +1,77 @@
+// Evaluation: inference over a dataset, counting top-k hits and the confusion matrix.
+#include "vit/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "vit/error.h"
+
+namespace vit {
+
+EvalResult evaluate(ViT& model, DataLoader& loader) {
+    const int64_t K = model.config().num_classes;
+    const Dataset& data = loader.dataset();
+    if (data.num_classes() != K) {
+        fail("the model has {} classes but the dataset has {}", K, data.num_classes());
+    }
+    EvalResult r;
+    r.class_names = data.class_names();
+    r.class_counts.assign(static_cast<size_t>(K), 0);
+    r.confusion.assign(static_cast<size_t>(K * K), 0);
+    const int64_t k = std::min<int64_t>(5, K);
+    int64_t hits1 = 0, hitsk = 0;
+    double loss_sum = 0.0;
+    loader.start_epoch(0);
+    while (const Batch* b = loader.next()) {
+        const float* logits = model.forward(b->images.data(), b->size, {});
+        for (int64_t i = 0; i < b->size; i++) {
+            const float* row = logits + i * K;
+            const int32_t target = b->labels[static_cast<size_t>(i)];
+            const int64_t predicted = std::max_element(row, row + K) - row;
+            // rank of the target: how many classes score strictly higher
+            const int64_t above = std::count_if(row, row + K, [&](float v) { return v > row[target]; });
+            hits1 += predicted == target;
+            hitsk += above < k;
+            const float m = row[predicted];
+            double sum = 0.0;
+            for (int64_t c = 0; c < K; c++) sum += std::exp(static_cast<double>(row[c] - m));
+            loss_sum += std::log(sum) - static_cast<double>(row[target] - m);
+            r.class_counts[static_cast<size_t>(target)]++;
+            r.confusion[static_cast<size_t>(target * K + predicted)]++;
+        }
+        r.samples += b->size;
+    }
+    const double n = static_cast<double>(std::max<int64_t>(1, r.samples));
+    r.loss = loss_sum / n;
+    r.top1 = static_cast<double>(hits1) / n;
+    r.top5 = static_cast<double>(hitsk) / n;
+    for (int64_t c = 0; c < K; c++) {
+        const int64_t count = r.class_counts[static_cast<size_t>(c)];
+        r.class_accuracy.push_back(count > 0 ? static_cast<double>(r.confusion[static_cast<size_t>(c * K + c)]) /
+                                                   static_cast<double>(count)
+                                             : 0.0);
+    }
+    return r;
+}
+
+std::string eval_to_json(const EvalResult& r) {
+    nlohmann::ordered_json j;
+    j["samples"] = r.samples;
+    j["loss"] = r.loss;
+    j["top1"] = r.top1;
+    j["top5"] = r.top5;
+    j["classes"] = nlohmann::ordered_json::array();
+    for (size_t c = 0; c < r.class_names.size(); c++) {
+        j["classes"].push_back({{"name", r.class_names[c]}, {"count", r.class_counts[c]}, {"accuracy", r.class_accuracy[c]}});
+    }
+    const size_t K = r.class_names.size();
+    j["confusion"] = nlohmann::ordered_json::array();
+    for (size_t t = 0; t < K; t++) {
+        j["confusion"].push_back(std::vector<int64_t>(r.confusion.begin() + static_cast<std::ptrdiff_t>(t * K),
+                                                      r.confusion.begin() + static_cast<std::ptrdiff_t>((t + 1) * K)));
+    }
+    return j.dump();
+}
+
+}  // namespace vit

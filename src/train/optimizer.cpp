@@ -1,0 +1,84 @@
+// Optimizers stepping the whole model one parameter tensor at a time (each tensor knows whether
+// it decays), and global-norm gradient clipping.
+#include "vit/optimizer.h"
+
+#include <cmath>
+
+#include "kernels/kernels.h"
+#include "vit/error.h"
+
+namespace vit {
+
+const char* optimizer_name(OptimizerKind kind) {
+    switch (kind) {
+        case OptimizerKind::AdamW: return "adamw";
+        case OptimizerKind::Adam: return "adam";
+        case OptimizerKind::SGD: return "sgd";
+    }
+    return "?";
+}
+
+OptimizerKind parse_optimizer(const std::string& name) {
+    for (OptimizerKind k : {OptimizerKind::AdamW, OptimizerKind::Adam, OptimizerKind::SGD}) {
+        if (name == optimizer_name(k)) return k;
+    }
+    fail("unknown optimizer '{}' (expected one of: adamw, adam, sgd)", name);
+}
+
+Optimizer::Optimizer(ViT& model, const OptimizerOptions& o) : model_(model), options_(o) {
+    const char* name = optimizer_name(o.kind);
+    if (!(o.lr >= 0.0f && o.lr < 10.0f)) fail("{} lr must be in [0, 10), got {}", name, o.lr);
+    if (!(o.weight_decay >= 0.0f && o.weight_decay < 10.0f)) {
+        fail("{} weight_decay must be in [0, 10), got {}", name, o.weight_decay);
+    }
+    if (o.kind == OptimizerKind::SGD) {
+        if (!(o.momentum >= 0.0f && o.momentum < 1.0f)) fail("sgd momentum must be in [0, 1), got {}", o.momentum);
+        if (o.nesterov && o.momentum == 0.0f) fail("sgd nesterov needs a momentum > 0");
+        first_.resize(model.param_buffer_size());
+        return;
+    }
+    if (!(o.beta1 >= 0.0f && o.beta1 < 1.0f)) fail("{} beta1 must be in [0, 1), got {}", name, o.beta1);
+    if (!(o.beta2 >= 0.0f && o.beta2 < 1.0f)) fail("{} beta2 must be in [0, 1), got {}", name, o.beta2);
+    if (!(o.eps > 0.0f)) fail("{} eps must be positive, got {}", name, o.eps);
+    first_.resize(model.param_buffer_size());
+    second_.resize(model.param_buffer_size());
+}
+
+std::vector<std::pair<std::string, FloatBuffer*>> Optimizer::state() {
+    if (options_.kind == OptimizerKind::SGD) {
+        return {{"momentum_buffer", &first_}};
+    }
+    return {{"exp_avg", &first_}, {"exp_avg_sq", &second_}};
+}
+
+void Optimizer::step(float lr) {
+    step_++;
+    const float rate = lr >= 0.0f ? lr : options_.lr;
+    const OptimizerOptions& o = options_;
+    float* params = model_.param_data();
+    const float* grads = model_.grad_data();
+    for (const ParamInfo& p : model_.params()) {
+        const float wd = p.weight_decay ? o.weight_decay : 0.0f;
+        float* param = params + p.offset;
+        const float* grad = grads + p.offset;
+        if (o.kind == OptimizerKind::SGD) {
+            cpu::sgd_update(param, grad, first_.data() + p.offset, p.numel, rate, o.momentum, wd, o.nesterov, step_ == 1);
+        } else {
+            cpu::adam_update(param, grad, first_.data() + p.offset, second_.data() + p.offset, p.numel, rate, o.beta1,
+                             o.beta2, o.eps, wd, o.kind == OptimizerKind::AdamW, step_);
+        }
+    }
+}
+
+double clip_grad_norm(ViT& model, double max_norm) {
+    float* grads = model.grad_data();
+    const double norm = std::sqrt(cpu::sum_of_squares(grads, model.param_buffer_size()));
+    // torch: clip_coef = max_norm / (norm + 1e-6), applied when below 1.
+    const double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0) {
+        cpu::scale(grads, model.param_buffer_size(), static_cast<float>(coef));
+    }
+    return norm;
+}
+
+}  // namespace vit

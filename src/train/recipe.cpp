@@ -1,0 +1,390 @@
+// Recipes as JSON, the built-in recipes, and their validation.
+#include "vit/recipe.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "vit/error.h"
+
+namespace vit {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+// Reads the fields of one JSON object, each at most once, with type checks; unknown keys are
+// errors that list the valid ones.
+class Fields {
+  public:
+    Fields(const json& j, std::string where, std::string source)
+        : j_(j), where_(std::move(where)), source_(std::move(source)) {
+        if (!j.is_object()) fail("recipe {}: '{}' must be an object, got {}", source_, where_, j.dump());
+    }
+    // Call after reading every field: unknown keys are errors.
+    void done() const {
+        for (auto& [key, _] : j_.items()) {
+            if (std::find(known_.begin(), known_.end(), key) == known_.end()) {
+                fail("recipe {}: unknown key '{}{}' (valid keys: {})", source_, prefix(), key, fmt::join(known_, ", "));
+            }
+        }
+    }
+    template <typename T>
+    void integer(const char* key, T& field, int64_t lo, int64_t hi) {
+        if (const json* v = get(key)) {
+            if (!v->is_number_integer() || v->get<int64_t>() < lo || v->get<int64_t>() > hi) {
+                fail("recipe {}: '{}{}' must be an integer in [{}, {}], got {}", source_, prefix(), key, lo, hi, v->dump());
+            }
+            field = static_cast<T>(v->get<int64_t>());
+        }
+    }
+    template <typename T>
+    void number(const char* key, T& field) {
+        if (const json* v = get(key)) {
+            if (!v->is_number()) fail("recipe {}: '{}{}' must be a number, got {}", source_, prefix(), key, v->dump());
+            field = v->get<T>();
+        }
+    }
+    void boolean(const char* key, bool& field) {
+        if (const json* v = get(key)) {
+            if (!v->is_boolean()) fail("recipe {}: '{}{}' must be true or false, got {}", source_, prefix(), key, v->dump());
+            field = v->get<bool>();
+        }
+    }
+    void string(const char* key, std::string& field) {
+        if (const json* v = get(key)) {
+            if (!v->is_string()) fail("recipe {}: '{}{}' must be a string, got {}", source_, prefix(), key, v->dump());
+            field = v->get<std::string>();
+        }
+    }
+    void numbers(const char* key, std::vector<float>& field) {
+        if (const json* v = get(key)) {
+            if (!v->is_array() || !std::all_of(v->begin(), v->end(), [](const json& x) { return x.is_number(); })) {
+                fail("recipe {}: '{}{}' must be a list of numbers, got {}", source_, prefix(), key, v->dump());
+            }
+            field = v->get<std::vector<float>>();
+        }
+    }
+    // A size: one integer (square; for resize, the shorter side) or [height, width].
+    void size(const char* key, int64_t& h, int64_t& w, bool allow_single_side) {
+        if (const json* v = get(key)) {
+            if (v->is_number_integer()) {
+                h = v->get<int64_t>();
+                w = allow_single_side ? 0 : h;
+            } else if (v->is_array() && v->size() == 2 && (*v)[0].is_number_integer() && (*v)[1].is_number_integer()) {
+                h = (*v)[0].get<int64_t>();
+                w = (*v)[1].get<int64_t>();
+            } else {
+                fail("recipe {}: '{}{}' must be an integer or [height, width], got {}", source_, prefix(), key, v->dump());
+            }
+        }
+    }
+    const json* get(const char* key) {
+        known_.push_back(key);
+        auto it = j_.find(key);
+        return it == j_.end() ? nullptr : &*it;
+    }
+    const std::string& source() const { return source_; }
+    std::string prefix() const { return where_.empty() ? "" : where_ + "."; }
+
+  private:
+    const json& j_;
+    std::string where_, source_;
+    std::vector<std::string> known_;
+};
+
+const char* interpolation_name(Interpolation i) { return i == Interpolation::Bicubic ? "bicubic" : "bilinear"; }
+
+json transform_to_json(const Transform& t) {
+    json j;
+    j["op"] = transform_name(t.op);
+    switch (t.op) {
+        case TransformOp::Resize:
+            j["size"] = t.width == 0 ? json(t.height) : json::array({t.height, t.width});
+            j["interpolation"] = interpolation_name(t.interpolation);
+            break;
+        case TransformOp::CenterCrop: j["size"] = json::array({t.height, t.width}); break;
+        case TransformOp::RandomResizedCrop:
+            j["size"] = json::array({t.height, t.width});
+            j["scale"] = json::array({t.scale[0], t.scale[1]});
+            j["ratio"] = json::array({t.ratio[0], t.ratio[1]});
+            j["interpolation"] = interpolation_name(t.interpolation);
+            break;
+        case TransformOp::RandomCrop:
+            j["size"] = json::array({t.height, t.width});
+            j["padding"] = t.padding;
+            break;
+        case TransformOp::HorizontalFlip: j["p"] = t.p; break;
+        case TransformOp::Normalize:
+            j["mean"] = t.mean;
+            j["std"] = t.std;
+            break;
+    }
+    return j;
+}
+
+Transform transform_from_json(const json& j, const std::string& where, const std::string& source) {
+    Fields f(j, where, source);
+    std::string op;
+    f.string("op", op);
+    Transform t;
+    const std::vector<TransformOp> ops = {TransformOp::Resize, TransformOp::CenterCrop, TransformOp::RandomResizedCrop,
+                                          TransformOp::RandomCrop, TransformOp::HorizontalFlip, TransformOp::Normalize};
+    auto it = std::find_if(ops.begin(), ops.end(), [&](TransformOp o) { return op == transform_name(o); });
+    if (it == ops.end()) {
+        fail("recipe {}: '{}.op' is '{}'; expected one of: resize, center_crop, random_resized_crop, random_crop, "
+             "horizontal_flip, normalize", source, where, op);
+    }
+    t.op = *it;
+    auto interpolation = [&] {
+        std::string name = interpolation_name(t.interpolation);
+        f.string("interpolation", name);
+        if (name != "bilinear" && name != "bicubic") {
+            fail("recipe {}: '{}.interpolation' is '{}'; expected bilinear or bicubic", source, where, name);
+        }
+        t.interpolation = name == "bicubic" ? Interpolation::Bicubic : Interpolation::Bilinear;
+    };
+    auto pair = [&](const char* key, float (&field)[2]) {
+        std::vector<float> v(field, field + 2);
+        f.numbers(key, v);
+        if (v.size() != 2) fail("recipe {}: '{}.{}' must be two numbers, got {}", source, where, key, v.size());
+        field[0] = v[0];
+        field[1] = v[1];
+    };
+    switch (t.op) {
+        case TransformOp::Resize: f.size("size", t.height, t.width, true); interpolation(); break;
+        case TransformOp::CenterCrop: f.size("size", t.height, t.width, false); break;
+        case TransformOp::RandomResizedCrop:
+            f.size("size", t.height, t.width, false);
+            pair("scale", t.scale);
+            pair("ratio", t.ratio);
+            interpolation();
+            break;
+        case TransformOp::RandomCrop:
+            f.size("size", t.height, t.width, false);
+            f.integer("padding", t.padding, 0, 4096);
+            break;
+        case TransformOp::HorizontalFlip: f.number("p", t.p); break;
+        case TransformOp::Normalize:
+            f.numbers("mean", t.mean);
+            f.numbers("std", t.std);
+            break;
+    }
+    f.done();
+    return t;
+}
+
+std::vector<Transform> transforms_from_json(const json& j, const std::string& where, const std::string& source) {
+    if (!j.is_array()) fail("recipe {}: '{}' must be a list of transforms, got {}", source, where, j.dump());
+    std::vector<Transform> out;
+    for (size_t i = 0; i < j.size(); i++) {
+        out.push_back(transform_from_json(j[i], fmt::format("{}[{}]", where, i), source));
+    }
+    return out;
+}
+
+Transform normalize(std::vector<float> mean, std::vector<float> std) {
+    Transform t;
+    t.op = TransformOp::Normalize;
+    t.mean = std::move(mean);
+    t.std = std::move(std);
+    return t;
+}
+
+}  // namespace
+
+void Recipe::validate() const {
+    model.validate();
+    if (epochs < 1 || epochs > 100000) fail("epochs must be in [1, 100000], got {}", epochs);
+    if (batch_size < 1 || batch_size > 65536) fail("batch_size must be in [1, 65536], got {}", batch_size);
+    if (accumulate < 1 || accumulate > 4096) fail("accumulate must be in [1, 4096], got {}", accumulate);
+    if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f)) fail("label_smoothing must be in [0, 1), got {}", label_smoothing);
+    if (!(clip_grad_norm >= 0.0f)) fail("clip_grad_norm must be >= 0 (0 = off), got {}", clip_grad_norm);
+    if (!(val_fraction >= 0.0 && val_fraction < 1.0)) fail("val_fraction must be in [0, 1), got {}", val_fraction);
+    if (!(warmup_epochs >= 0.0 && warmup_epochs <= static_cast<double>(epochs))) {
+        fail("warmup_epochs must be in [0, epochs = {}], got {}", epochs, warmup_epochs);
+    }
+    if (!(step_epochs > 0.0)) fail("step_epochs must be positive, got {}", step_epochs);
+    if (!(gamma > 0.0f && gamma <= 1.0f)) fail("gamma must be in (0, 1], got {}", gamma);
+    if (!(min_lr >= 0.0f && min_lr <= optimizer.lr)) fail("min_lr must be in [0, lr = {}], got {}", optimizer.lr, min_lr);
+    if (threads < 0 || threads > 1024) fail("threads must be in [0, 1024], got {}", threads);
+    if (workers < 0 || workers > 64) fail("workers must be in [0, 64], got {}", workers);
+    if (checkpoint_every < 0) fail("checkpoint_every must be >= 0, got {}", checkpoint_every);
+    if (log_every < 1) fail("log_every must be >= 1, got {}", log_every);
+    if (out_dir.empty()) fail("out_dir must not be empty");
+    if (model.num_classes < 1) fail("a model to train needs num_classes >= 1, got {}", model.num_classes);
+    Pipeline(train_transforms, model.channels, model.image_height, model.image_width);
+    Pipeline(eval_transforms, model.channels, model.image_height, model.image_width);
+}
+
+const std::vector<std::string>& builtin_recipe_names() {
+    static const std::vector<std::string> names = {"fashion-mnist", "cifar10"};
+    return names;
+}
+
+Recipe builtin_recipe(const std::string& name) {
+    Recipe r;
+    r.name = name;
+    if (name == "fashion-mnist") {
+        r.dataset = {.kind = "fashion-mnist", .path = "/usr/share/datasets/fashion-mnist"};
+        r.model = ViTConfig{.image_height = 28, .image_width = 28, .patch_size = 4, .channels = 1, .embed_dim = 64,
+                            .depth = 6, .num_heads = 4, .mlp_dim = 128, .num_classes = 10};
+        r.train_transforms = {normalize({0.2860f}, {0.3530f})};
+        r.eval_transforms = r.train_transforms;
+        r.optimizer = {.kind = OptimizerKind::AdamW, .lr = 2e-3f, .weight_decay = 0.05f};
+        r.warmup_epochs = 0.5;
+        r.epochs = 5;
+        r.batch_size = 128;
+        r.out_dir = "runs/fashion-mnist";
+        return r;
+    }
+    if (name == "cifar10") {
+        r.dataset = {.kind = "cifar10", .path = "data/cifar-10-batches-bin"};
+        r.model = ViTConfig{.image_height = 32, .image_width = 32, .patch_size = 4, .channels = 3, .embed_dim = 192,
+                            .depth = 6, .num_heads = 3, .mlp_dim = 384, .num_classes = 10, .drop_path_rate = 0.1f};
+        Transform crop, flip;
+        crop.op = TransformOp::RandomCrop;
+        crop.height = crop.width = 32;
+        crop.padding = 4;
+        flip.op = TransformOp::HorizontalFlip;
+        flip.p = 0.5;
+        Transform norm = normalize({0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f});
+        r.train_transforms = {crop, flip, norm};
+        r.eval_transforms = {norm};
+        r.optimizer = {.kind = OptimizerKind::AdamW, .lr = 1e-3f, .weight_decay = 0.05f};
+        r.warmup_epochs = 5;
+        r.epochs = 100;
+        r.batch_size = 128;
+        r.label_smoothing = 0.1f;
+        r.out_dir = "runs/cifar10";
+        return r;
+    }
+    fail("unknown recipe '{}' (built-in recipes: {}; or give a .json file)", name, fmt::join(builtin_recipe_names(), ", "));
+}
+
+std::string recipe_to_json(const Recipe& r) {
+    json j;
+    j["name"] = r.name;
+    j["data"] = {{"kind", r.dataset.kind},           {"path", r.dataset.path},
+                 {"val_fraction", r.val_fraction},   {"train_limit", r.train_limit},
+                 {"test_limit", r.test_limit},       {"max_image_pixels", r.dataset.max_image_pixels}};
+    j["model"] = json::parse(r.model.to_json());
+    j["train_transforms"] = json::array();
+    for (const Transform& t : r.train_transforms) j["train_transforms"].push_back(transform_to_json(t));
+    j["eval_transforms"] = json::array();
+    for (const Transform& t : r.eval_transforms) j["eval_transforms"].push_back(transform_to_json(t));
+    const OptimizerOptions& o = r.optimizer;
+    j["optimizer"] = {{"kind", optimizer_name(o.kind)}, {"lr", o.lr},       {"weight_decay", o.weight_decay},
+                      {"beta1", o.beta1},               {"beta2", o.beta2}, {"eps", o.eps},
+                      {"momentum", o.momentum},         {"nesterov", o.nesterov}};
+    j["schedule"] = {{"kind", schedule_name(r.schedule)}, {"warmup_epochs", r.warmup_epochs}, {"min_lr", r.min_lr},
+                     {"step_epochs", r.step_epochs},      {"gamma", r.gamma}};
+    j["training"] = {{"epochs", r.epochs},           {"batch_size", r.batch_size},
+                     {"accumulate", r.accumulate},   {"label_smoothing", r.label_smoothing},
+                     {"clip_grad_norm", r.clip_grad_norm}, {"seed", r.seed}};
+    j["run"] = {{"threads", r.threads},   {"workers", r.workers},     {"checkpoint_every", r.checkpoint_every},
+                {"log_every", r.log_every}, {"out_dir", r.out_dir}};
+    return j.dump(2);
+}
+
+Recipe recipe_from_json(const std::string& text, const std::string& source, const Recipe& base) {
+    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) fail("recipe {}: not valid JSON", source);
+    Recipe r = base;
+    Fields top(j, "", source);
+    top.string("name", r.name);
+    if (const json* d = top.get("data")) {
+        Fields f(*d, "data", source);
+        f.string("kind", r.dataset.kind);
+        f.string("path", r.dataset.path);
+        f.number("val_fraction", r.val_fraction);
+        f.integer("train_limit", r.train_limit, 0, int64_t{1} << 40);
+        f.integer("test_limit", r.test_limit, 0, int64_t{1} << 40);
+        f.integer("max_image_pixels", r.dataset.max_image_pixels, 1, int64_t{1} << 40);
+        f.done();
+    }
+    if (const json* m = top.get("model")) {
+        if (!m->is_object()) fail("recipe {}: 'model' must be an object, got {}", source, m->dump());
+        // "preset" picks the starting point; the other keys are ViTConfig fields.
+        json merged = json::parse(r.model.to_json());
+        if (m->contains("preset")) {
+            if (!(*m)["preset"].is_string()) fail("recipe {}: 'model.preset' must be a string", source);
+            merged = json::parse(preset((*m)["preset"].get<std::string>()).to_json());
+        }
+        for (auto& [key, value] : m->items()) {
+            if (key != "preset") merged[key] = value;
+        }
+        try {
+            r.model = ViTConfig::from_json(merged.dump());
+        } catch (const Error& e) {
+            fail("recipe {}: {}", source, e.what());
+        }
+    }
+    if (const json* t = top.get("train_transforms")) r.train_transforms = transforms_from_json(*t, "train_transforms", source);
+    if (const json* t = top.get("eval_transforms")) r.eval_transforms = transforms_from_json(*t, "eval_transforms", source);
+    if (const json* o = top.get("optimizer")) {
+        Fields f(*o, "optimizer", source);
+        std::string kind = optimizer_name(r.optimizer.kind);
+        f.string("kind", kind);
+        r.optimizer.kind = parse_optimizer(kind);
+        f.number("lr", r.optimizer.lr);
+        f.number("weight_decay", r.optimizer.weight_decay);
+        f.number("beta1", r.optimizer.beta1);
+        f.number("beta2", r.optimizer.beta2);
+        f.number("eps", r.optimizer.eps);
+        f.number("momentum", r.optimizer.momentum);
+        f.boolean("nesterov", r.optimizer.nesterov);
+        f.done();
+    }
+    if (const json* s = top.get("schedule")) {
+        Fields f(*s, "schedule", source);
+        std::string kind = schedule_name(r.schedule);
+        f.string("kind", kind);
+        r.schedule = parse_schedule(kind);
+        f.number("warmup_epochs", r.warmup_epochs);
+        f.number("min_lr", r.min_lr);
+        f.number("step_epochs", r.step_epochs);
+        f.number("gamma", r.gamma);
+        f.done();
+    }
+    if (const json* t = top.get("training")) {
+        Fields f(*t, "training", source);
+        f.integer("epochs", r.epochs, 1, 100000);
+        f.integer("batch_size", r.batch_size, 1, 65536);
+        f.integer("accumulate", r.accumulate, 1, 4096);
+        f.number("label_smoothing", r.label_smoothing);
+        f.number("clip_grad_norm", r.clip_grad_norm);
+        f.integer("seed", r.seed, 0, int64_t{1} << 62);
+        f.done();
+    }
+    if (const json* u = top.get("run")) {
+        Fields f(*u, "run", source);
+        f.integer("threads", r.threads, 0, 1024);
+        f.integer("workers", r.workers, 0, 64);
+        f.integer("checkpoint_every", r.checkpoint_every, 0, int64_t{1} << 40);
+        f.integer("log_every", r.log_every, 1, int64_t{1} << 40);
+        f.string("out_dir", r.out_dir);
+        f.done();
+    }
+    top.done();
+    return r;
+}
+
+Recipe load_recipe(const std::string& name_or_path) {
+    if (std::find(builtin_recipe_names().begin(), builtin_recipe_names().end(), name_or_path) !=
+        builtin_recipe_names().end()) {
+        return builtin_recipe(name_or_path);
+    }
+    if (!std::filesystem::exists(name_or_path)) {
+        fail("recipe '{}' is neither a built-in recipe ({}) nor an existing file", name_or_path,
+             fmt::join(builtin_recipe_names(), ", "));
+    }
+    std::ifstream in(name_or_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    const Recipe defaults;
+    return recipe_from_json(text.str(), name_or_path, defaults);
+}
+
+}  // namespace vit

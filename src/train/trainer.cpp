@@ -1,0 +1,232 @@
+// The training loop. One optimizer step = `accumulate` micro-batches; every random choice is a
+// function of (seed, epoch, sample) or (seed, step), so a run resumed from a checkpoint repeats
+// the same batches, masks and updates as one that never stopped.
+#include "vit/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "vit/checkpoint.h"
+#include "vit/error.h"
+#include "vit/threads.h"
+#include "vit/train_state.h"
+
+namespace vit {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Data {
+    DatasetPtr train, eval, test;
+    std::string eval_split;
+};
+
+Data open_data(const Recipe& r) {
+    Data d;
+    DatasetPtr train = stratified_subset(open_dataset(r.dataset, Split::Train), r.train_limit, r.seed);
+    if (r.val_fraction > 0.0) {
+        SplitIndices s = stratified_split(*train, r.val_fraction, r.seed);
+        d.train = subset(train, std::move(s.first));
+        d.eval = subset(train, std::move(s.second));
+        d.eval_split = "val";
+    } else {
+        d.train = train;
+    }
+    if (dataset_has_split(r.dataset, Split::Test)) {
+        d.test = stratified_subset(open_dataset(r.dataset, Split::Test), r.test_limit, r.seed + 1);
+        if (!d.eval) {
+            d.eval = d.test;
+            d.eval_split = "test";
+        }
+    }
+    if (d.train->num_classes() != r.model.num_classes) {
+        fail("the dataset has {} classes but the model has num_classes = {}", d.train->num_classes(), r.model.num_classes);
+    }
+    return d;
+}
+
+// Keeps the lines of an existing metrics file up to `step` (a resumed run rewrites the rest).
+void truncate_metrics(const std::string& path, int64_t step) {
+    std::ifstream in(path);
+    std::string kept, line;
+    while (std::getline(in, line)) {
+        json j = json::parse(line, nullptr, false);
+        if (!j.is_discarded() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= step) {
+            kept += line + "\n";
+        }
+    }
+    std::ofstream(path, std::ios::trunc) << kept;
+}
+
+int64_t count_correct(const float* logits, const std::vector<int32_t>& labels, int64_t K) {
+    int64_t hits = 0;
+    for (size_t i = 0; i < labels.size(); i++) {
+        const float* row = logits + static_cast<int64_t>(i) * K;
+        hits += std::max_element(row, row + K) - row == labels[i];
+    }
+    return hits;
+}
+
+}  // namespace
+
+TrainResult train(const Recipe& recipe, const TrainOptions& options, const TrainCallbacks& cb) {
+    recipe.validate();
+    const auto t_start = Clock::now();
+    set_num_threads(recipe.threads > 0 ? recipe.threads : std::max(1u, std::thread::hardware_concurrency()));
+    auto message = [&](const std::string& m) { if (cb.on_message) cb.on_message(m); };
+
+    Data data = open_data(recipe);
+    const ViTConfig& cfg = recipe.model;
+    Pipeline train_pipe(recipe.train_transforms, cfg.channels, cfg.image_height, cfg.image_width);
+    Pipeline eval_pipe(recipe.eval_transforms, cfg.channels, cfg.image_height, cfg.image_width);
+    DataLoader loader(data.train, train_pipe,
+                      {.batch_size = recipe.batch_size, .shuffle = true, .drop_last = true, .seed = recipe.seed,
+                       .workers = recipe.workers});
+    const int64_t steps_per_epoch = loader.batches_per_epoch() / recipe.accumulate;
+    if (steps_per_epoch < 1) {
+        fail("the training set has {} samples, fewer than one step of batch_size x accumulate = {}", data.train->size(),
+             recipe.batch_size * recipe.accumulate);
+    }
+    const int64_t total_steps = steps_per_epoch * recipe.epochs;
+    const Schedule schedule{.kind = recipe.schedule,
+                            .base_lr = recipe.optimizer.lr,
+                            .warmup_steps = std::llround(recipe.warmup_epochs * static_cast<double>(steps_per_epoch)),
+                            .total_steps = total_steps,
+                            .min_lr = recipe.min_lr,
+                            .step_size = std::max<int64_t>(1, std::llround(recipe.step_epochs * static_cast<double>(steps_per_epoch))),
+                            .gamma = recipe.gamma};
+
+    ViT model(cfg);
+    model.init_weights(recipe.seed);
+    Optimizer optimizer(model, recipe.optimizer);
+    fs::create_directories(recipe.out_dir);
+    TrainResult result;
+    result.checkpoint = (fs::path(recipe.out_dir) / "checkpoint.safetensors").string();
+    result.weights = (fs::path(recipe.out_dir) / "model.safetensors").string();
+    result.metrics = (fs::path(recipe.out_dir) / "metrics.jsonl").string();
+    result.plot = (fs::path(recipe.out_dir) / "curves.png").string();
+
+    TrainState state;
+    if (!options.resume.empty()) {
+        state = load_training_checkpoint(options.resume, model, optimizer);
+        truncate_metrics(result.metrics, state.step);
+        message(fmt::format("resumed from {} at epoch {}, step {}", options.resume, state.epoch + 1, state.step));
+    } else {
+        std::ofstream(result.metrics, std::ios::trunc);
+    }
+    std::ofstream metrics(result.metrics, std::ios::app);
+    auto save = [&](const TrainState& st) {
+        save_training_checkpoint(result.checkpoint, model, optimizer, recipe, st, data.train->class_names());
+    };
+
+    const int64_t K = cfg.num_classes;
+    const int64_t batches_used = steps_per_epoch * recipe.accumulate;
+    for (; state.epoch < recipe.epochs; state.epoch++, state.next_batch = 0, state.epoch_loss_sum = 0.0,
+                                        state.epoch_correct = 0, state.epoch_seen = 0) {
+        const auto t_epoch = Clock::now();
+        int64_t images_this_run = 0;
+        loader.start_epoch(state.epoch, state.next_batch);
+        while (state.next_batch < batches_used) {
+            model.zero_grad();
+            double step_loss = 0.0;
+            for (int64_t micro = 0; micro < recipe.accumulate; micro++, state.next_batch++) {
+                const Batch* b = loader.next();
+                const uint64_t dropout_seed = mix64(recipe.seed ^ mix64(static_cast<uint64_t>(state.step) * 4096 + static_cast<uint64_t>(micro)));
+                const float* logits = model.forward(b->images.data(), b->size, {.training = true, .dropout_seed = dropout_seed});
+                Loss loss = cross_entropy(logits, b->labels.data(), b->size, K, recipe.label_smoothing);
+                state.epoch_correct += count_correct(logits, b->labels, K);
+                if (recipe.accumulate > 1) {
+                    for (float& g : loss.dlogits) g /= static_cast<float>(recipe.accumulate);
+                }
+                model.backward(loss.dlogits.data());
+                step_loss += loss.mean / static_cast<double>(recipe.accumulate);
+                state.epoch_seen += b->size;
+                images_this_run += b->size;
+            }
+            if (!std::isfinite(step_loss)) {
+                fail("the loss is {} at step {} (epoch {}); training stopped. The last good checkpoint, if any, is "
+                     "'{}'. Try a lower learning rate or gradient clipping (clip_grad_norm)",
+                     step_loss, state.step + 1, state.epoch + 1, result.checkpoint);
+            }
+            if (recipe.clip_grad_norm > 0.0f) {
+                clip_grad_norm(model, recipe.clip_grad_norm);
+            }
+            const float lr = schedule.lr(state.step);
+            optimizer.step(lr);
+            state.step++;
+            state.epoch_loss_sum += step_loss;
+            result.losses.push_back(step_loss);
+            const int64_t steps_done = state.next_batch / recipe.accumulate;
+            const double elapsed = seconds_since(t_epoch);
+            const double ips = static_cast<double>(images_this_run) / std::max(elapsed, 1e-9);
+            const double remaining_images = static_cast<double>((total_steps - state.step) * recipe.batch_size * recipe.accumulate);
+            StepReport rep{.epoch = state.epoch + 1, .epochs = recipe.epochs, .batch = steps_done, .batches = steps_per_epoch,
+                           .step = state.step, .total_steps = total_steps, .loss = step_loss,
+                           .epoch_loss = state.epoch_loss_sum / static_cast<double>(steps_done),
+                           .epoch_accuracy = static_cast<double>(state.epoch_correct) / static_cast<double>(state.epoch_seen),
+                           .lr = lr, .images_per_s = ips, .eta_s = remaining_images / std::max(ips, 1e-9)};
+            if (cb.on_step) cb.on_step(rep);
+            if (state.step % recipe.log_every == 0) {
+                metrics << json{{"event", "step"}, {"epoch", rep.epoch}, {"step", state.step}, {"loss", step_loss},
+                                {"lr", lr}, {"images_per_s", ips}}.dump() << "\n" << std::flush;
+            }
+            const bool stop = (options.stop != nullptr && options.stop->load()) ||
+                              (options.max_steps > 0 && static_cast<int64_t>(result.losses.size()) >= options.max_steps);
+            if (stop || (recipe.checkpoint_every > 0 && state.step % recipe.checkpoint_every == 0)) {
+                save(state);
+                message(fmt::format("checkpoint at step {}: {}", state.step, result.checkpoint));
+            }
+            if (stop) {
+                result.interrupted = true;
+                result.steps = state.step;
+                result.seconds = seconds_since(t_start);
+                return result;
+            }
+        }
+        EpochReport er{.epoch = state.epoch + 1, .epochs = recipe.epochs, .step = state.step,
+                       .train_loss = state.epoch_loss_sum / static_cast<double>(steps_per_epoch),
+                       .train_accuracy = static_cast<double>(state.epoch_correct) / static_cast<double>(std::max<int64_t>(1, state.epoch_seen)),
+                       .seconds = seconds_since(t_epoch),
+                       .images_per_s = static_cast<double>(images_this_run) / std::max(seconds_since(t_epoch), 1e-9),
+                       .eval_split = data.eval_split, .eval = std::nullopt};
+        json line{{"event", "epoch"}, {"epoch", er.epoch}, {"step", state.step}, {"train_loss", er.train_loss},
+                  {"train_accuracy", er.train_accuracy}, {"seconds", er.seconds}};
+        if (data.eval) {
+            DataLoader eval_loader(data.eval, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
+            er.eval = evaluate(model, eval_loader);
+            line["eval_split"] = data.eval_split;
+            line["eval_loss"] = er.eval->loss;
+            line["eval_top1"] = er.eval->top1;
+            line["eval_top5"] = er.eval->top5;
+            if (data.eval == data.test) result.test = er.eval;
+        }
+        metrics << line.dump() << "\n" << std::flush;
+        if (cb.on_epoch) cb.on_epoch(er);
+        save(TrainState{.epoch = state.epoch + 1, .step = state.step});
+    }
+    if (data.test && data.test != data.eval) {
+        DataLoader test_loader(data.test, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
+        result.test = evaluate(model, test_loader);
+    }
+    save_weights(model, result.weights, {},
+                 {{"vit.class_names", json(data.train->class_names()).dump()}, {"vit.recipe", recipe_to_json(recipe)}});
+    if (result.test) {
+        std::ofstream(fs::path(recipe.out_dir) / "test_eval.json") << eval_to_json(*result.test) << "\n";
+    }
+    metrics.close();
+    write_training_plot(result.metrics, result.plot);
+    result.steps = state.step;
+    result.seconds = seconds_since(t_start);
+    return result;
+}
+
+}  // namespace vit

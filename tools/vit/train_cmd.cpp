@@ -1,0 +1,187 @@
+// vit train and vit eval: recipes with command-line overrides, a progress display, Ctrl-C
+// handling, and evaluation reports.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <fstream>
+
+#include "commands.h"
+#include "vit/checkpoint.h"
+#include "vit/error.h"
+#include "vit/evaluate.h"
+#include "vit/threads.h"
+#include "vit/train_state.h"
+#include "vit/trainer.h"
+
+namespace vit::tools {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void on_sigint(int) {
+    g_interrupted.store(true);
+    signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+void apply(const RecipeOverrides& o, Recipe& r) {
+    if (o.data) r.dataset.path = *o.data;
+    if (o.data_kind) r.dataset.kind = *o.data_kind;
+    if (o.optimizer) r.optimizer.kind = parse_optimizer(*o.optimizer);
+    if (o.schedule) r.schedule = parse_schedule(*o.schedule);
+    if (o.out) r.out_dir = *o.out;
+    if (o.epochs) r.epochs = *o.epochs;
+    if (o.batch_size) r.batch_size = *o.batch_size;
+    if (o.accumulate) r.accumulate = *o.accumulate;
+    if (o.checkpoint_every) r.checkpoint_every = *o.checkpoint_every;
+    if (o.train_limit) r.train_limit = *o.train_limit;
+    if (o.test_limit) r.test_limit = *o.test_limit;
+    if (o.log_every) r.log_every = *o.log_every;
+    if (o.lr) r.optimizer.lr = static_cast<float>(*o.lr);
+    if (o.weight_decay) r.optimizer.weight_decay = static_cast<float>(*o.weight_decay);
+    if (o.warmup_epochs) r.warmup_epochs = *o.warmup_epochs;
+    if (o.label_smoothing) r.label_smoothing = static_cast<float>(*o.label_smoothing);
+    if (o.clip_grad) r.clip_grad_norm = static_cast<float>(*o.clip_grad);
+    if (o.val_fraction) r.val_fraction = *o.val_fraction;
+    if (o.min_lr) r.min_lr = static_cast<float>(*o.min_lr);
+    if (o.seed) r.seed = *o.seed;
+    if (o.threads) r.threads = *o.threads;
+    if (o.workers) r.workers = *o.workers;
+}
+
+std::string duration(double s) {
+    const int64_t t = std::llround(std::max(0.0, s));
+    return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
+}
+
+void print_step(const StepReport& r, bool terminal, int64_t log_every) {
+    if (terminal) {
+        const int width = 24;
+        const int filled = static_cast<int>(width * r.batch / std::max<int64_t>(1, r.batches));
+        fmt::print(stderr, "\r\033[Kepoch {}/{} [{}{}] {}/{} loss {:.4f} acc {:.2f}% {:.0f} img/s eta {}", r.epoch,
+                   r.epochs, std::string(static_cast<size_t>(filled), '#'), std::string(static_cast<size_t>(width - filled), '.'),
+                   r.batch, r.batches, r.epoch_loss, 100.0 * r.epoch_accuracy, r.images_per_s, duration(r.eta_s));
+    } else if (r.step % log_every == 0) {
+        fmt::print(stderr, "epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.3g} {:.0f} img/s eta {}\n", r.epoch,
+                   r.epochs, r.step, r.total_steps, r.epoch_loss, 100.0 * r.epoch_accuracy, r.lr, r.images_per_s,
+                   duration(r.eta_s));
+    }
+}
+
+void print_epoch(const EpochReport& r, bool terminal) {
+    if (terminal) fmt::print(stderr, "\r\033[K");
+    std::string eval;
+    if (r.eval) {
+        eval = fmt::format(", {} loss {:.4f} top-1 {:.2f}% top-5 {:.2f}%", r.eval_split, r.eval->loss,
+                           100.0 * r.eval->top1, 100.0 * r.eval->top5);
+    }
+    fmt::print("epoch {}/{}: train loss {:.4f} acc {:.2f}%{} ({:.1f} s, {:.0f} img/s)\n", r.epoch, r.epochs,
+               r.train_loss, 100.0 * r.train_accuracy, eval, r.seconds, r.images_per_s);
+    std::fflush(stdout);
+}
+
+void print_eval(const EvalResult& r) {
+    fmt::print("samples {}  loss {:.4f}  top-1 {:.2f}%  top-5 {:.2f}%\n\n", r.samples, r.loss, 100.0 * r.top1, 100.0 * r.top5);
+    size_t name_width = 5;
+    for (const std::string& n : r.class_names) name_width = std::max(name_width, n.size());
+    fmt::print("{:<{}}  {:>7}  {:>8}\n", "class", name_width, "samples", "accuracy");
+    for (size_t c = 0; c < r.class_names.size(); c++) {
+        fmt::print("{:<{}}  {:>7}  {:>7.2f}%\n", r.class_names[c], name_width, r.class_counts[c], 100.0 * r.class_accuracy[c]);
+    }
+    const size_t K = r.class_names.size();
+    if (K > 30) {
+        fmt::print("\n(confusion matrix of {} classes: see the JSON output)\n", K);
+        return;
+    }
+    fmt::print("\nconfusion matrix (rows: true class, columns: predicted)\n{:>{}}", "", name_width);
+    for (size_t c = 0; c < K; c++) fmt::print(" {:>5}", c);
+    fmt::print("\n");
+    for (size_t t = 0; t < K; t++) {
+        fmt::print("{:<{}}", r.class_names[t], name_width);
+        for (size_t p = 0; p < K; p++) fmt::print(" {:>5}", r.confusion[t * K + p]);
+        fmt::print("\n");
+    }
+}
+
+}  // namespace
+
+int run_train(const TrainCliOptions& o) {
+    Recipe recipe;
+    if (!o.recipe.empty()) {
+        recipe = load_recipe(o.recipe);
+    } else if (!o.resume.empty()) {
+        recipe = recipe_from_checkpoint(o.resume);
+    } else {
+        recipe = builtin_recipe("fashion-mnist");
+    }
+    apply(o.overrides, recipe);
+    recipe.validate();
+    if (o.print_recipe) {
+        fmt::print("{}\n", recipe_to_json(recipe));
+        return 0;
+    }
+    const bool terminal = isatty(STDERR_FILENO) != 0;
+    fmt::print("training '{}' on {} ({}), {} epochs, batch {}, {} -> {}\n", recipe.name, recipe.dataset.kind,
+               recipe.dataset.path, recipe.epochs, recipe.batch_size, optimizer_name(recipe.optimizer.kind), recipe.out_dir);
+    std::fflush(stdout);
+    signal(SIGINT, on_sigint);
+    TrainCallbacks cb;
+    cb.on_step = [&](const StepReport& r) { print_step(r, terminal, recipe.log_every); };
+    cb.on_epoch = [&](const EpochReport& r) { print_epoch(r, terminal); };
+    cb.on_message = [&](const std::string& m) {
+        if (terminal) fmt::print(stderr, "\r\033[K");
+        fmt::print(stderr, "{}\n", m);
+    };
+    TrainResult r = train(recipe, {.resume = o.resume, .stop = &g_interrupted, .max_steps = o.max_steps}, cb);
+    signal(SIGINT, SIG_DFL);
+    if (terminal) fmt::print(stderr, "\r\033[K");
+    if (r.interrupted) {
+        fmt::print("stopped after step {}; checkpoint: {}\nresume with: vit train --resume {}\n", r.steps, r.checkpoint,
+                   r.checkpoint);
+        return g_interrupted.load() ? 130 : 0;
+    }
+    if (r.test) {
+        fmt::print("test: top-1 {:.2f}% top-5 {:.2f}% loss {:.4f} ({} images)\n", 100.0 * r.test->top1,
+                   100.0 * r.test->top5, r.test->loss, r.test->samples);
+    }
+    fmt::print("done in {:.1f} s ({} steps)\nweights: {}\ncheckpoint: {}\nmetrics: {}\nplot: {}\n", r.seconds, r.steps,
+               r.weights, r.checkpoint, r.metrics, r.plot);
+    return 0;
+}
+
+int run_eval(const EvalCliOptions& o) {
+    SafetensorsFile file = SafetensorsFile::open(o.weights);
+    Recipe recipe;
+    if (!o.recipe.empty()) {
+        recipe = load_recipe(o.recipe);
+    } else if (auto it = file.metadata().find("vit.recipe"); it != file.metadata().end()) {
+        const Recipe defaults;
+        recipe = recipe_from_json(it->second, o.weights + " (vit.recipe metadata)", defaults);
+    } else {
+        fail("'{}' carries no recipe; give one (--recipe) to say which data and transforms to use", o.weights);
+    }
+    apply(o.overrides, recipe);
+    recipe.model = config_from_safetensors(file);
+    set_num_threads(recipe.threads > 0 ? recipe.threads : std::max(1u, std::thread::hardware_concurrency()));
+    ViT model(recipe.model);
+    load_weights(model, file, {.strict = true});
+    if (o.split != "test" && o.split != "train") fail("--split must be test or train, got '{}'", o.split);
+    DatasetPtr data = open_dataset(recipe.dataset, o.split == "test" ? Split::Test : Split::Train);
+    data = stratified_subset(data, recipe.test_limit, recipe.seed + 1);
+    Pipeline pipe(recipe.eval_transforms, recipe.model.channels, recipe.model.image_height, recipe.model.image_width);
+    DataLoader loader(data, pipe, {.batch_size = o.batch, .workers = recipe.workers});
+    EvalResult r = evaluate(model, loader);
+    fmt::print("{} on the {} split of {} ({})\n", o.weights, o.split, recipe.dataset.kind, recipe.dataset.path);
+    print_eval(r);
+    if (!o.json_out.empty()) {
+        std::ofstream out(o.json_out);
+        out << eval_to_json(r) << "\n";
+        if (!out) fail("cannot write '{}'", o.json_out);
+        fmt::print("\nwrote {}\n", o.json_out);
+    }
+    return 0;
+}
+
+}  // namespace vit::tools
