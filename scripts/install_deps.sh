@@ -8,8 +8,12 @@ packages=(
   libfmt-dev             # message formatting
   nlohmann-json3-dev     # safetensors headers, configs
   libcli11-dev           # command-line parsing
+  zlib1g-dev             # gzip-compressed IDX files
+  libjpeg62-turbo-dev    # JPEG decoding (libjpeg-turbo)
+  libspng-dev            # PNG decoding and the training plot
   libgtest-dev           # tests
-  python3-torch python3-numpy   # the PyTorch oracle for parity tests and benchmarks
+  dataset-fashion-mnist  # the real data of the default recipe and the training tests
+  python3-torch python3-numpy python3-torchvision python3-pil   # the PyTorch oracle for parity tests and benchmarks
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -67,3 +67,16 @@ inline ::testing::AssertionResult all_near(const std::vector<float>& actual,
             EXPECT_EQ(std::string(e.what()), std::string(message));              \
         }                                                                        \
     } while (0)
+
+// Expects `statement` to throw vit::Error whose message contains `part` (for messages that
+// name temporary files).
+#define EXPECT_VIT_ERROR_HAS(statement, part)                                              \
+    do {                                                                                   \
+        try {                                                                              \
+            statement;                                                                     \
+            ADD_FAILURE() << "expected vit::Error containing: " << (part);                 \
+        } catch (const ::vit::Error& e) {                                                  \
+            EXPECT_NE(std::string(e.what()).find(part), std::string::npos)                 \
+                << "message: " << e.what() << "\nexpected to contain: " << (part);          \
+        }                                                                                  \
+    } while (0)

@@ -20,6 +20,14 @@ std::vector<uint8_t> read_raw(const std::string& path, int64_t max_bytes) {
         fail("cannot open '{}': {}", path, std::strerror(errno));
     }
     std::vector<uint8_t> bytes;
+    if (std::fseek(f.get(), 0, SEEK_END) == 0) {
+        const long size = std::ftell(f.get());
+        if (size > max_bytes) {
+            fail("'{}' is larger than the limit of {} bytes", path, max_bytes);
+        }
+        bytes.reserve(size > 0 ? static_cast<size_t>(size) : 0);
+        std::rewind(f.get());
+    }
     uint8_t chunk[1 << 16];
     for (;;) {
         size_t n = std::fread(chunk, 1, sizeof chunk, f.get());

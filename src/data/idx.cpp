@@ -32,10 +32,10 @@ std::vector<int64_t> idx_header(const std::vector<uint8_t>& b, int dims, const s
     for (int d = 0; d < dims; d++) {
         int64_t n = be32(b.data() + 4 + 4 * d);
         sizes.push_back(n);
-        total *= n;  // each factor < 2^32 and total is checked against the file below
-        if (total > kMaxIdxBytes) {
-            fail("'{}' claims {} bytes of data, more than the limit of {}", path, total, kMaxIdxBytes);
+        if (n > 0 && total > kMaxIdxBytes / n) {
+            fail("'{}' claims more than the limit of {} bytes of data (shape [{}...])", path, kMaxIdxBytes, fmt::join(sizes, ", "));
         }
+        total *= n;
     }
     if (static_cast<int64_t>(b.size() - header) != total) {
         fail("'{}' has {} bytes of data after its header, expected {} for shape [{}]{}", path,

@@ -17,9 +17,6 @@ Image resize(const Image& img, int64_t height, int64_t width, Interpolation inte
     cpu::resize_forward(out.hwc.data(), img.hwc.data(), img.height, img.width, height, width, img.channels,
                         interp == Interpolation::Bicubic ? cpu::Filter::Bicubic : cpu::Filter::Bilinear,
                         /*antialias=*/true);
-    if (interp == Interpolation::Bicubic) {  // torchvision clamps bicubic results of float images
-        for (float& v : out.hwc) v = std::clamp(v, 0.0f, 1.0f);
-    }
     return out;
 }
 
@@ -41,10 +38,13 @@ Image crop(const Image& img, int64_t top, int64_t left, int64_t height, int64_t 
 }
 
 Image center_crop(const Image& img, int64_t height, int64_t width) {
-    // torchvision: pad symmetrically when the crop is larger, then round((size - crop) / 2).
-    const int64_t top = static_cast<int64_t>(std::round((img.height - height) / 2.0));
-    const int64_t left = static_cast<int64_t>(std::round((img.width - width) / 2.0));
-    return crop(img, top, left, height, width);
+    // torchvision: a crop larger than the image pads (size difference // 2 before); otherwise the
+    // offset is Python's round((size - crop) / 2), which rounds halves to even, as nearbyint does.
+    auto offset = [](int64_t size, int64_t crop_size) {
+        return crop_size > size ? -((crop_size - size) / 2)
+                                : static_cast<int64_t>(std::nearbyint(static_cast<double>(size - crop_size) / 2.0));
+    };
+    return crop(img, offset(img.height, height), offset(img.width, width), height, width);
 }
 
 Image horizontal_flip(const Image& img) {

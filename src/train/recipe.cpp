@@ -234,7 +234,7 @@ Recipe builtin_recipe(const std::string& name) {
         r.eval_transforms = r.train_transforms;
         r.optimizer = {.kind = OptimizerKind::AdamW, .lr = 2e-3f, .weight_decay = 0.05f};
         r.warmup_epochs = 0.5;
-        r.epochs = 5;
+        r.epochs = 4;
         r.batch_size = 128;
         r.out_dir = "runs/fashion-mnist";
         return r;

@@ -108,7 +108,11 @@ TrainResult train(const Recipe& recipe, const TrainOptions& options, const Train
     ViT model(cfg);
     model.init_weights(recipe.seed);
     Optimizer optimizer(model, recipe.optimizer);
-    fs::create_directories(recipe.out_dir);
+    std::error_code ec;
+    fs::create_directories(recipe.out_dir, ec);
+    if (ec || !fs::is_directory(recipe.out_dir)) {
+        fail("cannot create the output folder '{}': {}", recipe.out_dir, ec ? ec.message() : "a file of that name exists");
+    }
     TrainResult result;
     result.checkpoint = (fs::path(recipe.out_dir) / "checkpoint.safetensors").string();
     result.weights = (fs::path(recipe.out_dir) / "model.safetensors").string();

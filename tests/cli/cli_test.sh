@@ -42,5 +42,33 @@ expect missing_file 1 "error: cannot open 'missing.safetensors': No such file or
 printf 'not a safetensors file at all' > "$tmp/bad.safetensors"
 expect bad_file 1 "header length" -- "$vit" info --weights "$tmp/bad.safetensors"
 
+# vit train and vit eval on a small subset of Fashion-MNIST (Debian's dataset-fashion-mnist).
+small=(--train-limit 500 --test-limit 200 --batch-size 50 --epochs 1 --threads 2)
+expect train_small 0 "plot: $tmp/run/curves.png" -- "$vit" train "${small[@]}" --out "$tmp/run"
+expect train_epoch_line 0 "epoch 1/1: train loss" -- "$vit" train "${small[@]}" --out "$tmp/run"
+expect eval_top1 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 200 --json "$tmp/eval.json"
+expect eval_confusion 0 "confusion matrix (rows: true class, columns: predicted)" -- "$vit" eval --weights "$tmp/run/checkpoint.safetensors" --test-limit 200
+expect eval_json 0 '"confusion"' -- cat "$tmp/eval.json"
+expect eval_class_names 0 "Ankle boot" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 100
+expect resume_done 0 "done in" -- "$vit" train --resume "$tmp/run/checkpoint.safetensors" --epochs 2 --out "$tmp/run"
+expect stop_early 0 "resume with: vit train --resume $tmp/run2/checkpoint.safetensors" -- "$vit" train "${small[@]}" --out "$tmp/run2" --max-steps 2
+expect print_recipe 0 '"kind": "fashion-mnist"' -- "$vit" train --print-recipe
+expect bad_optimizer 2 "--optimizer: lamb not in {adamw,adam,sgd}" -- "$vit" train --optimizer lamb
+expect bad_schedule 2 "--schedule: linear not in {cosine,step,constant}" -- "$vit" train --schedule linear
+expect bad_lr 2 "--lr: Value -1 not in range 0.000000 to 10.000000" -- "$vit" train --lr -1
+expect bad_data_kind 2 "--data-kind: svhn not in {fashion-mnist,mnist,cifar10,cifar100,folder,filenames}" -- "$vit" train --data-kind svhn
+expect unknown_recipe 1 "error: recipe 'imagenet' is neither a built-in recipe (fashion-mnist, cifar10) nor an existing file" -- "$vit" train --recipe imagenet
+printf '{"training": {"epoch": 3}}' > "$tmp/typo.json"
+expect recipe_typo 1 "unknown key 'training.epoch' (valid keys: epochs," -- "$vit" train --recipe "$tmp/typo.json"
+expect missing_data 1 "error: dataset path '$tmp/nowhere' does not exist" -- "$vit" train --data "$tmp/nowhere"
+mkdir -p "$tmp/fm"
+printf 'garbage' > "$tmp/fm/train-images-idx3-ubyte"
+printf 'garbage' > "$tmp/fm/train-labels-idx1-ubyte"
+expect corrupt_idx 1 "train-images-idx3-ubyte' is not an IDX file: 7 bytes, shorter than the 16-byte header" -- "$vit" train --data "$tmp/fm"
+expect resume_weights_only 1 "is not a training checkpoint (no vit.train_state metadata)" -- "$vit" train --resume "$tmp/run/model.safetensors"
+printf 'x' > "$tmp/afile"
+expect out_is_file 1 "error: cannot create the output folder '$tmp/afile/sub'" -- "$vit" train "${small[@]}" --out "$tmp/afile/sub"
+expect eval_missing 1 "error: cannot open '$tmp/none.safetensors'" -- "$vit" eval --weights "$tmp/none.safetensors"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -135,6 +135,48 @@ def make_resample(out_dir, seed):
     write_safetensors(os.path.join(out_dir, "resample.safetensors"), tensors, meta)
 
 
+def make_images(out_dir, seed):
+    """JPEG and PNG files written by Pillow with Pillow's decoded pixels, and torchvision's
+    transforms on a fixed float image."""
+    import numpy as np
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    files = {
+        "rgb.png": (Image.fromarray(rng.integers(0, 256, (23, 37, 3), dtype=np.uint8), "RGB"), {}),
+        "grey.png": (Image.fromarray(rng.integers(0, 256, (31, 19), dtype=np.uint8), "L"), {}),
+        "rgba.png": (Image.fromarray(rng.integers(0, 256, (9, 12, 4), dtype=np.uint8), "RGBA"), {}),
+        "rgb.jpg": (Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), "RGB"), {"quality": 90}),
+        "grey.jpg": (Image.fromarray(rng.integers(0, 256, (17, 25), dtype=np.uint8), "L"), {"quality": 90}),
+    }
+    for name, (img, kwargs) in files.items():
+        path = os.path.join(out_dir, name)
+        img.save(path, **kwargs)
+        decoded = Image.open(path)
+        decoded = decoded.convert("L" if decoded.mode == "L" else "RGB")
+        arr = np.asarray(decoded, dtype=np.float32) / 255.0
+        tensors[f"{name}.decoded"] = torch.from_numpy(arr if arr.ndim == 3 else arr[:, :, None]).contiguous()
+
+    # torchvision transforms on a float tensor [C, H, W]; stored channel-last like vit::Image.
+    t = torch.from_numpy(rng.random((3, 37, 23), dtype=np.float32))
+    hwc = lambda x: x.permute(1, 2, 0).contiguous()  # noqa: E731
+    bil, bic = TF.InterpolationMode.BILINEAR, TF.InterpolationMode.BICUBIC
+    tensors["input"] = hwc(t)
+    tensors["resize_bilinear_20x30"] = hwc(TF.resize(t, [20, 30], bil, antialias=True))
+    tensors["resize_bicubic_50x40"] = hwc(TF.resize(t, [50, 40], bic, antialias=True))
+    tensors["resize_bilinear_shorter_16"] = hwc(TF.resize(t, 16, bil, antialias=True))
+    tensors["center_crop_20x15"] = hwc(TF.center_crop(t, [20, 15]))
+    tensors["center_crop_40x30"] = hwc(TF.center_crop(t, [40, 30]))
+    tensors["resized_crop_3_2_20_15_to_16"] = hwc(TF.resized_crop(t, 3, 2, 20, 15, [16, 16], bil, antialias=True))
+    tensors["hflip"] = hwc(TF.hflip(t))
+    tensors["pad4_crop_1_6"] = hwc(TF.crop(TF.pad(t, 4), 1, 6, 37, 23))
+    tensors["normalize"] = hwc(TF.normalize(t, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+    meta = {"fixture": "images", "fixture_version": FIXTURE_VERSION}
+    write_safetensors(os.path.join(out_dir, "images.safetensors"), tensors, meta)
+
+
 def main():
     out_dir = sys.argv[1]
     os.makedirs(out_dir, exist_ok=True)
@@ -142,6 +184,7 @@ def main():
     for i, (name, overrides) in enumerate(CONFIGS.items()):
         make(name, overrides, out_dir, seed=1000 + i)
     make_resample(out_dir, seed=7)
+    make_images(out_dir, seed=11)
     print(f"wrote {len(CONFIGS)} parity fixtures and the resampling fixture to {out_dir}")
 
 

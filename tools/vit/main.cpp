@@ -131,5 +131,8 @@ int main(int argc, char** argv) {
     } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "error: out of memory\n");
         return 1;
+    } catch (const std::exception& e) {  // file system and library errors not wrapped above
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
     }
 }
