@@ -52,6 +52,15 @@ expect eval_json 0 '"confusion"' -- cat "$tmp/eval.json"
 expect eval_class_names 0 "Ankle boot" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 100
 expect resume_done 0 "done in" -- "$vit" train --resume "$tmp/run/checkpoint.safetensors" --epochs 2 --out "$tmp/run"
 expect stop_early 0 "resume with: vit train --resume $tmp/run2/checkpoint.safetensors" -- "$vit" train "${small[@]}" --out "$tmp/run2" --max-steps 2
+# Ctrl-C: a checkpoint at the next step boundary, the resume command, exit status 130.
+"$vit" train --train-limit 500 --test-limit 200 --batch-size 50 --threads 2 --epochs 30 --log-every 1 --out "$tmp/int" > "$tmp/int.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "step" "$tmp/int.log" 2>/dev/null && break; sleep 0.2; done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+expect sigint_exit 130 "resume with: vit train --resume $tmp/int/checkpoint.safetensors" -- bash -c "cat '$tmp/int.log'; exit $rc"
+expect sigint_resumable 0 'next_batch' -- grep -a -o 'next_batch' "$tmp/int/checkpoint.safetensors"
 expect print_recipe 0 '"kind": "fashion-mnist"' -- "$vit" train --print-recipe
 expect bad_optimizer 2 "--optimizer: lamb not in {adamw,adam,sgd}" -- "$vit" train --optimizer lamb
 expect bad_schedule 2 "--schedule: linear not in {cosine,step,constant}" -- "$vit" train --schedule linear
