@@ -78,7 +78,9 @@ struct SplitIndices {
 };
 SplitIndices stratified_split(const Dataset& data, double fraction, uint64_t seed);
 
-// Sequential read of a whole file; gzip data (by its magic bytes) is inflated, refusing more
+// Sequential read of a whole file, refusing files over `max_bytes`. Throws vit::Error naming it.
+std::vector<uint8_t> read_file(const std::string& path, int64_t max_bytes);
+// The same, but gzip data (by its magic bytes) is inflated, refusing more
 // than `max_bytes` of output. Throws vit::Error naming the file.
 std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes);
 

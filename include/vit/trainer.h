@@ -41,7 +41,7 @@ struct TrainCallbacks {
 };
 
 struct TrainOptions {
-    std::string resume;                       // a checkpoint.safetensors to continue from
+    std::string resume = {};                  // a checkpoint.safetensors to continue from
     const std::atomic<bool>* stop = nullptr;  // set (e.g. by Ctrl-C): checkpoint and return
     int64_t max_steps = 0;                    // stop after this many optimizer steps (0: no limit)
 };

@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+
 #include "vit/error.h"
 
 namespace vit {
@@ -14,5 +16,7 @@ void set_num_threads(int n) {
 }
 
 int num_threads() { return omp_get_max_threads(); }
+
+int num_cores() { return std::max(1, omp_get_num_procs()); }
 
 }  // namespace vit

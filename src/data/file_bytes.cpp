@@ -12,9 +12,7 @@
 
 namespace vit {
 
-namespace {
-
-std::vector<uint8_t> read_raw(const std::string& path, int64_t max_bytes) {
+std::vector<uint8_t> read_file(const std::string& path, int64_t max_bytes) {
     std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!f) {
         fail("cannot open '{}': {}", path, std::strerror(errno));
@@ -44,6 +42,8 @@ std::vector<uint8_t> read_raw(const std::string& path, int64_t max_bytes) {
     }
     return bytes;
 }
+
+namespace {
 
 std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& path, int64_t max_bytes) {
     z_stream z{};
@@ -78,7 +78,7 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& p
 }  // namespace
 
 std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes) {
-    std::vector<uint8_t> bytes = read_raw(path, max_bytes);
+    std::vector<uint8_t> bytes = read_file(path, max_bytes);
     if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
         return gunzip(bytes, path, max_bytes);
     }

@@ -139,19 +139,7 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name, i
 }
 
 Image decode_image_file(const std::string& path, int64_t max_pixels) {
-    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-    if (!f) {
-        fail("cannot open image '{}'", path);
-    }
-    std::vector<uint8_t> bytes;
-    uint8_t chunk[1 << 16];
-    for (size_t n; (n = std::fread(chunk, 1, sizeof chunk, f.get())) > 0;) {
-        if (static_cast<int64_t>(bytes.size() + n) > kMaxImageFileBytes) {
-            fail("image '{}' is larger than the limit of {} bytes", path, kMaxImageFileBytes);
-        }
-        bytes.insert(bytes.end(), chunk, chunk + n);
-    }
-    return decode_image(bytes, path, max_pixels);
+    return decode_image(read_file(path, kMaxImageFileBytes), path, max_pixels);
 }
 
 void write_png(const std::string& path, const uint8_t* pixels, int64_t height, int64_t width, int64_t channels) {

@@ -81,7 +81,7 @@ int64_t count_correct(const float* logits, const std::vector<int32_t>& labels, i
 TrainResult train(const Recipe& recipe, const TrainOptions& options, const TrainCallbacks& cb) {
     recipe.validate();
     const auto t_start = Clock::now();
-    set_num_threads(recipe.threads > 0 ? recipe.threads : std::max(1u, std::thread::hardware_concurrency()));
+    set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
     auto message = [&](const std::string& m) { if (cb.on_message) cb.on_message(m); };
 
     Data data = open_data(recipe);
@@ -134,8 +134,11 @@ TrainResult train(const Recipe& recipe, const TrainOptions& options, const Train
 
     const int64_t K = cfg.num_classes;
     const int64_t batches_used = steps_per_epoch * recipe.accumulate;
-    for (; state.epoch < recipe.epochs; state.epoch++, state.next_batch = 0, state.epoch_loss_sum = 0.0,
-                                        state.epoch_correct = 0, state.epoch_seen = 0) {
+    auto evaluate_on = [&](const DatasetPtr& d) {
+        DataLoader loader(d, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
+        return evaluate(model, loader);
+    };
+    while (state.epoch < recipe.epochs) {
         const auto t_epoch = Clock::now();
         int64_t images_this_run = 0;
         loader.start_epoch(state.epoch, state.next_batch);
@@ -205,8 +208,7 @@ TrainResult train(const Recipe& recipe, const TrainOptions& options, const Train
         json line{{"event", "epoch"}, {"epoch", er.epoch}, {"step", state.step}, {"train_loss", er.train_loss},
                   {"train_accuracy", er.train_accuracy}, {"seconds", er.seconds}};
         if (data.eval) {
-            DataLoader eval_loader(data.eval, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
-            er.eval = evaluate(model, eval_loader);
+            er.eval = evaluate_on(data.eval);
             line["eval_split"] = data.eval_split;
             line["eval_loss"] = er.eval->loss;
             line["eval_top1"] = er.eval->top1;
@@ -215,11 +217,11 @@ TrainResult train(const Recipe& recipe, const TrainOptions& options, const Train
         }
         metrics << line.dump() << "\n" << std::flush;
         if (cb.on_epoch) cb.on_epoch(er);
-        save(TrainState{.epoch = state.epoch + 1, .step = state.step});
+        state = TrainState{.epoch = state.epoch + 1, .step = state.step};
+        save(state);
     }
     if (data.test && data.test != data.eval) {
-        DataLoader test_loader(data.test, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
-        result.test = evaluate(model, test_loader);
+        result.test = evaluate_on(data.test);
     }
     save_weights(model, result.weights, {},
                  {{"vit.class_names", json(data.train->class_names()).dump()}, {"vit.recipe", recipe_to_json(recipe)}});

@@ -164,7 +164,7 @@ int run_eval(const EvalCliOptions& o) {
     }
     apply(o.overrides, recipe);
     recipe.model = config_from_safetensors(file);
-    set_num_threads(recipe.threads > 0 ? recipe.threads : std::max(1u, std::thread::hardware_concurrency()));
+    set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
     ViT model(recipe.model);
     load_weights(model, file, {.strict = true});
     if (o.split != "test" && o.split != "train") fail("--split must be test or train, got '{}'", o.split);
