@@ -1,5 +1,5 @@
-// FloatBuffer: an owning, 64-byte aligned, zero-initialised array of floats. The model keeps its
-// parameters, gradients and activations in a few of these (one allocation per plan).
+// Buffer<T>: an owning, 64-byte aligned, zero-initialised array of a trivial type. The model keeps
+// its parameters, gradients and activations in a few of these (one allocation per plan).
 #pragma once
 
 #include <cstddef>
@@ -7,23 +7,29 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <utility>
+
+#include "vit/bf16.h"
 
 namespace vit {
 
-class FloatBuffer {
+template <typename T>
+class Buffer {
+    static_assert(std::is_trivially_copyable_v<T>);
+
   public:
-    FloatBuffer() = default;
-    explicit FloatBuffer(int64_t n) { resize(n); }
-    FloatBuffer(const FloatBuffer&) = delete;
-    FloatBuffer& operator=(const FloatBuffer&) = delete;
-    FloatBuffer(FloatBuffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
-    FloatBuffer& operator=(FloatBuffer&& o) noexcept {
+    Buffer() = default;
+    explicit Buffer(int64_t n) { resize(n); }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+    Buffer(Buffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    Buffer& operator=(Buffer&& o) noexcept {
         std::swap(data_, o.data_);
         std::swap(size_, o.size_);
         return *this;
     }
-    ~FloatBuffer() { std::free(data_); }
+    ~Buffer() { std::free(data_); }
 
     // Replaces the contents with n zeros.
     void resize(int64_t n) {
@@ -33,8 +39,8 @@ class FloatBuffer {
         if (n <= 0) {
             return;
         }
-        size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
-        data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+        size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) / 64 * 64;
+        data_ = static_cast<T*>(std::aligned_alloc(64, bytes));
         if (data_ == nullptr) {
             throw std::bad_alloc();
         }
@@ -43,17 +49,20 @@ class FloatBuffer {
     }
     void zero() {
         if (data_ != nullptr) {
-            std::memset(data_, 0, static_cast<size_t>(size_) * sizeof(float));
+            std::memset(data_, 0, static_cast<size_t>(size_) * sizeof(T));
         }
     }
-    float* data() { return data_; }
-    const float* data() const { return data_; }
+    T* data() { return data_; }
+    const T* data() const { return data_; }
     int64_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
 
   private:
-    float* data_ = nullptr;
+    T* data_ = nullptr;
     int64_t size_ = 0;
 };
+
+using FloatBuffer = Buffer<float>;
+using Bf16Buffer = Buffer<bf16>;
 
 }  // namespace vit

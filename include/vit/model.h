@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,6 +25,13 @@
 #include "vit/params.h"
 
 namespace vit {
+
+// fp32 everywhere, or mixed precision: the Linears of the patch embedding and the encoder
+// blocks multiply bf16 copies of their weights and inputs with fp32 accumulation; parameters
+// (the master copy), gradients, norms, attention, softmax, the head and the loss stay fp32.
+enum class Precision { F32, BF16 };
+const char* precision_name(Precision p);  // "fp32" | "bf16"
+Precision parse_precision(const std::string& name);  // throws vit::Error naming the choices
 
 struct ForwardOptions {
     bool training = false;        // dropout, drop-path and storage for backward
@@ -42,14 +50,24 @@ class ViT {
     const ViTConfig& config() const { return config_; }
     const std::vector<ParamInfo>& params() const { return table_; }
     int64_t num_parameters() const;     // sum of numel over the table
-    float* param_data() { return params_.data(); }
+    float* param_data() {
+        weights_changed_ = true;
+        return params_.data();
+    }
     const float* param_data() const { return params_.data(); }
     int64_t param_buffer_size() const { return params_.size(); }
+
+    // Precision of later forward and backward passes (fp32 until set). In bf16 the weight
+    // copies are refreshed from the fp32 parameters at every training forward, and at an
+    // inference forward after any call of the non-const param_data() or param(): write
+    // parameters through pointers obtained after the last forward.
+    void set_precision(Precision precision);
+    Precision precision() const { return precision_; }
     // Gradient buffer, parallel to param_data(); allocated on first use.
     float* grad_data();
     // The parameter or gradient with this timm name; throws vit::Error for an unknown name.
     const ParamInfo& param_info(std::string_view name) const;
-    float* param(std::string_view name) { return params_.data() + param_info(name).offset; }
+    float* param(std::string_view name) { return param_data() + param_info(name).offset; }
 
     // timm's initialisation: truncated normal (std 0.02) weights, zero biases, unit norms,
     // class token N(0, 1e-6^2). Deterministic for a given seed.
@@ -75,6 +93,7 @@ class ViT {
   private:
     struct Plan;
     void plan_activations(int64_t batch, bool training, bool keep_attention);
+    void refresh_bf16_weights(bool always);
 
     ViTConfig config_;
     std::vector<ParamInfo> table_;
@@ -82,6 +101,11 @@ class ViT {
     FloatBuffer grads_;
     FloatBuffer acts_;
     FloatBuffer scratch_;
+    Precision precision_ = Precision::F32;
+    bool weights_changed_ = true;
+    Bf16Buffer params_bf16_;   // parallel to params_; the matrix weights of bf16 Linears
+    Bf16Buffer acts_bf16_;     // bf16 inputs of those Linears, kept for the backward pass
+    Bf16Buffer scratch_bf16_;  // their output gradients rounded to bf16
     std::unique_ptr<Plan> plan_;
 };
 

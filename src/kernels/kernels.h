@@ -1,7 +1,7 @@
 // The CPU kernels of vit: free functions on raw pointers and explicit sizes.
 //
 // Conventions, stated once for every kernel below:
-//  - Row-major, contiguous, fp32. Dimension letters: B batch, N tokens (1 + patches),
+//  - Row-major, contiguous, fp32 (bf16 where a name ends in _bf16). Dimension letters: B batch, N tokens (1 + patches),
 //    C channels, NH heads, HS head size, M rows of a matrix product, K reduced dimension.
 //  - Outputs first, sizes last. A "d" prefix is the gradient of the loss with respect to a value.
 //  - Every backward kernel ADDS (+=) into its gradient outputs; callers zero them first. A
@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstdint>
+
+#include "vit/bf16.h"
 
 namespace vit::cpu {
 
@@ -29,6 +31,17 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
 // dinp[M,K] += dout @ weight;  dweight[N,K] += dout^T @ inp;  dbias[N] += sum over rows of dout.
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int64_t M, int64_t K, int64_t N);
+
+// Mixed precision: the same Linear with inp and weight in bf16, products accumulated in fp32,
+// out and bias fp32. The backward takes dout twice: rounded to bf16 for the products and in
+// fp32 for the bias gradient; dinp and dweight are fp32.
+void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
+                         int64_t K, int64_t N);
+void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout,
+                          const bf16* dout_bf16, const bf16* inp, const bf16* weight, int64_t M,
+                          int64_t K, int64_t N);
+// out[i] = inp[i] rounded to the nearest bf16 (ties to even), as PyTorch's x.bfloat16().
+void round_to_bf16(bf16* out, const float* inp, int64_t n);
 
 // ---- layer normalisation (layernorm.cpp) ----------------------------------------------------
 

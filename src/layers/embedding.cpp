@@ -22,7 +22,7 @@ void embedding_forward(const EmbeddingParams& p, const EmbeddingActs& a, const f
         norm_forward(p.norm_pre, a.patches_normed, a.patches, B * NP);
         proj_in = a.patches_normed.out;
     }
-    linear_forward(p.proj, a.patch_tokens, proj_in, B * NP);  // [B*NP, D]
+    linear_forward(p.proj, a.patch_tokens, proj_in, a.proj_in_bf16, B * NP);  // [B*NP, D]
     const float* tokens = a.patch_tokens;
     if (p.patch_norm) {
         norm_forward(p.norm, a.tokens_normed, a.patch_tokens, B * NP);
@@ -58,7 +58,7 @@ void embedding_backward(const EmbeddingParams& p, const EmbeddingActs& a, const 
     if (dproj_in != nullptr) {
         std::memset(dproj_in, 0, static_cast<size_t>(B * NP * p.proj.in) * sizeof(float));
     }
-    linear_backward(p.proj, dproj_in, dtokens, proj_in, B * NP);
+    linear_backward(p.proj, dproj_in, dtokens, proj_in, a.proj_in_bf16, s.dout_bf16, B * NP);
     if (p.patch_norm) {
         // The image gradient is not needed, but the norm's parameter gradients are.
         norm_backward(p.norm_pre, nullptr, dproj_in, a.patches_normed, a.patches, B * NP);

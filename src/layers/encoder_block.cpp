@@ -35,11 +35,11 @@ void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, 
 
     // x_mid = x_in + DropPath(Dropout(proj(Attention(norm1(x_in)))))
     norm_forward(p.norm1, a.ln1, x_in, rows);
-    linear_forward(p.qkv, a.qkv, a.ln1.out, rows);                                    // [rows, 3I]
+    linear_forward(p.qkv, a.qkv, a.ln1.out, a.ln1_bf16, rows);                                 // [rows, 3I]
     cpu::attention_forward(a.atty, a.probs, a.qkv, B, N, p.heads, p.head_size,
                            drop.training ? p.attn_drop : 0.0f, drop.seed,
                            Dropout::stream(layer, kAttnDrop));                        // [rows, I]
-    linear_forward(p.proj, a.branch, a.atty, rows);                                   // [rows, D]
+    linear_forward(p.proj, a.branch, a.atty, a.atty_bf16, rows);                                // [rows, D]
     if (dropping) {
         cpu::dropout_forward(a.branch, a.branch, rows * D, p.drop, drop.seed,
                              Dropout::stream(layer, kProjDrop));
@@ -48,13 +48,13 @@ void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, 
 
     // x_out = x_mid + DropPath(Dropout(fc2(Dropout(GELU(fc1(norm2(x_mid)))))))
     norm_forward(p.norm2, a.ln2, a.x_mid, rows);
-    linear_forward(p.fc1, a.fc1, a.ln2.out, rows);                                    // [rows, M]
+    linear_forward(p.fc1, a.fc1, a.ln2.out, a.ln2_bf16, rows);                                 // [rows, M]
     cpu::gelu_forward(a.gelu, a.fc1, rows * M, p.gelu_tanh);
     if (dropping) {
         cpu::dropout_forward(a.gelu, a.gelu, rows * M, p.drop, drop.seed,
                              Dropout::stream(layer, kMlpDrop1));
     }
-    linear_forward(p.fc2, a.branch, a.gelu, rows);                                    // [rows, D]
+    linear_forward(p.fc2, a.branch, a.gelu, a.gelu_bf16, rows);                                 // [rows, D]
     if (dropping) {
         cpu::dropout_forward(a.branch, a.branch, rows * D, p.drop, drop.seed,
                              Dropout::stream(layer, kMlpDrop2));
@@ -84,7 +84,7 @@ void block_backward(const BlockParams& p, const BlockActs& a, const BlockScratch
     }
     // forward: branch = fc2(gelu)
     zero(s.dgelu, rows * M);
-    linear_backward(p.fc2, s.dgelu, s.dbranch, a.gelu, rows);
+    linear_backward(p.fc2, s.dgelu, s.dbranch, a.gelu, a.gelu_bf16, s.dout_bf16, rows);
     // forward: gelu = dropout(GELU(fc1))
     if (dropping) {
         cpu::dropout_forward(s.dgelu, s.dgelu, rows * M, p.drop, drop.seed,
@@ -94,7 +94,7 @@ void block_backward(const BlockParams& p, const BlockActs& a, const BlockScratch
     cpu::gelu_backward(s.dfc1, a.fc1, s.dgelu, rows * M, p.gelu_tanh);
     // forward: fc1 = Linear(norm2(x_mid))
     zero(s.dln, rows * D);
-    linear_backward(p.fc1, s.dln, s.dfc1, a.ln2.out, rows);
+    linear_backward(p.fc1, s.dln, s.dfc1, a.ln2.out, a.ln2_bf16, s.dout_bf16, rows);
     norm_backward(p.norm2, dx, s.dln, a.ln2, a.x_mid, rows);  // dx is now d x_mid in full
 
     // forward: x_mid = x_in + s1 * dropout(proj(atty))
@@ -105,13 +105,13 @@ void block_backward(const BlockParams& p, const BlockActs& a, const BlockScratch
                              Dropout::stream(layer, kProjDrop));
     }
     zero(s.datty, rows * I);
-    linear_backward(p.proj, s.datty, s.dbranch, a.atty, rows);
+    linear_backward(p.proj, s.datty, s.dbranch, a.atty, a.atty_bf16, s.dout_bf16, rows);
     zero(s.dqkv, rows * I3);
     cpu::attention_backward(s.dqkv, s.datty, a.qkv, a.probs, B, N, p.heads, p.head_size,
                             drop.training ? p.attn_drop : 0.0f, drop.seed,
                             Dropout::stream(layer, kAttnDrop));
     zero(s.dln, rows * D);
-    linear_backward(p.qkv, s.dln, s.dqkv, a.ln1.out, rows);
+    linear_backward(p.qkv, s.dln, s.dqkv, a.ln1.out, a.ln1_bf16, s.dout_bf16, rows);
     norm_backward(p.norm1, dx, s.dln, a.ln1, x_in, rows);  // dx is now d x_in
 }
 

@@ -22,7 +22,7 @@ void head_forward(const HeadParams& p, const HeadActs& a, const float* x, int64_
     }
     const float* features = pooled;
     if (p.has_pre_logits) {
-        linear_forward(p.pre_logits, a.pre_logits, pooled, B);
+        linear_forward(p.pre_logits, a.pre_logits, pooled, nullptr, B);
         cpu::tanh_forward(a.pre_logits, a.pre_logits, B * p.pre_logits.out);
         features = a.pre_logits;
     }
@@ -31,7 +31,7 @@ void head_forward(const HeadParams& p, const HeadActs& a, const float* x, int64_
                     static_cast<size_t>(B * (p.has_pre_logits ? p.pre_logits.out : D)) * sizeof(float));
     }
     if (p.has_classifier) {
-        linear_forward(p.classifier, a.logits, a.features, B);
+        linear_forward(p.classifier, a.logits, a.features, nullptr, B);
     }
 }
 
@@ -41,7 +41,7 @@ void head_backward(const HeadParams& p, const HeadActs& a, const HeadScratch& s,
     // d features: from the classifier, or given directly when the model returns features.
     std::memset(s.dfeatures, 0, static_cast<size_t>(B * F) * sizeof(float));
     if (p.has_classifier) {
-        linear_backward(p.classifier, s.dfeatures, doutput, a.features, B);
+        linear_backward(p.classifier, s.dfeatures, doutput, a.features, nullptr, nullptr, B);
     } else {
         std::memcpy(s.dfeatures, doutput, static_cast<size_t>(B * F) * sizeof(float));
     }
@@ -54,7 +54,7 @@ void head_backward(const HeadParams& p, const HeadActs& a, const HeadScratch& s,
             dpre[i] *= 1.0f - a.pre_logits[i] * a.pre_logits[i];
         }
         std::memset(s.dpooled, 0, static_cast<size_t>(B * D) * sizeof(float));
-        linear_backward(p.pre_logits, s.dpooled, dpre, pooled, B);
+        linear_backward(p.pre_logits, s.dpooled, dpre, pooled, nullptr, nullptr, B);
         dpooled_out = s.dpooled;
     }
     if (p.fc_norm) {

@@ -7,10 +7,16 @@
 
 #include <cstdint>
 
+#include "vit/bf16.h"
+
 namespace vit::layers {
 
+// With weight_bf16 set the Linear runs in mixed precision: its input is rounded to bf16 (into a
+// buffer the caller keeps for the backward pass), the products run in bf16 with fp32
+// accumulation, and outputs, bias and gradients stay fp32.
 struct Linear {
     const float* weight = nullptr;  // [out, in]
+    const bf16* weight_bf16 = nullptr;  // [out, in], the bf16 copy of weight, or nullptr (fp32)
     const float* bias = nullptr;    // [out] or nullptr
     float* dweight = nullptr;
     float* dbias = nullptr;
@@ -41,8 +47,11 @@ struct Dropout {
     static uint64_t stream(int64_t layer, int site) { return (static_cast<uint64_t>(layer) << 8) | static_cast<uint64_t>(site); }
 };
 
-void linear_forward(const Linear& l, float* out, const float* inp, int64_t rows);
-void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp, int64_t rows);
+// inp_bf16 [rows, in] receives inp rounded to bf16 (mixed precision only; else unused).
+void linear_forward(const Linear& l, float* out, const float* inp, bf16* inp_bf16, int64_t rows);
+// inp_bf16 is what linear_forward wrote; dout_bf16 [rows, out] is scratch (mixed precision only).
+void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp,
+                     const bf16* inp_bf16, bf16* dout_bf16, int64_t rows);
 void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows);
 void norm_backward(const Norm& n, float* dinp, const float* dout, const NormActs& a, const float* inp,
                    int64_t rows);
@@ -64,6 +73,7 @@ struct EmbeddingParams {
 
 struct EmbeddingActs {
     float* patches = nullptr;       // [B*NP, patch_dim]
+    bf16* proj_in_bf16 = nullptr;   // [B*NP, patch_dim] (mixed precision)
     NormActs patches_normed;        // patch_norm only
     float* patch_tokens = nullptr;  // [B*NP, D]
     NormActs tokens_normed;         // patch_norm only
@@ -74,6 +84,7 @@ struct EmbeddingScratch {           // backward only
     float* dpatch_tokens = nullptr;  // [B*NP, D]
     float* dtokens_normed = nullptr; // [B*NP, D] (patch_norm only)
     float* dpatches_normed = nullptr;// [B*NP, patch_dim] (patch_norm only)
+    bf16* dout_bf16 = nullptr;       // [B*NP, D] (mixed precision)
 };
 
 void embedding_forward(const EmbeddingParams& p, const EmbeddingActs& a, const float* images,
@@ -112,6 +123,11 @@ struct BlockActs {
     float* x_out = nullptr;   // [B*N, D]
     float* path_scale1 = nullptr;  // [B]: DropPath scales (training only)
     float* path_scale2 = nullptr;  // [B]
+    // The inputs of the four Linears rounded to bf16 (mixed precision only).
+    bf16* ln1_bf16 = nullptr;   // [B*N, D]
+    bf16* atty_bf16 = nullptr;  // [B*N, I]
+    bf16* ln2_bf16 = nullptr;   // [B*N, D]
+    bf16* gelu_bf16 = nullptr;  // [B*N, M]
 };
 
 // Shared by all blocks in the backward pass.
@@ -122,6 +138,7 @@ struct BlockScratch {
     float* datty = nullptr;    // [B*N, I]
     float* dgelu = nullptr;    // [B*N, M]
     float* dfc1 = nullptr;     // [B*N, M]
+    bf16* dout_bf16 = nullptr; // [B*N, max(3I, M, D)] (mixed precision)
 };
 
 void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, int64_t B, int64_t N,

@@ -4,12 +4,24 @@
 
 namespace vit::layers {
 
-void linear_forward(const Linear& l, float* out, const float* inp, int64_t rows) {
-    cpu::matmul_forward(out, inp, l.weight, l.bias, rows, l.in, l.out);
+void linear_forward(const Linear& l, float* out, const float* inp, bf16* inp_bf16, int64_t rows) {
+    if (l.weight_bf16 == nullptr) {
+        cpu::matmul_forward(out, inp, l.weight, l.bias, rows, l.in, l.out);
+        return;
+    }
+    cpu::round_to_bf16(inp_bf16, inp, rows * l.in);
+    cpu::matmul_forward_bf16(out, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out);
 }
 
-void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp, int64_t rows) {
-    cpu::matmul_backward(dinp, l.dweight, l.dbias, dout, inp, l.weight, rows, l.in, l.out);
+void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp,
+                     const bf16* inp_bf16, bf16* dout_bf16, int64_t rows) {
+    if (l.weight_bf16 == nullptr) {
+        cpu::matmul_backward(dinp, l.dweight, l.dbias, dout, inp, l.weight, rows, l.in, l.out);
+        return;
+    }
+    cpu::round_to_bf16(dout_bf16, dout, rows * l.out);
+    cpu::matmul_backward_bf16(dinp, l.dweight, l.dbias, dout, dout_bf16, inp_bf16, l.weight_bf16, rows,
+                              l.in, l.out);
 }
 
 void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows) {

@@ -3,8 +3,10 @@
 // straight list of layer calls, backward the same list reversed.
 #include "vit/model.h"
 
+#include <algorithm>
 #include <cstring>
 
+#include "kernels/kernels.h"
 #include "layers/layers.h"
 #include "vit/error.h"
 #include "vit/rng.h"
@@ -15,6 +17,7 @@ struct ViT::Plan {
     int64_t batch = 0;
     bool training = false;
     bool keep_attention = false;
+    Precision precision = Precision::F32;
     uint64_t seed = 0;
     layers::EmbeddingActs embed;
     layers::EmbeddingScratch embed_scratch;
@@ -34,6 +37,52 @@ ViT::ViT(const ViTConfig& config) : config_(config) {
 }
 
 ViT::~ViT() = default;
+
+const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(const std::string& name) {
+    if (name == "fp32") return Precision::F32;
+    if (name == "bf16") return Precision::BF16;
+    fail("unknown precision '{}' (expected one of: fp32, bf16)", name);
+}
+
+namespace {
+
+// The matrices multiplied in bf16 under mixed precision: the patch projection and the four
+// Linears of every block. The head's products have a few rows per image and stay fp32.
+bool runs_in_bf16(const ParamInfo& p) {
+    return p.shape.size() >= 2 && (p.name == "patch_embed.proj.weight" || p.name.starts_with("blocks."));
+}
+
+}  // namespace
+
+void ViT::set_precision(Precision precision) {
+    if (precision == precision_) {
+        return;
+    }
+    precision_ = precision;
+    if (precision == Precision::BF16) {
+        params_bf16_.resize(params_.size());
+        weights_changed_ = true;
+    } else {
+        params_bf16_ = {};
+        acts_bf16_ = {};
+        scratch_bf16_ = {};
+    }
+    plan_.reset();
+}
+
+void ViT::refresh_bf16_weights(bool always) {
+    if (!always && !weights_changed_) {
+        return;
+    }
+    for (const ParamInfo& p : table_) {
+        if (runs_in_bf16(p)) {
+            cpu::round_to_bf16(params_bf16_.data() + p.offset, params_.data() + p.offset, p.numel);
+        }
+    }
+    weights_changed_ = false;
+}
 
 int64_t ViT::num_parameters() const {
     int64_t n = 0;
@@ -62,6 +111,7 @@ const ParamInfo& ViT::param_info(std::string_view name) const {
 }
 
 void ViT::init_weights(uint64_t seed) {
+    weights_changed_ = true;
     Rng rng(seed);
     for (const ParamInfo& p : table_) {
         float* w = params_.data() + p.offset;
@@ -77,7 +127,8 @@ void ViT::init_weights(uint64_t seed) {
 }
 
 int64_t ViT::activation_bytes() const {
-    return static_cast<int64_t>(sizeof(float)) * (acts_.size() + scratch_.size());
+    return static_cast<int64_t>(sizeof(float)) * (acts_.size() + scratch_.size()) +
+           static_cast<int64_t>(sizeof(bf16)) * (acts_bf16_.size() + scratch_bf16_.size());
 }
 
 // ---- activation plan ------------------------------------------------------------------------
@@ -86,7 +137,7 @@ int64_t ViT::activation_bytes() const {
 
 void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
     if (plan_ && plan_->batch == B && plan_->training == training &&
-        plan_->keep_attention == keep_attention) {
+        plan_->keep_attention == keep_attention && plan_->precision == precision_) {
         return;
     }
     const ViTConfig& c = config_;
@@ -98,17 +149,21 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
     plan->batch = B;
     plan->training = training;
     plan->keep_attention = keep_attention;
+    plan->precision = precision_;
+    const bool mixed = precision_ == Precision::BF16;
 
     // Two passes over the same list: first count, then hand out pointers.
     for (int pass = 0; pass < 2; pass++) {
-        int64_t acts_used = 0, scratch_used = 0;
-        auto take = [&](FloatBuffer& buf, int64_t& used, int64_t n) -> float* {
-            float* p = pass == 1 ? buf.data() + used : nullptr;
-            used += (n + 15) / 16 * 16;
+        int64_t acts_used = 0, scratch_used = 0, acts_bf16_used = 0, scratch_bf16_used = 0;
+        auto take = [&]<typename T>(Buffer<T>& buf, int64_t& used, int64_t n) -> T* {
+            T* p = pass == 1 ? buf.data() + used : nullptr;
+            used += (n + 31) / 32 * 32;  // 64-byte aligned for fp32 and bf16
             return p;
         };
         auto act = [&](int64_t n) { return take(acts_, acts_used, n); };
         auto scr = [&](int64_t n) { return take(scratch_, scratch_used, n); };
+        auto act_bf16 = [&](int64_t n) { return mixed ? take(acts_bf16_, acts_bf16_used, n) : nullptr; };
+        auto scr_bf16 = [&](int64_t n) { return mixed ? take(scratch_bf16_, scratch_bf16_used, n) : nullptr; };
         auto norm_acts = [&](int64_t r, int64_t dim) {
             return layers::NormActs{act(r * dim), training ? act(r) : nullptr, training ? act(r) : nullptr};
         };
@@ -118,6 +173,7 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
         if (c.patch_norm) {
             e.patches_normed = norm_acts(B * NP, PD);
         }
+        e.proj_in_bf16 = act_bf16(B * NP * PD);
         e.patch_tokens = act(B * NP * D);
         if (c.patch_norm) {
             e.tokens_normed = norm_acts(B * NP, D);
@@ -142,6 +198,10 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
                 a.path_scale1 = training ? act(B) : nullptr;
                 a.path_scale2 = training ? act(B) : nullptr;
                 a.probs = act(B * NH * N * N);
+                a.ln1_bf16 = act_bf16(rows * D);
+                a.atty_bf16 = act_bf16(rows * I);
+                a.ln2_bf16 = act_bf16(rows * D);
+                a.gelu_bf16 = act_bf16(rows * M);
                 shared = a;
             } else {
                 a = shared;
@@ -174,6 +234,8 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
             s.datty = scr(rows * I);
             s.dgelu = scr(rows * M);
             s.dfc1 = scr(rows * M);
+            s.dout_bf16 = scr_bf16(rows * std::max({3 * I, M, D}));
+            plan->embed_scratch.dout_bf16 = s.dout_bf16;
             plan->embed_scratch.dpatch_tokens = scr(B * NP * D);
             if (c.patch_norm) {
                 plan->embed_scratch.dtokens_normed = scr(B * NP * D);
@@ -186,6 +248,8 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
         if (pass == 0) {
             acts_.resize(acts_used);
             scratch_.resize(scratch_used);
+            acts_bf16_.resize(acts_bf16_used);
+            scratch_bf16_.resize(scratch_bf16_used);
         }
     }
     plan_ = std::move(plan);
@@ -201,9 +265,11 @@ struct Views {
     layers::HeadParams head;
 };
 
-Views make_views(ViT& m, float* grads) {
+// Parameter pointers into the model (read only), gradient pointers into `grads` (nullptr in
+// inference) and bf16 weight copies from `weights_bf16` (nullptr in fp32), all at table offsets.
+Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
     const ViTConfig& c = m.config();
-    auto p = [&](const std::string& name) -> float* { return m.param(name); };
+    auto p = [&](const std::string& name) -> const float* { return m.param_data() + m.param_info(name).offset; };
     auto g = [&](const std::string& name) -> float* {
         return grads != nullptr ? grads + m.param_info(name).offset : nullptr;
     };
@@ -211,6 +277,9 @@ Views make_views(ViT& m, float* grads) {
         layers::Linear l;
         l.weight = p(prefix + ".weight");
         l.dweight = g(prefix + ".weight");
+        if (weights_bf16 != nullptr && runs_in_bf16(m.param_info(prefix + ".weight"))) {
+            l.weight_bf16 = weights_bf16 + m.param_info(prefix + ".weight").offset;
+        }
         if (bias) {
             l.bias = p(prefix + ".bias");
             l.dbias = g(prefix + ".bias");
@@ -284,7 +353,11 @@ const float* ViT::forward(const float* images, int64_t B, const ForwardOptions& 
     }
     plan_activations(B, options.training, options.keep_attention);
     plan_->seed = options.dropout_seed;
-    Views v = make_views(*this, nullptr);
+    const bool mixed = precision_ == Precision::BF16;
+    if (mixed) {
+        refresh_bf16_weights(/*always=*/options.training);
+    }
+    Views v = make_views(*this, nullptr, mixed ? params_bf16_.data() : nullptr);
     const layers::Dropout drop{options.training, options.dropout_seed};
     const int64_t N = config_.num_tokens();
 
@@ -312,7 +385,7 @@ void ViT::backward(const float* doutput) {
     if (!plan_ || !plan_->training) {
         fail("backward needs a forward pass with training = true before it");
     }
-    Views v = make_views(*this, grad_data());
+    Views v = make_views(*this, grad_data(), precision_ == Precision::BF16 ? params_bf16_.data() : nullptr);
     const layers::Dropout drop{true, plan_->seed};
     const int64_t B = plan_->batch, N = config_.num_tokens(), D = config_.embed_dim;
     float* dx = plan_->dx;

@@ -2,7 +2,9 @@
 // of any vector width). Default tolerance atol 1e-5, rtol 1e-4 (fp32 against double).
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <limits>
 
 #include "kernel_test_util.h"
 #include "kernels/cpu/vector_math.h"
@@ -39,6 +41,70 @@ TEST_P(Matmul, ForwardMatchesReference) {
     cpu::matmul_forward(out.data(), inp.data(), w.data(), has_bias ? b.data() : nullptr, M, K, N);
     auto expected = ref::matmul(to_double(inp), to_double(w), has_bias ? to_double(b) : ref::Vec{}, M, K, N);
     EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, "matmul"));
+}
+
+std::vector<bf16> rounded(const std::vector<float>& x) {
+    std::vector<bf16> out(x.size());
+    cpu::round_to_bf16(out.data(), x.data(), static_cast<int64_t>(x.size()));
+    return out;
+}
+
+// Products of bf16 values are exact in fp32 and accumulate in fp32: the twin rounds its inputs
+// and sums in double, so only the summation order separates them (fp32 tolerance).
+TEST_P(Matmul, Bf16ForwardAndBackwardMatchReference) {
+    auto [M, K, N, has_bias] = GetParam();
+    auto inp = random_floats(M * K, 1), w = random_floats(N * K, 2), b = random_floats(N, 3);
+    auto dout = random_floats(M * N, 4);
+    std::vector<float> out(static_cast<size_t>(M * N));
+    cpu::matmul_forward_bf16(out.data(), rounded(inp).data(), rounded(w).data(), has_bias ? b.data() : nullptr,
+                             M, K, N);
+    auto expected = ref::matmul_bf16(to_double(inp), to_double(w), has_bias ? to_double(b) : ref::Vec{}, M, K, N);
+    EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, "bf16 matmul"));
+
+    // Gradients are added to what is there: start from ones.
+    std::vector<float> dinp(inp.size(), 1.0f), dw(w.size(), 1.0f), db(b.size(), 1.0f);
+    cpu::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout.data(), rounded(dout).data(),
+                              rounded(inp).data(), rounded(w).data(), M, K, N);
+    ref::Vec dout_r = to_double(dout), inp_r = to_double(inp), w_r = to_double(w);
+    for (double& x : dout_r) x = ref::round_bf16(x);
+    for (double& x : inp_r) x = ref::round_bf16(x);
+    for (double& x : w_r) x = ref::round_bf16(x);
+    ref::Vec dinp_e(inp.size(), 1.0), dw_e(w.size(), 1.0), db_e(b.size(), 1.0);
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t n = 0; n < N; n++) {
+            const double g = dout_r[m * N + n];
+            db_e[n] += dout[m * N + n];
+            for (int64_t k = 0; k < K; k++) {
+                dinp_e[m * K + k] += g * w_r[n * K + k];
+                dw_e[n * K + k] += g * inp_r[m * K + k];
+            }
+        }
+    }
+    EXPECT_TRUE(all_near(dinp, to_float(dinp_e), {1e-5, 1e-4}, "bf16 dinp"));
+    EXPECT_TRUE(all_near(dw, to_float(dw_e), {1e-5, 1e-4}, "bf16 dweight"));
+    EXPECT_TRUE(all_near(db, to_float(db_e), {1e-5, 1e-4}, "bias gradient"));
+}
+
+TEST(RoundToBf16, MatchesTheDefinitionIncludingTiesAndSpecials) {
+    std::vector<float> x = random_floats(1000, 7, 100.0);
+    for (uint32_t hi : {0x3f80u, 0x3f81u, 0xbf80u, 0x4049u, 0x0080u}) {
+        for (uint32_t lo : {0x0000u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu}) {
+            x.push_back(std::bit_cast<float>(hi << 16 | lo));  // exact ties at 0x8000
+        }
+    }
+    x.insert(x.end(), {0.0f, -0.0f, 1e30f, -3.4e38f});
+    std::vector<bf16> y = rounded(x);
+    for (size_t i = 0; i < x.size(); i++) {
+        EXPECT_EQ(static_cast<double>(to_float(y[i])), ref::round_bf16(x[i])) << "x = " << x[i];
+    }
+    // Overflow rounds to infinity; NaN stays NaN; infinities stay.
+    const float specials[] = {3.4028235e38f, std::numeric_limits<float>::quiet_NaN(),
+                              std::numeric_limits<float>::infinity()};
+    std::vector<bf16> s(3);
+    cpu::round_to_bf16(s.data(), specials, 3);
+    EXPECT_TRUE(std::isinf(to_float(s[0])));
+    EXPECT_TRUE(std::isnan(to_float(s[1])));
+    EXPECT_EQ(to_float(s[2]), std::numeric_limits<float>::infinity());
 }
 
 INSTANTIATE_TEST_SUITE_P(OddSizes, Matmul,

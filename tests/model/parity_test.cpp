@@ -11,6 +11,9 @@
 //    LayerNorm and softmax backward formulas.
 //  - AdamW: losses 1e-4, parameters 1e-4 absolute after 5 steps of lr 1e-3 (an error in the
 //    update moves a parameter by ~lr = 1e-3 per step).
+// Mixed precision (parity_bf16_*) is compared with PyTorch running the same bf16 arithmetic
+// (vit_ref.Bf16Linear: operands rounded to bf16, fp32 sums), so output, loss and gradients
+// keep the fp32 tolerances above; the AdamW steps get the looser bound explained below.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -40,6 +43,8 @@ TEST_P(Parity, MatchesPyTorch) {
     ASSERT_EQ(f.metadata().at("fixture_version"), "1") << "stale fixture; re-run make_parity.py";
     const ViTConfig c = config_from_safetensors(f);
     ViT model(c);
+    const bool mixed = f.metadata().at("precision") == "bf16";
+    model.set_precision(mixed ? Precision::BF16 : Precision::F32);
     LoadReport report = load_weights(model, f, {.strict = false});
     ASSERT_TRUE(report.missing.empty()) << "missing " << report.missing.front();
 
@@ -88,6 +93,14 @@ TEST_P(Parity, MatchesPyTorch) {
     const float* infer = model.forward(images.data(), B, {});
     EXPECT_TRUE(test::all_near(infer, output.data(), B * out_dim, {1e-6, 1e-6}, "inference output"));
 
+    if (mixed) {
+        // The oracle is bf16 arithmetic, not fp32 with looser tolerances: fp32 is far from it.
+        model.set_precision(Precision::F32);
+        const float* fp32 = model.forward(images.data(), B, {});
+        EXPECT_FALSE(test::all_near(fp32, output.data(), B * out_dim, {1e-4, 1e-4}, "fp32 vs bf16"));
+        model.set_precision(Precision::BF16);
+    }
+
     // 5 AdamW steps with PyTorch's hyper-parameters and parameter groups.
     auto hp = nlohmann::json::parse(f.metadata().at("adamw"));
     Optimizer opt(model, {.kind = OptimizerKind::AdamW, .lr = hp["lr"].get<float>(),
@@ -99,7 +112,16 @@ TEST_P(Parity, MatchesPyTorch) {
         losses.push_back(static_cast<float>(objective(nullptr)));
         opt.step();
     }
-    EXPECT_TRUE(test::all_near(losses, f.read_f32("expected.adamw_losses"), {1e-4, 1e-4}, "AdamW losses"));
+    // In bf16 the output gradient is rounded to 8 significant bits before the weight-gradient
+    // product, so gradient elements near zero carry noise of either sign, and Adam's first
+    // steps (m / sqrt(v) ~ sign(g)) turn a sign flip into a 2 lr move. Mixed precision is
+    // therefore held to: losses within 2e-3 relative, every parameter within 2.5 lr, and 99% of
+    // parameters within the fp32 tolerance. A wrong update rule misses by >= lr on most
+    // parameters at every step.
+    const test::Tol step_tol = mixed ? test::Tol{2.5e-3, 0.0} : test::Tol{1e-4, 1e-4};
+    EXPECT_TRUE(test::all_near(losses, f.read_f32("expected.adamw_losses"), mixed ? test::Tol{1e-4, 2e-3} : test::Tol{1e-4, 1e-4},
+                               "AdamW losses"));
+    int64_t outside_fp32_tol = 0;
     for (const ParamInfo& p : model.params()) {
         std::vector<float> expected = f.read_f32("after." + p.name);
         float* actual = model.param_data() + p.offset;
@@ -115,13 +137,19 @@ TEST_P(Parity, MatchesPyTorch) {
                 actual[i] = expected[static_cast<size_t>(i)];
             }
         }
-        EXPECT_TRUE(test::all_near(actual, expected.data(), p.numel, {1e-4, 1e-4}, "after AdamW: " + p.name));
+        EXPECT_TRUE(test::all_near(actual, expected.data(), p.numel, step_tol, "after AdamW: " + p.name));
+        for (int64_t i = 0; i < p.numel; i++) {
+            const double e = expected[static_cast<size_t>(i)];
+            outside_fp32_tol += std::fabs(actual[i] - e) > 1e-4 + 1e-4 * std::fabs(e);
+        }
     }
+    EXPECT_LE(outside_fp32_tol, model.num_parameters() / 100) << "parameters outside 1e-4 after AdamW";
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, Parity,
                          ::testing::Values("token_erf", "mean_fcnorm_tanh", "headdim_prelogits",
-                                           "features", "patch_norm", "fashion_shape"));
+                                           "features", "patch_norm", "fashion_shape", "bf16_token_erf",
+                                           "bf16_patch_norm", "bf16_fashion_shape"));
 
 }  // namespace
 }  // namespace vit

@@ -2,6 +2,7 @@
 
 parity_<config>.safetensors: for each config, random weights, inputs, the output, the loss,
 every parameter gradient and the losses and parameters of 5 AdamW steps.
+parity_bf16_<config>.safetensors: the same for some configs in mixed precision.
 resample.safetensors: F.interpolate(mode='bicubic' and 'bilinear', align_corners=False) with and
 without antialias on random grids, up and down.
 
@@ -44,6 +45,10 @@ CONFIGS = {
                           pre_logits_dim=16),
 }
 
+# The same configs in mixed precision (bf16 products, fp32 sums) against the emulation in
+# vit_ref.Bf16Linear.
+BF16_CONFIGS = ["token_erf", "patch_norm", "fashion_shape"]
+
 BATCH = 3
 SMOOTHING = 0.1
 ADAMW = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
@@ -74,11 +79,11 @@ def objective(model, c, images, targets, dfeatures):
     return out, loss
 
 
-def make(name, overrides, out_dir, seed):
+def make(name, overrides, out_dir, seed, bf16=False):
     c = dict(BASE)
     c.update(overrides)
     gen = torch.Generator().manual_seed(seed)
-    model = ViT(c)
+    model = ViT(c, bf16=bf16)
     randomise(model, gen)
     tensors = {k: v.clone() for k, v in state_dict_for_file(model).items()}
 
@@ -111,8 +116,10 @@ def make(name, overrides, out_dir, seed):
         tensors["after." + pname] = p.detach().clone()
 
     meta = {"fixture": "parity", "fixture_version": FIXTURE_VERSION, "vit.config": json.dumps(c),
-            "smoothing": str(SMOOTHING), "adamw": json.dumps(ADAMW), "steps": str(STEPS)}
-    write_safetensors(os.path.join(out_dir, f"parity_{name}.safetensors"), tensors, meta)
+            "smoothing": str(SMOOTHING), "adamw": json.dumps(ADAMW), "steps": str(STEPS),
+            "precision": "bf16" if bf16 else "fp32"}
+    prefix = "parity_bf16_" if bf16 else "parity_"
+    write_safetensors(os.path.join(out_dir, f"{prefix}{name}.safetensors"), tensors, meta)
 
 
 RESAMPLE_CASES = [  # (in_h, in_w, out_h, out_w, channels)
@@ -183,9 +190,11 @@ def main():
     torch.manual_seed(0)
     for i, (name, overrides) in enumerate(CONFIGS.items()):
         make(name, overrides, out_dir, seed=1000 + i)
+        if name in BF16_CONFIGS:
+            make(name, overrides, out_dir, seed=1000 + i, bf16=True)
     make_resample(out_dir, seed=7)
     make_images(out_dir, seed=11)
-    print(f"wrote {len(CONFIGS)} parity fixtures and the resampling fixture to {out_dir}")
+    print(f"wrote {len(CONFIGS)} + {len(BF16_CONFIGS)} (bf16) parity fixtures and the resampling fixture to {out_dir}")
 
 
 if __name__ == "__main__":

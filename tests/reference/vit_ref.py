@@ -9,9 +9,44 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def round_bf16(t):
+    """Round to the nearest bf16 value (ties to even) and back to fp32."""
+    return t.bfloat16().float()
+
+
+class Bf16Linear(torch.autograd.Function):
+    """The mixed-precision Linear of the C++ engine: the products take bf16-rounded operands
+    (exact in fp32) and sum in fp32; the bias and all outputs stay fp32. The backward rounds the
+    output gradient for both products and sums it unrounded for the bias."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        xr, wr = round_bf16(x), round_bf16(weight)
+        ctx.save_for_backward(xr, wr)
+        ctx.has_bias = bias is not None
+        out = xr @ wr.t()
+        return out + bias if bias is not None else out
+
+    @staticmethod
+    def backward(ctx, g):
+        xr, wr = ctx.saved_tensors
+        g2 = g.reshape(-1, g.shape[-1])
+        gr = round_bf16(g2)
+        dx = (gr @ wr).reshape(*g.shape[:-1], wr.shape[1])
+        dw = gr.t() @ xr.reshape(-1, xr.shape[-1])
+        db = g2.sum(0) if ctx.has_bias else None
+        return dx, dw, db
+
+
+def linear(layer, x, bf16):
+    """layer(x), or its mixed-precision form."""
+    return Bf16Linear.apply(x, layer.weight, layer.bias) if bf16 else layer(x)
+
+
 class Attention(nn.Module):
     def __init__(self, dim, heads, head_dim, qkv_bias):
         super().__init__()
+        self.bf16 = False
         self.heads, self.head_dim = heads, head_dim
         inner = heads * head_dim
         self.qkv = nn.Linear(dim, 3 * inner, bias=qkv_bias)
@@ -20,12 +55,12 @@ class Attention(nn.Module):
 
     def forward(self, x):
         B, N, _ = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        qkv = linear(self.qkv, x, self.bf16).reshape(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         attn = (q @ k.transpose(-2, -1)) * self.head_dim ** -0.5
         attn = attn.softmax(dim=-1)
         self.last_attn = attn
-        return self.proj((attn @ v).transpose(1, 2).reshape(B, N, -1))
+        return linear(self.proj, (attn @ v).transpose(1, 2).reshape(B, N, -1), self.bf16)
 
 
 class Mlp(nn.Module):
@@ -34,9 +69,10 @@ class Mlp(nn.Module):
         self.fc1 = nn.Linear(dim, hidden)
         self.act = nn.GELU(approximate="tanh" if gelu == "tanh" else "none")
         self.fc2 = nn.Linear(hidden, dim)
+        self.bf16 = False
 
     def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
+        return linear(self.fc2, self.act(linear(self.fc1, x, self.bf16)), self.bf16)
 
 
 class Block(nn.Module):
@@ -61,7 +97,7 @@ class PatchEmbed(nn.Module):
     def __init__(self, c):
         super().__init__()
         P, C, D = c["patch_size"], c["channels"], c["embed_dim"]
-        self.patch, self.patch_norm = P, c["patch_norm"]
+        self.patch, self.patch_norm, self.bf16 = P, c["patch_norm"], False
         if self.patch_norm:
             self.norm_pre = nn.LayerNorm(C * P * P, eps=c["layernorm_eps"])
         self.proj = nn.Conv2d(C, D, P, P)
@@ -69,11 +105,17 @@ class PatchEmbed(nn.Module):
             self.norm = nn.LayerNorm(D, eps=c["layernorm_eps"])
 
     def forward(self, img):
-        if not self.patch_norm:
+        if not self.patch_norm and not self.bf16:
             return self.proj(img).flatten(2).transpose(1, 2)
         patches = F.unfold(img, self.patch, stride=self.patch).transpose(1, 2)
-        x = F.linear(self.norm_pre(patches), self.proj.weight.flatten(1), self.proj.bias)
-        return self.norm(x)
+        if self.patch_norm:
+            patches = self.norm_pre(patches)
+        weight = self.proj.weight.flatten(1)
+        if self.bf16:
+            x = Bf16Linear.apply(patches, weight, self.proj.bias)
+        else:
+            x = F.linear(patches, weight, self.proj.bias)
+        return self.norm(x) if self.patch_norm else x
 
 
 class PreLogits(nn.Module):
@@ -86,7 +128,9 @@ class PreLogits(nn.Module):
 
 
 class ViT(nn.Module):
-    def __init__(self, c):
+    """bf16=True: the patch projection and the blocks' Linears in the engine's mixed precision."""
+
+    def __init__(self, c, bf16=False):
         super().__init__()
         self.c = c
         D = c["embed_dim"]
@@ -105,6 +149,9 @@ class ViT(nn.Module):
             feat = c["pre_logits_dim"]
         if c["num_classes"]:
             self.head = nn.Linear(feat, c["num_classes"])
+        for m in self.modules():
+            if isinstance(m, (Attention, Mlp, PatchEmbed)):
+                m.bf16 = bf16
 
     def forward(self, img):
         x = self.patch_embed(img)

@@ -11,6 +11,7 @@
 
 #include "peak.h"
 #include "vit/checkpoint.h"
+#include "vit/data.h"
 #include "vit/error.h"
 #include "vit/model.h"
 #include "vit/optimizer.h"
@@ -25,6 +26,12 @@ ViTConfig resolve_config(const ModelSource& m) {
     ViTConfig c;
     if (!m.weights.empty()) {
         c = config_from_safetensors(SafetensorsFile::open(m.weights), m.num_heads);
+    } else if (!m.config.empty()) {
+        std::vector<uint8_t> text = read_file(m.config, int64_t{1} << 20);
+        c = ViTConfig::from_json(std::string(text.begin(), text.end()));
+        if (m.num_heads > 0) {
+            c.num_heads = m.num_heads;
+        }
     } else {
         c = preset(m.preset.empty() ? "vit_base_patch16_224" : m.preset);
         if (m.num_heads > 0) {
@@ -121,6 +128,7 @@ int run_bench(const BenchOptions& o) {
     } else {
         model.init_weights(/*seed=*/0);
     }
+    model.set_precision(parse_precision(o.precision));
     std::vector<float> images(static_cast<size_t>(B * c.channels * c.image_height * c.image_width));
     Rng rng(1);
     for (float& x : images) {
@@ -130,6 +138,7 @@ int run_bench(const BenchOptions& o) {
     nlohmann::ordered_json out;
     out["batch"] = B;
     out["threads"] = o.threads;
+    out["precision"] = o.precision;
     out["forward_gflops_per_image"] = c.forward_flops() / 1e9;
     if (peak) {
         out["peak_fp32_gflops"] = *peak;
@@ -153,9 +162,9 @@ int run_bench(const BenchOptions& o) {
         }
     };
     if (!o.json) {
-        fmt::print("model {}x{} patch {} dim {} depth {} heads {}, batch {}, {} threads, {:.2f} GFLOP/image forward\n",
+        fmt::print("model {}x{} patch {} dim {} depth {} heads {}, batch {}, {} threads, {}, {:.2f} GFLOP/image forward\n",
                    c.image_height, c.image_width, c.patch_size, c.embed_dim, c.depth, c.num_heads, B,
-                   o.threads, c.forward_flops() / 1e9);
+                   o.threads, o.precision, c.forward_flops() / 1e9);
         if (peak) {
             fmt::print("machine fp32 peak (measured, {} threads): {:.1f} GFLOP/s\n", o.threads, *peak);
         }

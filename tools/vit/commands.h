@@ -9,7 +9,8 @@ namespace vit::tools {
 
 struct ModelSource {
     std::string preset;        // a preset name, or
-    std::string weights;       // a safetensors file
+    std::string weights;       // a safetensors file, or
+    std::string config;        // a JSON file of ViTConfig fields (unset fields: ViT-B/16's)
     int64_t num_heads = 0;     // override for files without config metadata
     int64_t num_classes = -1;  // override (-1: keep)
     int64_t image_size = 0;    // override, square (0: keep)
@@ -27,6 +28,7 @@ struct BenchOptions {
     int repeats = 5;
     int warmup = 1;
     std::string mode = "both";  // forward | train | both
+    std::string precision = "fp32";  // fp32 | bf16
     bool json = false;
     bool peak = true;           // measure the machine's fp32 peak first
 };

@@ -15,7 +15,11 @@ void add_model_flags(CLI::App* cmd, vit::tools::ModelSource& m) {
                                    "model preset, e.g. vit_base_patch16_224 (vit_<tiny|small|base|"
                                    "large|huge>_patch<32|16|14|8>_<image size>)");
     auto* weights = cmd->add_option("--weights", m.weights, "a safetensors file with timm names");
+    auto* config = cmd->add_option("--config", m.config,
+                                   "a JSON file of model fields, e.g. {\"embed_dim\": 192, \"depth\": 6}; "
+                                   "unset fields keep vit_base_patch16_224's values");
     preset->excludes(weights);
+    config->excludes(preset)->excludes(weights);
     cmd->add_option("--heads", m.num_heads, "number of heads, for files without config metadata")
         ->check(CLI::Range(int64_t{1}, int64_t{1024}));
     cmd->add_option("--classes", m.num_classes, "replace the class count (0 = features)")
@@ -84,6 +88,8 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::Range(0, 100));
     bench_cmd->add_option("--mode", bench.mode, "what to time")
         ->capture_default_str()->check(CLI::IsMember({"forward", "train", "both"}));
+    bench_cmd->add_option("--precision", bench.precision, "fp32, or bf16 matrix products with fp32 accumulation")
+        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
     bench_cmd->add_flag("--json", bench.json, "print one JSON object");
     bench_cmd->add_flag("!--no-peak", bench.peak, "skip measuring the machine's fp32 peak");
 

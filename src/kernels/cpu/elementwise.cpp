@@ -1,9 +1,21 @@
-// Residual adds with DropPath, dropout, tanh and token pooling.
+// Residual adds with DropPath, dropout, tanh, token pooling and rounding to bf16.
 #include "kernels/cpu/vector_math.h"
 #include "kernels/kernels.h"
 #include "vit/rng.h"
 
 namespace vit::cpu {
+
+void round_to_bf16(bf16* out, const float* inp, int64_t n) {
+    constexpr int64_t kChunk = 1 << 14;
+#pragma omp parallel for schedule(static) if (n > kChunk)
+    for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+        const int64_t i1 = i0 + kChunk < n ? i0 + kChunk : n;
+#pragma omp simd
+        for (int64_t i = i0; i < i1; i++) {
+            out[i] = to_bf16(inp[i]);
+        }
+    }
+}
 
 void residual_forward(float* out, const float* x, const float* f, const float* scale, int64_t B,
                       int64_t n) {

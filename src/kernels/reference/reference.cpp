@@ -2,6 +2,7 @@
 #include "kernels/reference/reference.h"
 
 #include <cmath>
+#include <limits>
 
 namespace vit::ref {
 
@@ -17,6 +18,24 @@ Vec matmul(const Vec& inp, const Vec& weight, const Vec& bias, int64_t M, int64_
         }
     }
     return out;
+}
+
+double round_bf16(double x) {
+    if (x == 0.0 || !std::isfinite(x)) {
+        return x;
+    }
+    int e = 0;
+    const double m = std::frexp(x, &e);              // x = m 2^e, 0.5 <= |m| < 1
+    const double r = std::ldexp(std::nearbyint(m * 256.0), e - 8);  // 8 significant bits, ties to even
+    // Past the largest finite value (that of fp32) the result overflows to infinity.
+    return std::fabs(r) > std::numeric_limits<float>::max() ? std::copysign(HUGE_VAL, r) : r;
+}
+
+Vec matmul_bf16(const Vec& inp, const Vec& weight, const Vec& bias, int64_t M, int64_t K, int64_t N) {
+    Vec a = inp, w = weight;
+    for (double& x : a) x = round_bf16(x);
+    for (double& x : w) x = round_bf16(x);
+    return matmul(a, w, bias, M, K, N);
 }
 
 Vec layernorm(const Vec& x, const Vec& weight, const Vec& bias, int64_t M, int64_t C, double eps) {

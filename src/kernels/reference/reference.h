@@ -13,6 +13,10 @@ using Vec = std::vector<double>;
 
 // out[M,N] = inp[M,K] weight[N,K]^T + bias[N] (bias may be empty)
 Vec matmul(const Vec& inp, const Vec& weight, const Vec& bias, int64_t M, int64_t K, int64_t N);
+// The same product with inp and weight rounded to bf16 first (the mixed-precision Linear).
+Vec matmul_bf16(const Vec& inp, const Vec& weight, const Vec& bias, int64_t M, int64_t K, int64_t N);
+// x rounded to the nearest bf16 value, ties to even, by the definition: keep 8 significant bits.
+double round_bf16(double x);
 Vec layernorm(const Vec& x, const Vec& weight, const Vec& bias, int64_t M, int64_t C, double eps);
 Vec gelu(const Vec& x, bool tanh_approx);
 Vec tanh(const Vec& x);
