@@ -1,11 +1,19 @@
-"""Runs `vit bench` and PyTorch on the same ViT config, batch and thread count in one run, and
-prints images/s for both, the ratio, and the fraction of the machine's fp32 peak.
+"""Runs `vit bench` and PyTorch on the same ViT config, batch, thread count and precision in one
+run, and prints images/s for both (best and median of the repeats), the ratio, the fraction of
+the machine's peak and the peak resident memory of each process.
 
-PyTorch runs at its best setting found on this machine kind: eager mode under
-torch.inference_mode() for the forward pass, with OMP_WAIT_POLICY=PASSIVE (PyTorch 1.13 loses
-~10% at 2 threads without it) and torch.set_num_threads(threads).
+PyTorch runs at its best setting found on this machine kind, with OMP_WAIT_POLICY=PASSIVE
+(PyTorch 1.13 loses ~10% at 2 threads without it) and torch.set_num_threads(threads):
+  - fp32 forward: eager under torch.inference_mode();
+  - bf16 forward: traced and frozen under torch.autocast("cpu", torch.bfloat16);
+  - fp32 training step: eager, AdamW with the same parameter groups;
+  - bf16 training step: forward and loss under autocast, backward and AdamW in fp32 (master weights).
+Peak: the fp32 FMA peak measured by `vit bench`; bf16 peak = 2x that (one bf16 dot-product
+instruction does twice the multiply-adds of an fp32 FMA).
 
-usage: /usr/bin/python3 bench/compare_torch.py --preset vit_base_patch16_224 --batch 16 --threads 2
+usage: /usr/bin/python3 bench/compare_torch.py --preset vit_base_patch16_224 --batch 16
+       /usr/bin/python3 bench/compare_torch.py --config bench/configs/fashion_mnist_dim192.json \\
+           --batch 128 --mode train --precision bf16
 """
 import argparse
 import json
@@ -40,49 +48,68 @@ def time_it(fn, warmup, repeats):
     return min(times), statistics.median(times)
 
 
+def torch_forward(model, images, bf16, repeats):
+    model.eval()
+    if not bf16:
+        def forward():
+            with torch.inference_mode():
+                model(images)
+        return time_it(forward, 1, repeats)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        traced = torch.jit.freeze(torch.jit.trace(model, images))
+        return time_it(lambda: traced(images), 2, repeats)
+
+
+def torch_train(model, images, targets, bf16, repeats):
+    model.train()
+    opt = torch.optim.AdamW(param_groups(model, 0.05), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(images), targets)
+        loss.backward()
+        opt.step()
+    return time_it(step, 1, repeats)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", default="vit_base_patch16_224")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--preset", default=None)
+    src.add_argument("--config", default=None, help="a JSON file of model fields")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--mode", choices=["forward", "train", "both"], default="forward")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--vit", default=os.path.join(ROOT, "build", "vit"))
     args = ap.parse_args()
+    model_flags = ["--config", args.config] if args.config else ["--preset", args.preset or "vit_base_patch16_224"]
+    name = args.config or args.preset or "vit_base_patch16_224"
 
-    info = json.loads(subprocess.check_output([args.vit, "info", "--preset", args.preset, "--json"]))
+    info = json.loads(subprocess.check_output([args.vit, "info", *model_flags, "--json"]))
     ours = json.loads(subprocess.check_output(
-        [args.vit, "bench", "--preset", args.preset, "--batch", str(args.batch), "--threads",
-         str(args.threads), "--repeats", str(args.repeats), "--mode", args.mode, "--json"]))
-    peak = ours["peak_fp32_gflops"]
+        [args.vit, "bench", *model_flags, "--batch", str(args.batch), "--threads", str(args.threads),
+         "--repeats", str(args.repeats), "--mode", args.mode, "--precision", args.precision, "--json"]))
+    bf16 = args.precision == "bf16"
+    peak = ours["peak_fp32_gflops"] * (2 if bf16 else 1)
     gflop = info["forward_gflops_per_image"]
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = ViT(info)
     images = torch.randn(args.batch, info["channels"], info["image_height"], info["image_width"])
+    targets = torch.arange(args.batch) % max(info["num_classes"], 1)
     results = {}
     if args.mode in ("forward", "both"):
-        model.eval()
-
-        def forward():
-            with torch.inference_mode():
-                model(images)
-        results["forward"] = time_it(forward, 1, args.repeats)
+        results["forward"] = torch_forward(model, images, bf16, args.repeats)
     if args.mode in ("train", "both"):
-        model.train()
-        opt = torch.optim.AdamW(param_groups(model, 0.01), lr=1e-3)
-        targets = torch.arange(args.batch) % max(info["num_classes"], 1)
-
-        def step():
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(images), targets).backward()
-            opt.step()
-        results["train"] = time_it(step, 1, args.repeats)
+        results["train"] = torch_train(model, images, targets, bf16, args.repeats)
     torch_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    print(f"{args.preset}, batch {args.batch}, {args.threads} threads, {gflop:.2f} GFLOP/image forward, "
-          f"measured fp32 peak {peak:.1f} GFLOP/s")
+    print(f"{name}, batch {args.batch}, {args.threads} threads, {args.precision}, {gflop:.3f} GFLOP/image forward, "
+          f"{args.precision} peak {peak:.1f} GFLOP/s")
     print(f"{'':8} {'vit img/s (best/median)':>26} {'PyTorch img/s':>22} {'ratio':>7} {'vit % peak':>11} {'torch % peak':>13}")
     for mode, (t_min, t_med) in results.items():
         flops = gflop * (3 if mode == "train" else 1)

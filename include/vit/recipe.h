@@ -15,6 +15,7 @@
 
 #include "vit/config.h"
 #include "vit/data.h"
+#include "vit/model.h"
 #include "vit/optimizer.h"
 #include "vit/schedule.h"
 #include "vit/transforms.h"
@@ -43,6 +44,7 @@ struct Recipe {
     int64_t accumulate = 1;         // micro-batches per optimizer step
     float label_smoothing = 0.0f;
     float clip_grad_norm = 0.0f;    // 0: no clipping
+    Precision precision = Precision::F32;  // bf16: mixed precision (bf16 products, fp32 master weights)
     uint64_t seed = 0;
     // run
     int threads = 0;                // 0: every core

@@ -35,6 +35,8 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 // Mixed precision: the same Linear with inp and weight in bf16, products accumulated in fp32,
 // out and bias fp32. The backward takes dout twice: rounded to bf16 for the products and in
 // fp32 for the bias gradient; dinp and dweight are fp32.
+// Whether oneDNN has a bf16 matrix product for this CPU (native or emulated).
+bool bf16_products_supported();
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                          int64_t K, int64_t N);
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout,

@@ -60,6 +60,9 @@ void ViT::set_precision(Precision precision) {
     if (precision == precision_) {
         return;
     }
+    if (precision == Precision::BF16 && !cpu::bf16_products_supported()) {
+        fail("precision bf16 needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32");
+    }
     precision_ = precision;
     if (precision == Precision::BF16) {
         params_bf16_.resize(params_.size());

@@ -282,7 +282,8 @@ std::string recipe_to_json(const Recipe& r) {
                      {"step_epochs", r.step_epochs},      {"gamma", r.gamma}};
     j["training"] = {{"epochs", r.epochs},           {"batch_size", r.batch_size},
                      {"accumulate", r.accumulate},   {"label_smoothing", r.label_smoothing},
-                     {"clip_grad_norm", r.clip_grad_norm}, {"seed", r.seed}};
+                     {"clip_grad_norm", r.clip_grad_norm}, {"seed", r.seed},
+                     {"precision", precision_name(r.precision)}};
     j["run"] = {{"threads", r.threads},   {"workers", r.workers},     {"checkpoint_every", r.checkpoint_every},
                 {"log_every", r.log_every}, {"out_dir", r.out_dir}};
     return j.dump(2);
@@ -356,6 +357,12 @@ Recipe recipe_from_json(const std::string& text, const std::string& source, cons
         f.number("label_smoothing", r.label_smoothing);
         f.number("clip_grad_norm", r.clip_grad_norm);
         f.integer("seed", r.seed, 0, int64_t{1} << 62);
+        std::string precision = precision_name(r.precision);
+        f.string("precision", precision);
+        if (precision != "fp32" && precision != "bf16") {
+            fail("recipe {}: 'training.precision' must be \"fp32\" or \"bf16\", got \"{}\"", source, precision);
+        }
+        r.precision = parse_precision(precision);
         f.done();
     }
     if (const json* u = top.get("run")) {

@@ -107,6 +107,7 @@ TrainResult train(const Recipe& recipe, const TrainOptions& options, const Train
 
     ViT model(cfg);
     model.init_weights(recipe.seed);
+    model.set_precision(recipe.precision);
     Optimizer optimizer(model, recipe.optimizer);
     std::error_code ec;
     fs::create_directories(recipe.out_dir, ec);

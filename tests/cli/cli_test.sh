@@ -35,6 +35,13 @@ expect unknown_preset 1 "error: unknown preset 'vit_giant_patch16_224'; expected
 expect indivisible 1 "error: image size 200x200 must be divisible by patch_size 16" -- "$vit" info --preset vit_base_patch16_224 --image-size 200
 expect threads_zero 2 "--threads: Value 0 not in range 1 to 1024" -- "$vit" bench --threads 0
 expect threads_text 2 "--threads: Value 2x not in range 1 to 1024" -- "$vit" bench --threads 2x
+expect bench_bf16 0 '"precision":"bf16"' -- "$vit" bench --preset vit_tiny_patch16_224 --image-size 32 --batch 2 --repeats 1 --warmup 0 --no-peak --precision bf16 --json
+echo '{"image_height": 28, "image_width": 28, "channels": 1, "patch_size": 7, "embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_dim": 64, "num_classes": 10}' > "$tmp/model.json"
+expect bench_config 0 "model 28x28 patch 7 dim 32 depth 1 heads 2" -- "$vit" bench --config "$tmp/model.json" --batch 4 --repeats 1 --warmup 0 --no-peak
+echo '{"embed_dims": 32}' > "$tmp/badmodel.json"
+expect bench_config_typo 1 "error: $tmp/badmodel.json: model config: unknown key 'embed_dims'" -- "$vit" bench --config "$tmp/badmodel.json" --no-peak
+expect bf16_unsupported 1 "error: precision bf16 needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32" -- env ONEDNN_MAX_CPU_ISA=AVX2 "$vit" bench --preset vit_tiny_patch16_224 --image-size 32 --batch 2 --repeats 1 --warmup 0 --no-peak --precision bf16
+expect precision_bad 2 "--precision: fp16 not in {fp32,bf16}" -- "$vit" bench --precision fp16
 expect mode_bad 2 "--mode: fast not in {forward,train,both}" -- "$vit" bench --mode fast
 expect no_command 2 "A subcommand is required" -- "$vit"
 expect both_sources 2 "--preset excludes --weights" -- "$vit" info --preset vit_base_patch16_224 --weights x.safetensors
@@ -46,6 +53,7 @@ expect bad_file 1 "header length" -- "$vit" info --weights "$tmp/bad.safetensors
 small=(--train-limit 500 --test-limit 200 --batch-size 50 --epochs 1 --threads 2)
 expect train_small 0 "plot: $tmp/run/curves.png" -- "$vit" train "${small[@]}" --out "$tmp/run"
 expect train_epoch_line 0 "epoch 1/1: train loss" -- "$vit" train "${small[@]}" --out "$tmp/run"
+expect train_bf16 0 "adamw, bf16 -> $tmp/run_bf16" -- "$vit" train "${small[@]}" --precision bf16 --out "$tmp/run_bf16"
 expect eval_top1 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 200 --json "$tmp/eval.json"
 expect eval_confusion 0 "confusion matrix (rows: true class, columns: predicted)" -- "$vit" eval --weights "$tmp/run/checkpoint.safetensors" --test-limit 200
 expect eval_json 0 '"confusion"' -- cat "$tmp/eval.json"

@@ -65,6 +65,33 @@ TEST(Train, LearnsFashionMnist) {
     EXPECT_NE(f.metadata().at("vit.class_names").find("Ankle boot"), std::string::npos);
 }
 
+TEST(Train, MixedPrecisionLearnsAndResumesExactly) {
+    Recipe r = small_recipe(temp_dir("bf16"));
+    r.precision = Precision::BF16;
+    r.epochs = 2;
+    const TrainResult straight = train(r, {}, {});
+    ASSERT_EQ(straight.losses.size(), 80u);
+    double first = 0, last = 0;
+    for (int i = 0; i < 10; i++) {
+        first += straight.losses[static_cast<size_t>(i)];
+        last += straight.losses[straight.losses.size() - 1 - static_cast<size_t>(i)];
+    }
+    EXPECT_LT(last, 0.8 * first) << "the loss must fall";
+    ASSERT_TRUE(straight.test.has_value());
+    EXPECT_GT(straight.test->top1, 0.3);  // chance: 0.1
+    EXPECT_EQ(recipe_from_checkpoint(straight.checkpoint).precision, Precision::BF16);
+
+    r.out_dir = temp_dir("bf16_resumed");
+    const TrainResult part = train(r, {.max_steps = 50}, {});
+    const TrainResult rest = train(r, {.resume = part.checkpoint}, {});
+    std::vector<double> joined = part.losses;
+    joined.insert(joined.end(), rest.losses.begin(), rest.losses.end());
+    ASSERT_EQ(joined.size(), straight.losses.size());
+    for (size_t i = 0; i < joined.size(); i++) {
+        EXPECT_EQ(joined[i], straight.losses[i]) << "step " << i + 1;  // bit for bit
+    }
+}
+
 TEST(Train, ResumeIsBitExact) {
     // Everything random at once: augmentation, dropout, drop-path, label smoothing, clipping,
     // accumulation, a cosine schedule with warmup.
@@ -143,7 +170,9 @@ TEST(Recipe, JsonRoundTripAndErrors) {
     EXPECT_EQ(recipe_to_json(back), recipe_to_json(r));
     EXPECT_VIT_ERROR(recipe_from_json(R"({"training": {"epoch": 3}})", "a.json", defaults),
                      "recipe a.json: unknown key 'training.epoch' (valid keys: epochs, batch_size, accumulate, "
-                     "label_smoothing, clip_grad_norm, seed)");
+                     "label_smoothing, clip_grad_norm, seed, precision)");
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"training": {"precision": "fp16"}})", "p.json", defaults),
+                     "recipe p.json: 'training.precision' must be \"fp32\" or \"bf16\", got \"fp16\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"lr": "fast"}})", "b.json", defaults),
                      "recipe b.json: 'optimizer.lr' must be a number, got \"fast\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"kind": "lamb"}})", "c.json", defaults),

@@ -28,7 +28,11 @@ ViTConfig resolve_config(const ModelSource& m) {
         c = config_from_safetensors(SafetensorsFile::open(m.weights), m.num_heads);
     } else if (!m.config.empty()) {
         std::vector<uint8_t> text = read_file(m.config, int64_t{1} << 20);
-        c = ViTConfig::from_json(std::string(text.begin(), text.end()));
+        try {
+            c = ViTConfig::from_json(std::string(text.begin(), text.end()));
+        } catch (const Error& e) {
+            fail("{}: {}", m.config, e.what());
+        }
         if (m.num_heads > 0) {
             c.num_heads = m.num_heads;
         }

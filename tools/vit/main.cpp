@@ -34,6 +34,8 @@ void add_recipe_flags(CLI::App* cmd, vit::tools::RecipeOverrides& o, bool traini
         ->check(CLI::IsMember(vit::dataset_kinds()));
     cmd->add_option("--threads", o.threads, "compute threads (default: every core)")->check(CLI::Range(1, 1024));
     cmd->add_option("--workers", o.workers, "data-loading threads")->check(CLI::Range(0, 64));
+    cmd->add_option("--precision", o.precision, "fp32, or bf16 matrix products with fp32 accumulation and master weights")
+        ->check(CLI::IsMember({"fp32", "bf16"}));
     cmd->add_option("--test-limit", o.test_limit, "evaluate on a stratified subset of this many test images")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
     if (!training) {

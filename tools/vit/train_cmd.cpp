@@ -30,6 +30,7 @@ void apply(const RecipeOverrides& o, Recipe& r) {
     if (o.data) r.dataset.path = *o.data;
     if (o.data_kind) r.dataset.kind = *o.data_kind;
     if (o.optimizer) r.optimizer.kind = parse_optimizer(*o.optimizer);
+    if (o.precision) r.precision = parse_precision(*o.precision);
     if (o.schedule) r.schedule = parse_schedule(*o.schedule);
     if (o.out) r.out_dir = *o.out;
     if (o.epochs) r.epochs = *o.epochs;
@@ -123,8 +124,9 @@ int run_train(const TrainCliOptions& o) {
         return 0;
     }
     const bool terminal = isatty(STDERR_FILENO) != 0;
-    fmt::print("training '{}' on {} ({}), {} epochs, batch {}, {} -> {}\n", recipe.name, recipe.dataset.kind,
-               recipe.dataset.path, recipe.epochs, recipe.batch_size, optimizer_name(recipe.optimizer.kind), recipe.out_dir);
+    fmt::print("training '{}' on {} ({}), {} epochs, batch {}, {}, {} -> {}\n", recipe.name, recipe.dataset.kind,
+               recipe.dataset.path, recipe.epochs, recipe.batch_size, optimizer_name(recipe.optimizer.kind),
+               precision_name(recipe.precision), recipe.out_dir);
     std::fflush(stdout);
     signal(SIGINT, on_sigint);
     TrainCallbacks cb;
@@ -167,6 +169,7 @@ int run_eval(const EvalCliOptions& o) {
     set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
     ViT model(recipe.model);
     load_weights(model, file, {.strict = true});
+    model.set_precision(recipe.precision);
     if (o.split != "test" && o.split != "train") fail("--split must be test or train, got '{}'", o.split);
     DatasetPtr data = open_dataset(recipe.dataset, o.split == "test" ? Split::Test : Split::Train);
     data = stratified_subset(data, recipe.test_limit, recipe.seed + 1);

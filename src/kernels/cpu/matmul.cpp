@@ -147,6 +147,18 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
     }
 }
 
+bool bf16_products_supported() {
+    static const bool supported = [] {
+        try {
+            product_primitive(linear_shape(1, 32, 32, dt::bf16, true));
+            return true;
+        } catch (const dnnl::error&) {
+            return false;
+        }
+    }();
+    return supported;
+}
+
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                          int64_t K, int64_t N) {
     product(linear_shape(M, K, N, dt::bf16, bias != nullptr), out, inp, weight, bias);
