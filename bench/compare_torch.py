@@ -56,7 +56,7 @@ def torch_forward(model, images, bf16, repeats):
                 model(images)
         return time_it(forward, 1, repeats)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        traced = torch.jit.freeze(torch.jit.trace(model, images))
+        traced = torch.jit.freeze(torch.jit.trace(model, images, check_trace=False))
         return time_it(lambda: traced(images), 2, repeats)
 
 
