@@ -278,10 +278,11 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
     };
     auto linear = [&](const std::string& prefix, int64_t in, int64_t out, bool bias) {
         layers::Linear l;
-        l.weight = p(prefix + ".weight");
-        l.dweight = g(prefix + ".weight");
-        if (weights_bf16 != nullptr && runs_in_bf16(m.param_info(prefix + ".weight"))) {
-            l.weight_bf16 = weights_bf16 + m.param_info(prefix + ".weight").offset;
+        const ParamInfo& weight = m.param_info(prefix + ".weight");
+        l.weight = m.param_data() + weight.offset;
+        l.dweight = grads != nullptr ? grads + weight.offset : nullptr;
+        if (weights_bf16 != nullptr && runs_in_bf16(weight)) {
+            l.weight_bf16 = weights_bf16 + weight.offset;
         }
         if (bias) {
             l.bias = p(prefix + ".bias");

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <utility>
+#include <vector>
 
 #include "test_util.h"
 #include "vit/checkpoint.h"
@@ -21,6 +23,27 @@ std::string temp_dir(const std::string& name) {
     fs::path p = fs::temp_directory_path() / ("vit_train_test_" + name);
     fs::remove_all(p);
     return p.string();
+}
+
+// The summed losses of the first and the last n steps.
+std::pair<double, double> first_and_last_losses(const std::vector<double>& losses, size_t n) {
+    double first = 0, last = 0;
+    for (size_t i = 0; i < n; i++) {
+        first += losses[i];
+        last += losses[losses.size() - 1 - i];
+    }
+    return {first, last};
+}
+
+// Checks that the losses of a run that stopped and of its resumption, joined, equal those of a
+// straight run bit for bit.
+void expect_resumed_equals_straight(const TrainResult& part, const TrainResult& rest, const TrainResult& straight) {
+    std::vector<double> joined = part.losses;
+    joined.insert(joined.end(), rest.losses.begin(), rest.losses.end());
+    ASSERT_EQ(joined.size(), straight.losses.size());
+    for (size_t i = 0; i < joined.size(); i++) {
+        EXPECT_EQ(joined[i], straight.losses[i]) << "step " << i + 1;  // bit for bit
+    }
 }
 
 // A small ViT on a stratified subset of Fashion-MNIST (the Debian package's files).
@@ -44,11 +67,7 @@ TEST(Train, LearnsFashionMnist) {
     Recipe r = small_recipe(temp_dir("learns"));
     TrainResult res = train(r, {}, {});
     ASSERT_EQ(res.losses.size(), 120u);  // 3 epochs x 2000 / 50
-    double first = 0, last = 0;
-    for (int i = 0; i < 10; i++) {
-        first += res.losses[static_cast<size_t>(i)];
-        last += res.losses[res.losses.size() - 1 - static_cast<size_t>(i)];
-    }
+    const auto [first, last] = first_and_last_losses(res.losses, 10);
     EXPECT_LT(last, 0.75 * first) << "the loss must fall";
     ASSERT_TRUE(res.test.has_value());
     EXPECT_EQ(res.test->samples, 500);
@@ -71,11 +90,7 @@ TEST(Train, MixedPrecisionLearnsAndResumesExactly) {
     r.epochs = 2;
     const TrainResult straight = train(r, {}, {});
     ASSERT_EQ(straight.losses.size(), 80u);
-    double first = 0, last = 0;
-    for (int i = 0; i < 10; i++) {
-        first += straight.losses[static_cast<size_t>(i)];
-        last += straight.losses[straight.losses.size() - 1 - static_cast<size_t>(i)];
-    }
+    const auto [first, last] = first_and_last_losses(straight.losses, 10);
     EXPECT_LT(last, 0.8 * first) << "the loss must fall";
     ASSERT_TRUE(straight.test.has_value());
     EXPECT_GT(straight.test->top1, 0.3);  // chance: 0.1
@@ -84,12 +99,7 @@ TEST(Train, MixedPrecisionLearnsAndResumesExactly) {
     r.out_dir = temp_dir("bf16_resumed");
     const TrainResult part = train(r, {.max_steps = 50}, {});
     const TrainResult rest = train(r, {.resume = part.checkpoint}, {});
-    std::vector<double> joined = part.losses;
-    joined.insert(joined.end(), rest.losses.begin(), rest.losses.end());
-    ASSERT_EQ(joined.size(), straight.losses.size());
-    for (size_t i = 0; i < joined.size(); i++) {
-        EXPECT_EQ(joined[i], straight.losses[i]) << "step " << i + 1;  // bit for bit
-    }
+    expect_resumed_equals_straight(part, rest, straight);
 }
 
 TEST(Train, ResumeIsBitExact) {
