@@ -1,10 +1,10 @@
-// Model weights as safetensors with timm names: saving, loading with shape validation, and
-// inferring a ViTConfig from a file.
+// Model weights with timm names: inferring a ViTConfig from a file, loading with shape
+// validation (and the position table resampled to the model's grid), saving as safetensors.
 //
 // Example:
-//   auto file = vit::SafetensorsFile::open("vit_tiny.safetensors");
-//   vit::ViT model(vit::config_from_safetensors(file));
-//   vit::load_weights(model, file, {.strict = true});
+//   vit::WeightSource w = vit::open_weights("vit_tiny.pth");      // any format, see weights.h
+//   vit::ViT model(vit::config_from_weights(w));
+//   vit::load_weights(model, w, {.strict = true});
 #pragma once
 
 #include <map>
@@ -14,13 +14,17 @@
 
 #include "vit/model.h"
 #include "vit/safetensors.h"
+#include "vit/weights.h"
 
 namespace vit {
 
-// The model config of a file: its "vit.config" metadata when present, otherwise inferred from
-// tensor shapes (embed dim, patch size, channels, depth, MLP size, qkv bias, pooling norm,
-// pre-logits, class count; a square image from the position table; heads = embed_dim / 64
-// unless `num_heads` > 0). Throws vit::Error naming what is missing.
+// The model config of weights with timm names: their "vit.config" metadata when present,
+// otherwise inferred from tensor shapes (embed dim, patch size, channels, depth, MLP size, qkv
+// bias, pooling norm, pre-logits, class count; a square image from the position table; heads
+// from `num_heads` > 0, else the "vit.num_heads" hint of JAX files, else embed_dim / 64; eps from
+// the "vit.layernorm_eps" hint of Hugging Face files, else 1e-6). Throws vit::Error naming what
+// is missing.
+ViTConfig config_from_weights(const WeightSource& weights, int64_t num_heads = 0);
 ViTConfig config_from_safetensors(const SafetensorsFile& file, int64_t num_heads = 0);
 
 struct LoadOptions {
@@ -36,8 +40,11 @@ struct LoadReport {
 // ignores them.
 inline constexpr std::string_view kTrainingStatePrefix = "optimizer.";
 
-// Copies every parameter from the file, converting F16/BF16/F64 to fp32. A shape mismatch is
-// always an error naming the tensor, the expected and the found shape.
+// Copies every parameter from the weights, converting F16/BF16/F64 to fp32. A position table
+// made for another grid is resampled to the model's (bicubic with antialias, as timm does; the
+// source grid comes from "vit.config" metadata, else it must be square). Any other shape
+// mismatch is an error naming the tensor, the expected and the found shape.
+LoadReport load_weights(ViT& model, const WeightSource& weights, const LoadOptions& options);
 LoadReport load_weights(ViT& model, const SafetensorsFile& file, const LoadOptions& options);
 
 // Writes the parameters with metadata {"format": "vit", "format_version": "1", "vit.config": ...}

@@ -24,6 +24,8 @@ namespace vit {
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 std::string_view dtype_name(DType dtype);
 int64_t dtype_size(DType dtype);
+// Converts `count` little-endian elements of `dtype` at src to fp32 (integers by value).
+void convert_to_f32(DType dtype, const uint8_t* src, int64_t count, float* dst);
 
 struct TensorEntry {
     std::string name;
@@ -48,7 +50,8 @@ class SafetensorsFile {
     const TensorEntry* find(std::string_view name) const;  // nullptr when absent
     const TensorEntry& get(std::string_view name) const;   // throws when absent
 
-    // Converts a floating-point or integer tensor to fp32 into dst[numel].
+    // Converts a floating-point or integer tensor to fp32 into dst[numel], then drops the file's
+    // pages of that tensor from resident memory.
     void read_f32_into(const TensorEntry& entry, float* dst) const;
     std::vector<float> read_f32(std::string_view name) const;
 

@@ -1,33 +1,82 @@
-// Model weights in safetensors: config inference, validated loading, atomic saving.
+// Model weights: config inference, validated loading with position-table resampling, atomic
+// saving.
 #include "vit/checkpoint.h"
 
 #include <algorithm>
 #include <set>
 
+#include "kernels/kernels.h"
 #include "vit/error.h"
 
 namespace vit {
 
 namespace {
 
-const TensorEntry& require(const SafetensorsFile& f, const std::string& name, size_t rank) {
-    const TensorEntry* t = f.find(name);
+const SourceTensor& require(const WeightSource& w, const std::string& name, size_t rank) {
+    const SourceTensor* t = w.find(name);
     if (t == nullptr) {
         fail("'{}' has no tensor '{}', needed to infer the model config; hint: pass the config "
-             "explicitly", f.path(), name);
+             "explicitly", w.path, name);
     }
     if (t->shape.size() != rank) {
-        fail("'{}': tensor '{}' has shape {}, expected {} dimensions", f.path(), name,
+        fail("'{}': tensor '{}' has shape {}, expected {} dimensions", w.path, name,
              shape_string(t->shape), rank);
     }
     return *t;
 }
 
+int64_t square_side(int64_t n) {
+    int64_t side = 0;
+    while ((side + 1) * (side + 1) <= n) side++;
+    return side * side == n ? side : 0;
+}
+
+// The patch grid the position table of `w` was made for.
+std::pair<int64_t, int64_t> source_grid(const WeightSource& w, int64_t patches) {
+    if (auto meta = w.metadata.find("vit.config"); meta != w.metadata.end()) {
+        const ViTConfig c = ViTConfig::from_json(meta->second);
+        return {c.grid_height(), c.grid_width()};
+    }
+    const int64_t side = square_side(patches);
+    if (side == 0) {
+        fail("'{}': pos_embed holds {} patch positions, not a square grid, and the file does not say its grid",
+             w.path, patches);
+    }
+    return {side, side};
+}
+
+// Reads a position table [1, 1 + GH*GW, D] and resamples its patch rows to the model's grid.
+void read_resampled_pos_embed(const WeightSource& w, const SourceTensor& t, const ViTConfig& c, float* dst) {
+    const int64_t D = c.embed_dim;
+    if (t.shape.size() != 3 || t.shape[0] != 1 || t.shape[2] != D || t.shape[1] < 2) {
+        fail("'{}': tensor 'pos_embed' has shape {}, the model expects {}", w.path, shape_string(t.shape),
+             shape_string({1, c.num_tokens(), D}));
+    }
+    const auto [GH, GW] = source_grid(w, t.shape[1] - 1);
+    if (GH * GW != t.shape[1] - 1) {
+        fail("'{}': pos_embed has {} patch positions but the file's config says a {}x{} grid", w.path,
+             t.shape[1] - 1, GH, GW);
+    }
+    std::vector<float> src(static_cast<size_t>(t.numel()));
+    t.read(src.data());
+    std::copy_n(src.data(), D, dst);  // the class token's row is kept
+    cpu::resize_forward(dst + D, src.data() + D, GH, GW, c.grid_height(), c.grid_width(), D, cpu::Filter::Bicubic,
+                        /*antialias=*/true);
+}
+
+std::string name_list(const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 8; i++) {
+        s += (i ? ", " : "") + v[i];
+    }
+    return v.size() > 8 ? s + fmt::format(", ... ({} in all)", v.size()) : s;
+}
+
 }  // namespace
 
-ViTConfig config_from_safetensors(const SafetensorsFile& f, int64_t num_heads) {
-    auto meta = f.metadata().find("vit.config");
-    if (meta != f.metadata().end()) {
+ViTConfig config_from_weights(const WeightSource& w, int64_t num_heads) {
+    auto meta = w.metadata.find("vit.config");
+    if (meta != w.metadata.end()) {
         try {
             ViTConfig c = ViTConfig::from_json(meta->second);
             if (num_heads > 0) {
@@ -36,110 +85,129 @@ ViTConfig config_from_safetensors(const SafetensorsFile& f, int64_t num_heads) {
             }
             return c;
         } catch (const Error& e) {
-            fail("'{}': metadata 'vit.config' is invalid: {}", f.path(), e.what());
+            fail("'{}': metadata 'vit.config' is invalid: {}", w.path, e.what());
         }
     }
     ViTConfig c;
-    const TensorEntry& proj = require(f, "patch_embed.proj.weight", 4);
+    const SourceTensor& proj = require(w, "patch_embed.proj.weight", 4);
     c.embed_dim = proj.shape[0];
     c.channels = proj.shape[1];
     c.patch_size = proj.shape[2];
     if (proj.shape[3] != c.patch_size) {
-        fail("'{}': patch_embed.proj.weight has non-square patches {}", f.path(), shape_string(proj.shape));
+        fail("'{}': patch_embed.proj.weight has non-square patches {}", w.path, shape_string(proj.shape));
     }
-    const TensorEntry& pos = require(f, "pos_embed", 3);
-    int64_t patches = pos.shape[1] - 1;
-    int64_t grid = 0;
-    while ((grid + 1) * (grid + 1) <= patches) {
-        grid++;
-    }
-    if (grid * grid != patches) {
+    const SourceTensor& pos = require(w, "pos_embed", 3);
+    const int64_t grid = square_side(pos.shape[1] - 1);
+    if (grid == 0) {
         fail("'{}': pos_embed holds {} patch positions, not a square grid; hint: give the image "
-             "size explicitly", f.path(), patches);
+             "size explicitly", w.path, pos.shape[1] - 1);
     }
     c.image_height = c.image_width = grid * c.patch_size;
     c.depth = 0;
-    while (f.find(fmt::format("blocks.{}.norm1.weight", c.depth)) != nullptr) {
+    while (w.find(fmt::format("blocks.{}.norm1.weight", c.depth)) != nullptr) {
         c.depth++;
     }
     if (c.depth == 0) {
-        fail("'{}' has no tensor 'blocks.0.norm1.weight': no encoder blocks found", f.path());
+        fail("'{}' has no tensor 'blocks.0.norm1.weight': no encoder blocks found", w.path);
     }
-    const TensorEntry& qkv = require(f, "blocks.0.attn.qkv.weight", 2);
-    const TensorEntry& fc1 = require(f, "blocks.0.mlp.fc1.weight", 2);
+    const SourceTensor& qkv = require(w, "blocks.0.attn.qkv.weight", 2);
+    const SourceTensor& fc1 = require(w, "blocks.0.mlp.fc1.weight", 2);
     c.mlp_dim = fc1.shape[0];
-    c.qkv_bias = f.find("blocks.0.attn.qkv.bias") != nullptr;
-    c.num_heads = num_heads > 0 ? num_heads : std::max<int64_t>(1, c.embed_dim / 64);
+    c.qkv_bias = w.find("blocks.0.attn.qkv.bias") != nullptr;
+    auto hint = [&](const char* key) -> const std::string* {
+        auto it = w.metadata.find(key);
+        return it == w.metadata.end() ? nullptr : &it->second;
+    };
+    c.num_heads = std::max<int64_t>(1, c.embed_dim / 64);
+    if (num_heads > 0) {
+        c.num_heads = num_heads;
+    } else if (const std::string* h = hint("vit.num_heads")) {
+        c.num_heads = std::stoll(*h);
+    }
+    if (const std::string* eps = hint("vit.layernorm_eps")) {
+        c.layernorm_eps = std::stof(*eps);
+    }
     const int64_t inner = qkv.shape[0] / 3;
     if (inner != c.embed_dim) {
         c.head_dim = inner / c.num_heads;
     }
-    c.fc_norm = f.find("fc_norm.weight") != nullptr;
+    c.fc_norm = w.find("fc_norm.weight") != nullptr;
     c.pool = c.fc_norm ? Pool::Mean : Pool::Token;
-    c.patch_norm = f.find("patch_embed.norm_pre.weight") != nullptr;
-    if (const TensorEntry* pre = f.find("pre_logits.fc.weight")) {
+    c.patch_norm = w.find("patch_embed.norm_pre.weight") != nullptr;
+    if (const SourceTensor* pre = w.find("pre_logits.fc.weight")) {
         c.pre_logits_dim = pre->shape.empty() ? 0 : pre->shape[0];
     }
-    const TensorEntry* head = f.find("head.weight");
+    const SourceTensor* head = w.find("head.weight");
     c.num_classes = head != nullptr && !head->shape.empty() ? head->shape[0] : 0;
     try {
         c.validate();
     } catch (const Error& e) {
-        fail("'{}': the inferred model config is invalid: {}", f.path(), e.what());
+        fail("'{}': the inferred model config is invalid: {}", w.path, e.what());
     }
     return c;
 }
 
-LoadReport load_weights(ViT& model, const SafetensorsFile& f, const LoadOptions& options) {
+ViTConfig config_from_safetensors(const SafetensorsFile& file, int64_t num_heads) {
+    return config_from_weights(view_safetensors(file), num_heads);
+}
+
+LoadReport load_weights(ViT& model, const WeightSource& w, const LoadOptions& options) {
     LoadReport report;
     std::set<std::string> known;
+    bool resample_pos = false;
     // Validate everything before copying anything.
     for (const ParamInfo& p : model.params()) {
         known.insert(p.name);
-        const TensorEntry* t = f.find(p.name);
+        const SourceTensor* t = w.find(p.name);
         if (t == nullptr) {
             report.missing.push_back(p.name);
             continue;
         }
-        if (t->shape != p.shape) {
-            fail("'{}': tensor '{}' has shape {}, the model expects {}", f.path(), p.name,
-                 shape_string(t->shape), shape_string(p.shape));
-        }
         if (t->dtype != DType::F32 && t->dtype != DType::F16 && t->dtype != DType::BF16 &&
             t->dtype != DType::F64) {
-            fail("'{}': tensor '{}' has dtype {}, expected a floating-point type", f.path(), p.name,
+            fail("'{}': tensor '{}' has dtype {}, expected a floating-point type", w.path, p.name,
                  dtype_name(t->dtype));
         }
+        if (t->shape != p.shape) {
+            if (p.name == "pos_embed" && t->shape.size() == 3 && t->shape[2] == p.shape[2]) {
+                resample_pos = true;
+                continue;
+            }
+            fail("'{}': tensor '{}' has shape {}, the model expects {}", w.path, p.name,
+                 shape_string(t->shape), shape_string(p.shape));
+        }
     }
-    for (const TensorEntry& t : f.tensors()) {
+    for (const SourceTensor& t : w.tensors) {
         if (!known.contains(t.name) && !t.name.starts_with(kTrainingStatePrefix)) {
             report.unexpected.push_back(t.name);
         }
     }
     std::sort(report.unexpected.begin(), report.unexpected.end());
     if (options.strict && (!report.missing.empty() || !report.unexpected.empty())) {
-        auto list = [](const std::vector<std::string>& v) {
-            std::string s;
-            for (size_t i = 0; i < v.size() && i < 8; i++) {
-                s += (i ? ", " : "") + v[i];
-            }
-            return v.size() > 8 ? s + fmt::format(", ... ({} in all)", v.size()) : s;
-        };
-        std::string msg = fmt::format("'{}' does not match the model:", f.path());
+        std::string msg = fmt::format("'{}' does not match the model:", w.path);
         if (!report.missing.empty()) {
-            msg += fmt::format(" missing tensors: {}.", list(report.missing));
+            msg += fmt::format(" missing tensors: {}.", name_list(report.missing));
         }
         if (!report.unexpected.empty()) {
-            msg += fmt::format(" unexpected tensors: {}.", list(report.unexpected));
+            msg += fmt::format(" unexpected tensors: {}.", name_list(report.unexpected));
         }
         throw Error(msg + " hint: use non-strict loading to skip them");
     }
     for (const ParamInfo& p : model.params()) {
-        if (const TensorEntry* t = f.find(p.name)) {
-            f.read_f32_into(*t, model.param_data() + p.offset);
+        if (const SourceTensor* t = w.find(p.name)) {
+            float* dst = model.param_data() + p.offset;
+            if (p.name == "pos_embed" && resample_pos) {
+                read_resampled_pos_embed(w, *t, model.config(), dst);
+            } else {
+                t->read(dst);
+            }
         }
     }
     return report;
+}
+
+LoadReport load_weights(ViT& model, const SafetensorsFile& file, const LoadOptions& options) {
+    return load_weights(model, view_safetensors(file), options);
 }
 
 void save_weights(const ViT& model, const std::string& path, const std::vector<TensorToWrite>& extra_tensors,

@@ -2,8 +2,6 @@
 #include "vit/safetensors.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vit/error.h"
+#include "vit/mapped_file.h"
 #include "vit/params.h"
 
 namespace vit {
@@ -62,6 +61,29 @@ T load(const uint8_t* p) {
 
 }  // namespace
 
+void convert_to_f32(DType dtype, const uint8_t* src, int64_t count, float* dst) {
+    if (dtype == DType::F32) {
+        std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
+        return;
+    }
+    const int64_t size = dtype_size(dtype);
+    for (int64_t i = 0; i < count; i++) {
+        const uint8_t* e = src + i * size;
+        switch (dtype) {
+            case DType::F64: dst[i] = static_cast<float>(load<double>(e)); break;
+            case DType::F32: dst[i] = load<float>(e); break;
+            case DType::F16: dst[i] = half_to_float(load<uint16_t>(e)); break;
+            case DType::BF16: dst[i] = std::bit_cast<float>(static_cast<uint32_t>(load<uint16_t>(e)) << 16); break;
+            case DType::I64: dst[i] = static_cast<float>(load<int64_t>(e)); break;
+            case DType::I32: dst[i] = static_cast<float>(load<int32_t>(e)); break;
+            case DType::I16: dst[i] = static_cast<float>(load<int16_t>(e)); break;
+            case DType::I8: dst[i] = static_cast<float>(load<int8_t>(e)); break;
+            case DType::U8:
+            case DType::BOOL: dst[i] = static_cast<float>(*e); break;
+        }
+    }
+}
+
 std::string_view dtype_name(DType dtype) {
     for (const DTypeInfo& d : kDTypes) {
         if (d.dtype == dtype) {
@@ -90,18 +112,12 @@ int64_t TensorEntry::numel() const {
 
 struct SafetensorsFile::Impl {
     std::string path;
+    MappedFile file;
     const uint8_t* map = nullptr;
-    size_t map_size = 0;
     const uint8_t* data = nullptr;  // start of the data section
     uint64_t data_size = 0;
     std::vector<TensorEntry> tensors;
     std::map<std::string, std::string> metadata;
-
-    ~Impl() {
-        if (map != nullptr) {
-            munmap(const_cast<uint8_t*>(map), map_size);
-        }
-    }
 };
 
 SafetensorsFile::SafetensorsFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -133,28 +149,13 @@ const TensorEntry& SafetensorsFile::get(std::string_view name) const {
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
     auto impl = std::make_unique<Impl>();
     impl->path = path;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fail("cannot open '{}': {}", path, std::strerror(errno));
-    }
-    struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(fd);
-        fail("'{}' is not a regular file", path);
-    }
-    const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+    impl->file = MappedFile::open(path);
+    const uint64_t file_size = impl->file.size();
     if (file_size < 8) {
-        ::close(fd);
         fail("'{}' is not a safetensors file: {} bytes, expected at least 8 for the header length",
              path, file_size);
     }
-    void* m = mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    if (m == MAP_FAILED) {
-        fail("cannot map '{}': {}", path, std::strerror(errno));
-    }
-    impl->map = static_cast<const uint8_t*>(m);
-    impl->map_size = file_size;
+    impl->map = impl->file.bytes().data();
 
     const uint64_t header_len = load<uint64_t>(impl->map);  // little-endian host
     if (header_len > kMaxHeaderBytes) {
@@ -272,23 +273,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
 }
 
 void SafetensorsFile::read_f32_into(const TensorEntry& t, float* dst) const {
-    const uint8_t* p = impl_->data + t.begin;
-    const int64_t n = t.numel();
-    for (int64_t i = 0; i < n; i++) {
-        const uint8_t* e = p + i * dtype_size(t.dtype);
-        switch (t.dtype) {
-            case DType::F64: dst[i] = static_cast<float>(load<double>(e)); break;
-            case DType::F32: dst[i] = load<float>(e); break;
-            case DType::F16: dst[i] = half_to_float(load<uint16_t>(e)); break;
-            case DType::BF16: dst[i] = std::bit_cast<float>(static_cast<uint32_t>(load<uint16_t>(e)) << 16); break;
-            case DType::I64: dst[i] = static_cast<float>(load<int64_t>(e)); break;
-            case DType::I32: dst[i] = static_cast<float>(load<int32_t>(e)); break;
-            case DType::I16: dst[i] = static_cast<float>(load<int16_t>(e)); break;
-            case DType::I8: dst[i] = static_cast<float>(load<int8_t>(e)); break;
-            case DType::U8:
-            case DType::BOOL: dst[i] = static_cast<float>(*e); break;
-        }
-    }
+    convert_to_f32(t.dtype, impl_->data + t.begin, t.numel(), dst);
+    impl_->file.release(static_cast<uint64_t>(impl_->data - impl_->map) + t.begin, t.end - t.begin);
 }
 
 std::vector<float> SafetensorsFile::read_f32(std::string_view name) const {

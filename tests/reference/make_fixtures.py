@@ -5,6 +5,7 @@ every parameter gradient and the losses and parameters of 5 AdamW steps.
 parity_bf16_<config>.safetensors: the same for some configs in mixed precision.
 resample.safetensors: F.interpolate(mode='bicubic' and 'bilinear', align_corners=False) with and
 without antialias on random grids, up and down.
+weights/: weight files in every supported format and hostile ones (make_weight_fixtures.py).
 
 usage: make_fixtures.py OUT_DIR"""
 import json
@@ -15,6 +16,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vit_ref import ViT, param_groups, state_dict_for_file, write_safetensors  # noqa: E402
+from make_weight_fixtures import make_weight_files  # noqa: E402
 
 FIXTURE_VERSION = "1"
 
@@ -194,6 +196,7 @@ def main():
             make(name, overrides, out_dir, seed=1000 + i, bf16=True)
     make_resample(out_dir, seed=7)
     make_images(out_dir, seed=11)
+    make_weight_files(out_dir, seed=13)
     print(f"wrote {len(CONFIGS)} + {len(BF16_CONFIGS)} (bf16) parity fixtures and the resampling fixture to {out_dir}")
 
 

@@ -25,7 +25,7 @@ namespace {
 ViTConfig resolve_config(const ModelSource& m) {
     ViTConfig c;
     if (!m.weights.empty()) {
-        c = config_from_safetensors(SafetensorsFile::open(m.weights), m.num_heads);
+        c = config_from_weights(open_weights(m.weights), m.num_heads);
     } else if (!m.config.empty()) {
         std::vector<uint8_t> text = read_file(m.config, int64_t{1} << 20);
         try {
@@ -94,8 +94,18 @@ int run_info(const InfoOptions& o) {
         nlohmann::ordered_json j = nlohmann::ordered_json::parse(c.to_json());
         j["parameters"] = params;
         j["forward_gflops_per_image"] = c.forward_flops() / 1e9;
+        if (!o.model.weights.empty()) {
+            const WeightSource w = open_weights(o.model.weights);
+            j["weights"] = {{"path", w.path}, {"format", weight_format_name(w.format)},
+                            {"names", name_scheme_name(w.scheme)}, {"tensors", w.tensors.size()}};
+        }
         fmt::print("{}\n", j.dump());
         return 0;
+    }
+    if (!o.model.weights.empty()) {
+        const WeightSource w = open_weights(o.model.weights);
+        fmt::print("{:<18} {} ({}, {} names, {} tensors)\n", "weights", w.path, weight_format_name(w.format),
+                   name_scheme_name(w.scheme), w.tensors.size());
     }
     fmt::print("{:<18} {}x{}x{} (patch {}, grid {}x{}, {} tokens)\n", "input", c.channels,
                c.image_height, c.image_width, c.patch_size, c.grid_height(), c.grid_width(),
@@ -128,7 +138,7 @@ int run_bench(const BenchOptions& o) {
     }
     ViT model(c);
     if (!o.model.weights.empty()) {
-        load_weights(model, SafetensorsFile::open(o.model.weights), {.strict = true});
+        load_weights(model, open_weights(o.model.weights), {.strict = true});
     } else {
         model.init_weights(/*seed=*/0);
     }

@@ -9,7 +9,7 @@ namespace vit::tools {
 
 struct ModelSource {
     std::string preset;        // a preset name, or
-    std::string weights;       // a safetensors file, or
+    std::string weights;       // a weight file of any supported format (vit/weights.h), or
     std::string config;        // a JSON file of ViTConfig fields (unset fields: ViT-B/16's)
     int64_t num_heads = 0;     // override for files without config metadata
     int64_t num_classes = -1;  // override (-1: keep)

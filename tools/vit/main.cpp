@@ -14,7 +14,9 @@ void add_model_flags(CLI::App* cmd, vit::tools::ModelSource& m) {
     auto* preset = cmd->add_option("--preset", m.preset,
                                    "model preset, e.g. vit_base_patch16_224 (vit_<tiny|small|base|"
                                    "large|huge>_patch<32|16|14|8>_<image size>)");
-    auto* weights = cmd->add_option("--weights", m.weights, "a safetensors file with timm names");
+    auto* weights = cmd->add_option("--weights", m.weights,
+                                    "weights: safetensors (timm or Hugging Face names), PyTorch .pth/.pt/.bin "
+                                    "(timm or torchvision names) or JAX .npz");
     auto* config = cmd->add_option("--config", m.config,
                                    "a JSON file of model fields, e.g. {\"embed_dim\": 192, \"depth\": 6}; "
                                    "unset fields keep vit_base_patch16_224's values");

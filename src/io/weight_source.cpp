@@ -1,0 +1,89 @@
+// open_weights: recognises a weight file's format by its first bytes and opens it.
+#include <algorithm>
+#include <cstring>
+
+#include "vit/error.h"
+#include "vit/mapped_file.h"
+#include "vit/weights.h"
+#include "vit/zip.h"
+
+namespace vit {
+
+const char* weight_format_name(WeightFormat format) {
+    switch (format) {
+        case WeightFormat::Safetensors: return "safetensors";
+        case WeightFormat::PyTorch: return "pytorch";
+        case WeightFormat::Npz: return "npz";
+    }
+    return "?";
+}
+
+const char* name_scheme_name(NameScheme scheme) {
+    switch (scheme) {
+        case NameScheme::Timm: return "timm";
+        case NameScheme::HuggingFace: return "huggingface";
+        case NameScheme::Torchvision: return "torchvision";
+        case NameScheme::Jax: return "jax";
+    }
+    return "?";
+}
+
+int64_t SourceTensor::numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
+
+const SourceTensor* WeightSource::find(std::string_view name) const {
+    for (const SourceTensor& t : tensors) {
+        if (t.name == name) {
+            return &t;
+        }
+    }
+    return nullptr;
+}
+
+WeightSource view_safetensors(const SafetensorsFile& file) {
+    WeightSource w;
+    w.path = file.path();
+    w.format = WeightFormat::Safetensors;
+    w.metadata = file.metadata();
+    for (const TensorEntry& t : file.tensors()) {
+        w.tensors.push_back({t.name, t.shape, t.dtype, [&file, &t](float* dst) { file.read_f32_into(t, dst); }});
+    }
+    return w;
+}
+
+WeightSource open_weights(const std::string& path) {
+    uint8_t head[9] = {};
+    {
+        MappedFile f = MappedFile::open(path);
+        if (f.size() > 0) {
+            std::memcpy(head, f.bytes().data(), std::min<uint64_t>(f.size(), sizeof head));
+        }
+    }
+    WeightSource w;
+    if (std::memcmp(head, "PK\x03\x04", 4) == 0 || std::memcmp(head, "PK\x05\x06", 4) == 0) {
+        // torch.save archives hold '<name>/data.pkl'; np.savez archives hold only '.npy' entries.
+        const ZipArchive zip = ZipArchive::open(path);
+        const bool npz = std::all_of(zip.entries().begin(), zip.entries().end(),
+                                     [](const ZipEntry& e) { return e.name.ends_with(".npy"); });
+        w = npz ? read_npz_file(path) : read_pytorch_file(path);
+    } else if (head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) {
+        fail("'{}' is a PyTorch file in the legacy (pre-1.6) format; re-save it with torch.save(state_dict, path) "
+             "from PyTorch 1.6 or newer", path);
+    } else if (head[8] == '{') {
+        auto file = std::make_shared<SafetensorsFile>(SafetensorsFile::open(path));
+        w = view_safetensors(*file);
+        w.owner = file;
+    } else {
+        fail("'{}' is not a weight file vit reads (expected safetensors, a PyTorch .pth/.pt/.bin zip archive, "
+             "or a NumPy .npz)", path);
+    }
+    if (w.tensors.empty()) {
+        fail("'{}' holds no tensors", path);
+    }
+    return to_timm_names(std::move(w));
+}
+
+}  // namespace vit

@@ -1,0 +1,125 @@
+// Weight files in every format, written at test time by PyTorch and NumPy
+// (tests/reference/make_weight_fixtures.py): each loads into the right config and gives
+// PyTorch's logits; hostile files are refused with their message.
+//
+// Tolerance: logits within 1e-4 absolute + 1e-4 relative (fp32 against fp32, two blocks of
+// width 128: summation-order differences stay near 1e-6; a wrong transpose or q/k/v order
+// changes logits by ~1).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "test_util.h"
+#include "vit/checkpoint.h"
+#include "vit/model.h"
+#include "vit/weights.h"
+
+namespace vit {
+namespace {
+
+std::string weights_dir() {
+    const char* dir = std::getenv("VIT_FIXTURE_DIR");
+    return std::string(dir != nullptr ? dir : "fixtures") + "/weights/";
+}
+
+const SafetensorsFile& expected() {
+    static const SafetensorsFile f = SafetensorsFile::open(weights_dir() + "expected.safetensors");
+    return f;
+}
+
+std::vector<float> logits_of(const std::string& file, ViTConfig* config_out = nullptr, int64_t height = 0,
+                             int64_t width = 0, const std::string& images = "input.images") {
+    WeightSource w = open_weights(weights_dir() + file);
+    ViTConfig c = config_from_weights(w);
+    if (height > 0) {
+        c.image_height = height;
+        c.image_width = width;
+    }
+    ViT model(c);
+    load_weights(model, w, {.strict = true});
+    const std::vector<float> x = expected().read_f32(images);
+    const int64_t B = expected().get(images).shape[0];
+    const float* out = model.forward(x.data(), B, {});
+    if (config_out != nullptr) *config_out = c;
+    return std::vector<float>(out, out + B * c.output_dim());
+}
+
+struct Case {
+    const char* file;
+    const char* logits;
+    NameScheme scheme;
+};
+
+class WeightFormats : public ::testing::TestWithParam<Case> {};
+
+TEST_P(WeightFormats, GivePyTorchLogits) {
+    const Case& k = GetParam();
+    EXPECT_EQ(open_weights(weights_dir() + k.file).scheme, k.scheme);
+    ViTConfig c;
+    const std::vector<float> logits = logits_of(k.file, &c);
+    EXPECT_EQ(c.embed_dim, 128);
+    EXPECT_EQ(c.num_heads, 2);
+    EXPECT_EQ(c.depth, 2);
+    EXPECT_EQ(c.num_classes, 10);
+    EXPECT_TRUE(test::all_near(logits, expected().read_f32(k.logits), {1e-4, 1e-4}, k.file));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, WeightFormats,
+    ::testing::Values(Case{"timm.pth", "logits.timm", NameScheme::Timm},
+                      Case{"timm_fp16.pth", "logits.timm_fp16", NameScheme::Timm},
+                      Case{"checkpoint_dict.pth", "logits.timm", NameScheme::Timm},
+                      Case{"torchvision.pth", "logits.torchvision", NameScheme::Torchvision},
+                      Case{"hf.safetensors", "logits.hf", NameScheme::HuggingFace},
+                      Case{"jax.npz", "logits.jax", NameScheme::Jax},
+                      Case{"jax_compressed.npz", "logits.jax", NameScheme::Jax}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+        std::string name = info.param.file;
+        for (char& ch : name) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+        return name;
+    });
+
+TEST(WeightFormats, InferWhatShapesTell) {
+    ViTConfig c;
+    logits_of("torchvision.pth", &c);
+    EXPECT_EQ(c.pre_logits_dim, 48);
+    logits_of("hf.safetensors", &c);
+    EXPECT_FLOAT_EQ(c.layernorm_eps, 1e-12f);
+    logits_of("jax.npz", &c);
+    EXPECT_FLOAT_EQ(c.layernorm_eps, 1e-6f);
+}
+
+TEST(WeightFormats, PositionTableResampledToOtherSizes) {
+    for (auto [h, w] : {std::pair<int64_t, int64_t>{48, 48}, {32, 48}}) {
+        const std::string tag = fmt::format("{}x{}", h, w);
+        EXPECT_TRUE(test::all_near(logits_of("timm.pth", nullptr, h, w, "input.images_" + tag),
+                                   expected().read_f32("logits.timm_" + tag), {1e-4, 1e-4}, "timm at " + tag));
+    }
+}
+
+TEST(WeightFormats, HostileFilesAreRefused) {
+    const std::string d = weights_dir();
+    EXPECT_VIT_ERROR(open_weights(d + "evil_global.pth"),
+                     "'" + d + "evil_global.pth': the pickle names the global 'posix.system', which is not allowed "
+                     "(a state dict of tensors needs only OrderedDict, tensor rebuilding and storage types); "
+                     "refusing to load it");
+    EXPECT_VIT_ERROR(open_weights(d + "dotdot.npz"),
+                     "'" + d + "dotdot.npz': zip entry name '../escape.npy' is not allowed (empty, absolute, or "
+                     "containing '..')");
+    EXPECT_VIT_ERROR(open_weights(d + "object.npz"),
+                     "'" + d + "object.npz' entry 'cls.npy': bad .npy header: dtype '|O' is an object array "
+                     "(pickled Python objects), refused");
+    EXPECT_VIT_ERROR(open_weights(d + "overflow.npz"),
+                     "'" + d + "overflow.npz' entry 'cls.npy': the .npy array size overflows");
+    EXPECT_VIT_ERROR(open_weights(d + "truncated.pth"),
+                     "'" + d + "truncated.pth' is not a zip archive (no end-of-central-directory record; truncated?)");
+    EXPECT_VIT_ERROR(open_weights(d + "legacy.pth"),
+                     "'" + d + "legacy.pth' is a PyTorch file in the legacy (pre-1.6) format; re-save it with "
+                     "torch.save(state_dict, path) from PyTorch 1.6 or newer");
+    EXPECT_VIT_ERROR(config_from_weights(open_weights(d + "expected.safetensors")),
+                     "'" + d + "expected.safetensors' has no tensor 'patch_embed.proj.weight', needed to infer the "
+                     "model config; hint: pass the config explicitly");
+}
+
+}  // namespace
+}  // namespace vit

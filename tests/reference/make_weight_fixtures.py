@@ -1,0 +1,182 @@
+"""Weight files in every format users bring, written by PyTorch/NumPy at test time, with the
+logits PyTorch computes from the same weights (weights/expected.safetensors), and hostile files.
+
+  timm.pth               torch.save of a timm-named state dict (one tensor a strided view)
+  timm_fp16.pth          the same in float16
+  checkpoint_dict.pth    {"model": state dict with DataParallel's "module." prefix, "epoch": 3}
+  torchvision.pth        torchvision's own VisionTransformer (with a representation layer)
+  hf.safetensors         Hugging Face transformers names (split q/k/v, "vit." prefix), eps 1e-12
+  jax.npz                the original JAX release's names and layouts (np.savez)
+  jax_compressed.npz     the same with np.savez_compressed
+and logits of the timm model with its position table resampled to 48x48 and 32x48 (bicubic,
+antialias, as timm's resample_abs_pos_embed)."""
+import io
+import os
+import pickle
+import struct
+import zipfile
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vit_ref import ViT, write_safetensors
+
+CONFIG = dict(image_height=32, image_width=32, patch_size=8, channels=3, embed_dim=128, depth=2,
+              num_heads=2, head_dim=0, mlp_dim=256, qkv_bias=True, pool="token", fc_norm=False,
+              pre_logits_dim=0, num_classes=10, layernorm_eps=1e-6, gelu="erf", drop_rate=0.0,
+              attn_drop_rate=0.0, drop_path_rate=0.0, patch_norm=False)
+
+
+def randomised(c, gen):
+    model = ViT(c).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            scale = 0.5 if name in ("cls_token", "pos_embed") else (p[0].numel() if p.dim() > 1 else 64) ** -0.5
+            p.copy_(scale * torch.randn(p.shape, generator=gen) + (1.0 if name.endswith("norm1.weight") else 0.0))
+    return model
+
+
+def hf_state_dict(sd, depth):
+    out = {"vit.embeddings.cls_token": sd["cls_token"], "vit.embeddings.position_embeddings": sd["pos_embed"],
+           "vit.embeddings.patch_embeddings.projection.weight": sd["patch_embed.proj.weight"],
+           "vit.embeddings.patch_embeddings.projection.bias": sd["patch_embed.proj.bias"],
+           "vit.layernorm.weight": sd["norm.weight"], "vit.layernorm.bias": sd["norm.bias"],
+           "classifier.weight": sd["head.weight"], "classifier.bias": sd["head.bias"]}
+    for i in range(depth):
+        b, h = f"blocks.{i}.", f"vit.encoder.layer.{i}."
+        for kind in ("weight", "bias"):
+            q, k, v = sd[b + "attn.qkv." + kind].chunk(3, dim=0)
+            out.update({h + "attention.attention.query." + kind: q, h + "attention.attention.key." + kind: k,
+                        h + "attention.attention.value." + kind: v,
+                        h + "attention.output.dense." + kind: sd[b + "attn.proj." + kind],
+                        h + "layernorm_before." + kind: sd[b + "norm1." + kind],
+                        h + "layernorm_after." + kind: sd[b + "norm2." + kind],
+                        h + "intermediate.dense." + kind: sd[b + "mlp.fc1." + kind],
+                        h + "output.dense." + kind: sd[b + "mlp.fc2." + kind]})
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def jax_arrays(sd, c):
+    D, H = c["embed_dim"], c["num_heads"]
+    hd = D // H
+    a = lambda t: t.detach().numpy().astype(np.float32)  # noqa: E731
+    out = {"embedding/kernel": a(sd["patch_embed.proj.weight"].permute(2, 3, 1, 0)),
+           "embedding/bias": a(sd["patch_embed.proj.bias"]), "cls": a(sd["cls_token"]),
+           "Transformer/posembed_input/pos_embedding": a(sd["pos_embed"]),
+           "Transformer/encoder_norm/scale": a(sd["norm.weight"]), "Transformer/encoder_norm/bias": a(sd["norm.bias"]),
+           "head/kernel": a(sd["head.weight"].t()), "head/bias": a(sd["head.bias"])}
+    for i in range(c["depth"]):
+        b, j = f"blocks.{i}.", f"Transformer/encoderblock_{i}/"
+        m = j + "MultiHeadDotProductAttention_1/"
+        qw, kw, vw = sd[b + "attn.qkv.weight"].chunk(3, dim=0)
+        qb, kb, vb = sd[b + "attn.qkv.bias"].chunk(3, dim=0)
+        for name, w, bias in (("query", qw, qb), ("key", kw, kb), ("value", vw, vb)):
+            out[m + name + "/kernel"] = a(w.t().reshape(D, H, hd))
+            out[m + name + "/bias"] = a(bias.reshape(H, hd))
+        out[m + "out/kernel"] = a(sd[b + "attn.proj.weight"].t().reshape(H, hd, D))
+        out[m + "out/bias"] = a(sd[b + "attn.proj.bias"])
+        for ln, ours in (("LayerNorm_0", "norm1"), ("LayerNorm_2", "norm2")):
+            out[j + ln + "/scale"] = a(sd[b + ours + ".weight"])
+            out[j + ln + "/bias"] = a(sd[b + ours + ".bias"])
+        for dense, ours in (("Dense_0", "fc1"), ("Dense_1", "fc2")):
+            out[j + "MlpBlock_3/" + dense + "/kernel"] = a(sd[b + "mlp." + ours + ".weight"].t())
+            out[j + "MlpBlock_3/" + dense + "/bias"] = a(sd[b + "mlp." + ours + ".bias"])
+    return out
+
+
+def resampled_logits(model, c, images, height, width):
+    """The timm model at another input size: position table resampled as timm does."""
+    c2 = dict(c, image_height=height, image_width=width)
+    m2 = ViT(c2).eval()
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    g = c["image_height"] // c["patch_size"]
+    grid = sd["pos_embed"][:, 1:].reshape(1, g, g, -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, size=(height // c["patch_size"], width // c["patch_size"]), mode="bicubic",
+                         antialias=True, align_corners=False)
+    sd["pos_embed"] = torch.cat([sd["pos_embed"][:, :1], grid.permute(0, 2, 3, 1).flatten(1, 2)], dim=1)
+    m2.load_state_dict(sd)
+    x = F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False)
+    return x, m2(x)
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pickle code ran",))
+
+
+def write_hostile(d, timm_pth):
+    # A torch.save-style archive whose pickle calls os.system.
+    with zipfile.ZipFile(os.path.join(d, "evil_global.pth"), "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"head.weight": Evil()}, protocol=2))
+    # A zip entry escaping its folder.
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(3, np.float32))
+    with zipfile.ZipFile(os.path.join(d, "dotdot.npz"), "w") as z:
+        z.writestr("../escape.npy", buf.getvalue())
+    # An object array (pickled Python objects inside .npy).
+    np.savez(os.path.join(d, "object.npz"), cls=np.array([{"a": 1}], dtype=object))
+    # A .npy header whose shape overflows 64 bits.
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }"
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    with zipfile.ZipFile(os.path.join(d, "overflow.npz"), "w") as z:
+        z.writestr("cls.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + b"\0" * 16)
+    # Truncated and corrupted archives.
+    data = open(timm_pth, "rb").read()
+    open(os.path.join(d, "truncated.pth"), "wb").write(data[: len(data) // 2])
+    # The pre-1.6 pickle-only format.
+    torch.save({"w": torch.zeros(2)}, os.path.join(d, "legacy.pth"), _use_new_zipfile_serialization=False)
+
+
+def make_weight_files(out_dir, seed):
+    import torchvision
+
+    d = os.path.join(out_dir, "weights")
+    os.makedirs(d, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    c = CONFIG
+    images = torch.randn(2, 3, 32, 32, generator=gen)
+    expected = {"input.images": images}
+    with torch.no_grad():
+        model = randomised(c, gen)
+        sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        expected["logits.timm"] = model(images)
+
+        strided = dict(sd)
+        strided["head.weight"] = sd["head.weight"].t().contiguous().t()  # strides (1, 10)
+        torch.save(strided, os.path.join(d, "timm.pth"))
+        torch.save({"model": {"module." + k: v for k, v in sd.items()}, "epoch": 3},
+                   os.path.join(d, "checkpoint_dict.pth"))
+
+        half = {k: v.half() for k, v in sd.items()}
+        torch.save(half, os.path.join(d, "timm_fp16.pth"))
+        model.load_state_dict({k: v.float() for k, v in half.items()})
+        expected["logits.timm_fp16"] = model(images)
+        model.load_state_dict(sd)
+
+        for h, w in ((48, 48), (32, 48)):
+            x, logits = resampled_logits(model, c, images, h, w)
+            expected[f"input.images_{h}x{w}"] = x
+            expected[f"logits.timm_{h}x{w}"] = logits
+
+        tv = torchvision.models.vision_transformer.VisionTransformer(
+            image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=128, mlp_dim=256,
+            num_classes=10, representation_size=48).eval()
+        for p in tv.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * (p[0].numel() if p.dim() > 1 else 64) ** -0.5)
+        torch.save(tv.state_dict(), os.path.join(d, "torchvision.pth"))
+        expected["logits.torchvision"] = tv(images)
+
+        hf_config = dict(c, layernorm_eps=1e-12)
+        hf = randomised(hf_config, gen)
+        write_safetensors(os.path.join(d, "hf.safetensors"), hf_state_dict(hf.state_dict(), c["depth"]), {})
+        expected["logits.hf"] = hf(images)
+
+        jax = randomised(c, gen)
+        arrays = jax_arrays(jax.state_dict(), c)
+        np.savez(os.path.join(d, "jax.npz"), **arrays)
+        np.savez_compressed(os.path.join(d, "jax_compressed.npz"), **arrays)
+        expected["logits.jax"] = jax(images)
+
+    write_hostile(d, os.path.join(d, "timm.pth"))
+    write_safetensors(os.path.join(d, "expected.safetensors"), expected, {"fixture": "weights"})
