@@ -14,6 +14,9 @@
 
 namespace vit {
 
+// Pillow's decompression-bomb limit (about 89 million pixels): the default for every decoder.
+inline constexpr int64_t kMaxImagePixels = 89'478'485;
+
 // Decodes a JPEG or PNG (recognised by its first bytes) into 1 (grey) or 3 (RGB) channels in
 // [0, 1]; alpha is dropped. Throws vit::Error naming the file for an unknown format, a corrupt or
 // truncated file, or more than max_pixels pixels.

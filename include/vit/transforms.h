@@ -53,6 +53,8 @@ struct Transform {
     int64_t padding = 0;                     // RandomCrop: zeros on every side first
     double p = 0.5;                          // HorizontalFlip probability
     std::vector<float> mean, std;            // Normalize, one per channel
+    bool round_to_8bit = false;              // Resize: clamp to [0, 1] and round to 1/255 steps, as
+                                             // Pillow's resize of an 8-bit image does
 };
 
 // The operation names used in recipes: resize, center_crop, random_resized_crop, random_crop,

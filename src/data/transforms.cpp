@@ -156,6 +156,9 @@ void Pipeline::apply(const Image& input, Rng& rng, float* out) const {
             case TransformOp::Resize:
                 img = t.width == 0 ? resize_shorter_side(img, t.height, t.interpolation)
                                    : resize(img, t.height, t.width, t.interpolation);
+                if (t.round_to_8bit) {
+                    for (float& v : img.hwc) v = std::nearbyint(std::clamp(v, 0.0f, 1.0f) * 255.0f) / 255.0f;
+                }
                 break;
             case TransformOp::CenterCrop: img = center_crop(img, t.height, t.width); break;
             case TransformOp::RandomResizedCrop: {

@@ -1,7 +1,11 @@
 // open_weights: recognises a weight file's format by its first bytes and opens it.
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
 
+#include "vit/data.h"
 #include "vit/error.h"
 #include "vit/mapped_file.h"
 #include "vit/weights.h"
@@ -43,6 +47,46 @@ const SourceTensor* WeightSource::find(std::string_view name) const {
     return nullptr;
 }
 
+namespace {
+
+// transformers keeps the model's hyper-parameters and label names in a config.json beside the
+// weights; what shapes cannot tell comes from there when it exists.
+void read_huggingface_config(WeightSource& w) {
+    const std::filesystem::path config = std::filesystem::path(w.path).parent_path() / "config.json";
+    if (!std::filesystem::exists(config)) {
+        return;
+    }
+    const std::vector<uint8_t> text = read_file(config.string(), int64_t{16} << 20);
+    const nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) {
+        fail("'{}' (the Hugging Face config beside '{}') is not a JSON object", config.string(), w.path);
+    }
+    auto number = [&](const char* key) -> std::optional<double> {
+        if (!j.contains(key)) return std::nullopt;
+        if (!j[key].is_number()) fail("'{}': '{}' must be a number", config.string(), key);
+        return j[key].get<double>();
+    };
+    if (auto heads = number("num_attention_heads")) w.metadata["vit.num_heads"] = fmt::format("{}", *heads);
+    if (auto eps = number("layer_norm_eps")) w.metadata["vit.layernorm_eps"] = fmt::format("{}", *eps);
+    if (j.contains("id2label") && j["id2label"].is_object()) {
+        std::vector<std::string> names(j["id2label"].size());
+        for (auto& [key, value] : j["id2label"].items()) {
+            size_t index = names.size();
+            try {
+                index = std::stoul(key);
+            } catch (const std::exception&) {
+            }
+            if (index >= names.size() || !value.is_string()) {
+                fail("'{}': id2label must map 0..{} to names, found '{}'", config.string(), names.size() - 1, key);
+            }
+            names[index] = value.get<std::string>();
+        }
+        w.metadata["hf.class_names"] = nlohmann::json(names).dump();
+    }
+}
+
+}  // namespace
+
 WeightSource view_safetensors(const SafetensorsFile& file) {
     WeightSource w;
     w.path = file.path();
@@ -83,7 +127,11 @@ WeightSource open_weights(const std::string& path) {
     if (w.tensors.empty()) {
         fail("'{}' holds no tensors", path);
     }
-    return to_timm_names(std::move(w));
+    w = to_timm_names(std::move(w));
+    if (w.scheme == NameScheme::HuggingFace) {
+        read_huggingface_config(w);
+    }
+    return w;
 }
 
 }  // namespace vit

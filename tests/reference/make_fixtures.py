@@ -5,7 +5,8 @@ every parameter gradient and the losses and parameters of 5 AdamW steps.
 parity_bf16_<config>.safetensors: the same for some configs in mixed precision.
 resample.safetensors: F.interpolate(mode='bicubic' and 'bilinear', align_corners=False) with and
 without antialias on random grids, up and down.
-weights/: weight files in every supported format and hostile ones (make_weight_fixtures.py).
+weights/: weight files in every supported format and hostile ones; preprocess/: images and the
+evaluation preprocessing of timm, torchvision and Hugging Face (make_weight_fixtures.py).
 
 usage: make_fixtures.py OUT_DIR"""
 import json
@@ -16,7 +17,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vit_ref import ViT, param_groups, state_dict_for_file, write_safetensors  # noqa: E402
-from make_weight_fixtures import make_weight_files  # noqa: E402
+from make_weight_fixtures import make_preprocess_files, make_weight_files  # noqa: E402
 
 FIXTURE_VERSION = "1"
 
@@ -196,7 +197,8 @@ def main():
             make(name, overrides, out_dir, seed=1000 + i, bf16=True)
     make_resample(out_dir, seed=7)
     make_images(out_dir, seed=11)
-    make_weight_files(out_dir, seed=13)
+    make_preprocess_files(out_dir, seed=17)
+    make_weight_files(out_dir, seed=13)  # uses preprocess/photo.jpg
     print(f"wrote {len(CONFIGS)} + {len(BF16_CONFIGS)} (bf16) parity fixtures and the resampling fixture to {out_dir}")
 
 

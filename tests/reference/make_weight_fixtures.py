@@ -9,7 +9,8 @@ logits PyTorch computes from the same weights (weights/expected.safetensors), an
   jax.npz                the original JAX release's names and layouts (np.savez)
   jax_compressed.npz     the same with np.savez_compressed
 and logits of the timm model with its position table resampled to 48x48 and 32x48 (bicubic,
-antialias, as timm's resample_abs_pos_embed)."""
+antialias, as timm's resample_abs_pos_embed); predict.<file>: the logits for preprocess/photo.jpg
+through the preprocessing of the file's origin, as vit predict runs it."""
 import io
 import os
 import pickle
@@ -128,8 +129,28 @@ def write_hostile(d, timm_pth):
     torch.save({"w": torch.zeros(2)}, os.path.join(d, "legacy.pth"), _use_new_zipfile_serialization=False)
 
 
+def preset_transform(preset, h, w):
+    """timm's, torchvision's and Hugging Face's evaluation preprocessing on a PIL image."""
+    import torchvision.transforms as T
+    from PIL import Image
+
+    half = T.Normalize([0.5] * 3, [0.5] * 3)
+    if preset == "timm":
+        return T.Compose([T.Resize(int(min(h, w) / 0.9), interpolation=T.InterpolationMode.BICUBIC),
+                          T.CenterCrop((h, w)), T.ToTensor(), half])
+    if preset == "torchvision":
+        return T.Compose([T.Resize(min(h, w) * 256 // 224, interpolation=T.InterpolationMode.BILINEAR),
+                          T.CenterCrop((h, w)), T.ToTensor(),
+                          T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    return lambda im: half(T.ToTensor()(im.resize((w, h), Image.BILINEAR)))
+
+
 def make_weight_files(out_dir, seed):
     import torchvision
+    from PIL import Image
+
+    photo = Image.open(os.path.join(out_dir, "preprocess", "photo.jpg")).convert("RGB")
+    photo_input = {p: preset_transform(p, 32, 32)(photo)[None] for p in ("timm", "torchvision", "hf")}
 
     d = os.path.join(out_dir, "weights")
     os.makedirs(d, exist_ok=True)
@@ -141,6 +162,7 @@ def make_weight_files(out_dir, seed):
         model = randomised(c, gen)
         sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
         expected["logits.timm"] = model(images)
+        expected["predict.timm.pth"] = model(photo_input["timm"])
 
         strided = dict(sd)
         strided["head.weight"] = sd["head.weight"].t().contiguous().t()  # strides (1, 10)
@@ -166,17 +188,49 @@ def make_weight_files(out_dir, seed):
             p.copy_(torch.randn(p.shape, generator=gen) * (p[0].numel() if p.dim() > 1 else 64) ** -0.5)
         torch.save(tv.state_dict(), os.path.join(d, "torchvision.pth"))
         expected["logits.torchvision"] = tv(images)
+        expected["predict.torchvision.pth"] = tv(photo_input["torchvision"])
 
         hf_config = dict(c, layernorm_eps=1e-12)
         hf = randomised(hf_config, gen)
         write_safetensors(os.path.join(d, "hf.safetensors"), hf_state_dict(hf.state_dict(), c["depth"]), {})
         expected["logits.hf"] = hf(images)
+        expected["predict.hf.safetensors"] = hf(photo_input["hf"])
 
         jax = randomised(c, gen)
         arrays = jax_arrays(jax.state_dict(), c)
         np.savez(os.path.join(d, "jax.npz"), **arrays)
         np.savez_compressed(os.path.join(d, "jax_compressed.npz"), **arrays)
         expected["logits.jax"] = jax(images)
+        expected["predict.jax.npz"] = jax(photo_input["timm"])
 
     write_hostile(d, os.path.join(d, "timm.pth"))
     write_safetensors(os.path.join(d, "expected.safetensors"), expected, {"fixture": "weights"})
+
+
+def make_preprocess_files(out_dir, seed):
+    """Images and what timm's, torchvision's and Hugging Face's evaluation preprocessing make of
+    them with Pillow (preprocess/expected.safetensors, [3, H, W] per image, preset and size)."""
+    from PIL import Image
+
+    d = os.path.join(out_dir, "preprocess")
+    os.makedirs(d, exist_ok=True)
+    rng = np.random.default_rng(seed)
+
+    def smooth(h, w, c):  # photo-like: low-frequency colour fields plus a little noise
+        y, x = np.mgrid[0:h, 0:w] / max(h, w)
+        chans = [np.sin(6 * x * (k + 1) + 3 * y + k) * np.cos(4 * y * (k + 2)) for k in range(c)]
+        img = 127.5 + 100 * np.stack(chans, -1) + rng.normal(0, 12, (h, w, c))
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+    images = {"photo.jpg": Image.fromarray(smooth(200, 300, 3), "RGB"),
+              "big.png": Image.fromarray(smooth(480, 640, 3), "RGB"),
+              "grey.png": Image.fromarray(smooth(260, 150, 1)[:, :, 0], "L"),
+              "rgba.png": Image.fromarray(smooth(70, 90, 4), "RGBA")}
+    expected = {}
+    for name, img in images.items():
+        img.save(os.path.join(d, name), **({"quality": 92} if name.endswith(".jpg") else {}))
+        rgb = Image.open(os.path.join(d, name)).convert("RGB")
+        for h, w in ((224, 224), (64, 96)):
+            for preset in ("timm", "torchvision", "hf"):
+                expected[f"{name}.{preset}.{h}x{w}"] = preset_transform(preset, h, w)(rgb)
+    write_safetensors(os.path.join(d, "expected.safetensors"), expected, {"fixture": "preprocess"})

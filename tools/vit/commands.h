@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace vit::tools {
 
@@ -59,7 +60,23 @@ struct EvalCliOptions {
     std::string json_out;          // also write the results as JSON here
 };
 
+struct PredictCliOptions {
+    std::string weights;               // any supported weight file
+    std::vector<std::string> inputs;   // image files and folders
+    int64_t top_k = 5;
+    int64_t batch = 16;
+    int threads = 0;                   // 0: every core
+    int64_t num_heads = 0;             // override for files that cannot tell
+    int64_t image_size = 0;            // run at this square size (position table resampled)
+    std::string preprocess;            // timm | torchvision | hf; empty: from the weights
+    std::string precision = "fp32";
+    std::string labels;                // class names, one per line
+    bool non_strict = false;
+    bool json = false;
+};
+
 int run_info(const InfoOptions& options);
+int run_predict(const PredictCliOptions& options);
 int run_train(const TrainCliOptions& options);
 int run_eval(const EvalCliOptions& options);
 int run_bench(const BenchOptions& options);

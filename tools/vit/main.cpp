@@ -119,6 +119,31 @@ int main(int argc, char** argv) {
     eval_cmd->add_option("--json", eval.json_out, "also write the results to this JSON file");
     add_recipe_flags(eval_cmd, eval.overrides, false);
 
+    vit::tools::PredictCliOptions predict;
+    auto* predict_cmd = app.add_subcommand("predict", "top-k classes of images with pretrained or trained weights");
+    predict_cmd->add_option("--weights", predict.weights,
+                            "weights: safetensors (timm or Hugging Face names, or from vit train), PyTorch "
+                            ".pth/.pt/.bin (timm or torchvision names) or JAX .npz")->required();
+    predict_cmd->add_option("images", predict.inputs, "image files (JPEG, PNG) and folders of them")->required();
+    predict_cmd->add_option("--top-k", predict.top_k, "classes to show per image")->capture_default_str()
+        ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+    predict_cmd->add_option("--batch", predict.batch, "images per forward pass")->capture_default_str()
+        ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+    predict_cmd->add_option("--threads", predict.threads, "compute threads (default: every core)")->check(CLI::Range(1, 1024));
+    predict_cmd->add_option("--preprocess", predict.preprocess,
+                            "preprocessing preset (default: the recipe of a vit train checkpoint, else the "
+                            "preset of the weights' origin)")->check(CLI::IsMember({"timm", "torchvision", "hf"}));
+    predict_cmd->add_option("--precision", predict.precision, "fp32, or bf16 matrix products with fp32 accumulation")
+        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
+    predict_cmd->add_option("--labels", predict.labels, "class names, one per line (default: from the weights, "
+                            "or ImageNet-1k's for 1000 classes)");
+    predict_cmd->add_option("--heads", predict.num_heads, "number of heads, for files that cannot tell")
+        ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+    predict_cmd->add_option("--image-size", predict.image_size, "run at this square input size (the position "
+                            "table is resampled)")->check(CLI::Range(int64_t{1}, int64_t{16384}));
+    predict_cmd->add_flag("--non-strict", predict.non_strict, "load what matches; report missing and unused tensors");
+    predict_cmd->add_flag("--json", predict.json, "print one JSON object");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -133,6 +158,9 @@ int main(int argc, char** argv) {
         }
         if (eval_cmd->parsed()) {
             return vit::tools::run_eval(eval);
+        }
+        if (predict_cmd->parsed()) {
+            return vit::tools::run_predict(predict);
         }
         return vit::tools::run_bench(bench);
     } catch (const vit::Error& e) {

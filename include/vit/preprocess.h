@@ -1,0 +1,32 @@
+// The evaluation preprocessing of the ecosystems pretrained weights come from, for a model input
+// of H x W pixels (3 channels), each equal to its reference on 8-bit images within 1/255:
+//   timm         Resize(shorter side floor(H / 0.9), bicubic), CenterCrop(H, W), Normalize(0.5, 0.5)
+//   torchvision  Resize(shorter side floor(H * 256 / 224), bilinear), CenterCrop(H, W),
+//                Normalize(ImageNet mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225))
+//   hf           Resize to H x W (bilinear, aspect ratio not kept), Normalize(0.5, 0.5)
+// Resizes round to 8-bit levels as Pillow does.
+//
+// Example:
+//   vit::Pipeline p = vit::preprocess_pipeline("timm", model.config());
+//   p.apply(vit::decode_image_file("cat.jpg", vit::kMaxImagePixels), rng, input);
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vit/config.h"
+#include "vit/transforms.h"
+#include "vit/weights.h"
+
+namespace vit {
+
+std::vector<std::string> preprocess_names();  // timm, torchvision, hf
+
+// Throws vit::Error for an unknown name (listing the valid ones) or a model without 3 channels.
+Pipeline preprocess_pipeline(const std::string& name, const ViTConfig& config);
+
+// The preset matching where weights come from: torchvision's for torchvision names, hf for
+// Hugging Face names, timm's otherwise (timm and the JAX release share it).
+std::string default_preprocess(NameScheme scheme);
+
+}  // namespace vit

@@ -1,0 +1,71 @@
+// Preprocessing presets: timm's, torchvision's and Hugging Face's evaluation transforms.
+#include "vit/preprocess.h"
+
+#include "vit/error.h"
+
+namespace vit {
+
+namespace {
+
+// width 0: the shorter side becomes `height`.
+Transform resize_8bit(int64_t height, int64_t width, Interpolation interpolation) {
+    Transform t;
+    t.op = TransformOp::Resize;
+    t.height = height;
+    t.width = width;
+    t.interpolation = interpolation;
+    t.round_to_8bit = true;
+    return t;
+}
+
+Transform center_crop_step(int64_t height, int64_t width) {
+    Transform t;
+    t.op = TransformOp::CenterCrop;
+    t.height = height;
+    t.width = width;
+    return t;
+}
+
+Transform normalize_step(std::vector<float> mean, std::vector<float> std) {
+    Transform t;
+    t.op = TransformOp::Normalize;
+    t.mean = std::move(mean);
+    t.std = std::move(std);
+    return t;
+}
+
+}  // namespace
+
+std::vector<std::string> preprocess_names() { return {"timm", "torchvision", "hf"}; }
+
+Pipeline preprocess_pipeline(const std::string& name, const ViTConfig& c) {
+    if (c.channels != 3) {
+        fail("preprocessing preset '{}' is for RGB models; this model takes {} channel(s)", name, c.channels);
+    }
+    const int64_t H = c.image_height, W = c.image_width;
+    std::vector<Transform> steps;
+    if (name == "timm") {  // crop_pct 0.9
+        steps = {resize_8bit(static_cast<int64_t>(static_cast<double>(std::min(H, W)) / 0.9), 0, Interpolation::Bicubic),
+                 center_crop_step(H, W), normalize_step({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f})};
+    } else if (name == "torchvision") {
+        steps = {resize_8bit(std::min(H, W) * 256 / 224, 0, Interpolation::Bilinear), center_crop_step(H, W),
+                 normalize_step({0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f})};
+    } else if (name == "hf") {
+        steps = {resize_8bit(H, W, Interpolation::Bilinear), normalize_step({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f})};
+    } else {
+        fail("unknown preprocessing preset '{}'; expected timm, torchvision or hf", name);
+    }
+    return Pipeline(std::move(steps), 3, H, W);
+}
+
+std::string default_preprocess(NameScheme scheme) {
+    switch (scheme) {
+        case NameScheme::Torchvision: return "torchvision";
+        case NameScheme::HuggingFace: return "hf";
+        case NameScheme::Timm:
+        case NameScheme::Jax: return "timm";
+    }
+    return "timm";
+}
+
+}  // namespace vit

@@ -1,0 +1,125 @@
+// vit predict's engine: image collection, the evaluation pipeline of weights, batched top-k.
+#include "vit/predict.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "vit/error.h"
+#include "vit/image_io.h"
+#include "vit/preprocess.h"
+#include "vit/recipe.h"
+
+namespace vit {
+
+namespace {
+
+bool is_image_name(const std::filesystem::path& p) {
+    std::string ext = p.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+std::vector<std::string> collect_images(const std::vector<std::string>& inputs) {
+    namespace fs = std::filesystem;
+    std::vector<std::string> files;
+    for (const std::string& in : inputs) {
+        std::error_code ec;
+        if (fs::is_directory(in, ec)) {
+            std::vector<std::string> found;
+            for (auto it = fs::recursive_directory_iterator(in, ec); !ec && it != fs::recursive_directory_iterator();
+                 it.increment(ec)) {
+                if (it->is_regular_file(ec) && is_image_name(it->path())) found.push_back(it->path().string());
+            }
+            if (ec) fail("cannot list folder '{}': {}", in, ec.message());
+            if (found.empty()) fail("folder '{}' holds no .jpg, .jpeg or .png files", in);
+            std::sort(found.begin(), found.end());
+            files.insert(files.end(), found.begin(), found.end());
+        } else if (fs::exists(in, ec)) {
+            files.push_back(in);
+        } else {
+            fail("image '{}' does not exist", in);
+        }
+    }
+    if (files.empty()) fail("no images given");
+    return files;
+}
+
+Pipeline eval_pipeline_for(const WeightSource& w, const ViTConfig& c, const std::string& preset) {
+    if (!preset.empty()) {
+        return preprocess_pipeline(preset, c);
+    }
+    if (auto it = w.metadata.find("vit.recipe"); it != w.metadata.end()) {
+        const Recipe recipe = recipe_from_json(it->second, w.path + " (vit.recipe metadata)", Recipe{});
+        return Pipeline(recipe.eval_transforms, c.channels, c.image_height, c.image_width);
+    }
+    return preprocess_pipeline(default_preprocess(w.scheme), c);
+}
+
+std::vector<Prediction> predict_images(ViT& model, const Pipeline& pipe, const std::vector<std::string>& paths,
+                                       const PredictOptions& o, PredictTiming* timing) {
+    const ViTConfig& c = model.config();
+    if (c.num_classes == 0) {
+        fail("the model has no classifier head (num_classes 0); it returns features, not classes");
+    }
+    const int64_t K = c.num_classes, k = std::min(o.top_k, K), per_image = pipe.sample_size();
+    const int64_t N = static_cast<int64_t>(paths.size());
+    std::vector<Prediction> out(static_cast<size_t>(N));
+    std::vector<float> batch(static_cast<size_t>(std::min(o.batch, N) * per_image));
+    PredictTiming t;
+    for (int64_t start = 0; start < N; start += o.batch) {
+        const int64_t B = std::min(o.batch, N - start);
+        auto t0 = std::chrono::steady_clock::now();
+        std::vector<std::string> errors(static_cast<size_t>(B));
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t b = 0; b < B; b++) {
+            try {
+                Rng rng(0);  // evaluation transforms draw nothing
+                pipe.apply(decode_image_file(paths[static_cast<size_t>(start + b)], o.max_pixels), rng,
+                           batch.data() + b * per_image);
+            } catch (const std::exception& e) {
+                errors[static_cast<size_t>(b)] = e.what();
+            }
+        }
+        for (int64_t b = 0; b < B; b++) {  // the first failure, named by its file
+            const std::string& e = errors[static_cast<size_t>(b)];
+            const std::string& path = paths[static_cast<size_t>(start + b)];
+            if (!e.empty()) fail("{}", e.find(path) != std::string::npos ? e : fmt::format("'{}': {}", path, e));
+        }
+        t.preprocess_s += seconds_since(t0);
+        t0 = std::chrono::steady_clock::now();
+        const float* logits = model.forward(batch.data(), B, {});
+        t.forward_s += seconds_since(t0);
+        for (int64_t b = 0; b < B; b++) {
+            const float* z = logits + b * K;
+            const float zmax = *std::max_element(z, z + K);
+            double sum = 0.0;
+            for (int64_t j = 0; j < K; j++) sum += std::exp(static_cast<double>(z[j] - zmax));
+            std::vector<int64_t> order(static_cast<size_t>(K));
+            std::iota(order.begin(), order.end(), 0);
+            std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                              [z](int64_t a, int64_t bb) { return z[a] > z[bb] || (z[a] == z[bb] && a < bb); });
+            Prediction& p = out[static_cast<size_t>(start + b)];
+            p.path = paths[static_cast<size_t>(start + b)];
+            for (int64_t j = 0; j < k; j++) {
+                const int64_t cls = order[static_cast<size_t>(j)];
+                p.classes.push_back(cls);
+                p.probabilities.push_back(static_cast<float>(std::exp(static_cast<double>(z[cls] - zmax)) / sum));
+            }
+        }
+    }
+    if (timing != nullptr) *timing = t;
+    return out;
+}
+
+}  // namespace vit

@@ -1,0 +1,72 @@
+// vit predict: top-k classes of images with any supported weight file.
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "vit/checkpoint.h"
+#include "vit/class_names.h"
+#include "vit/error.h"
+#include "vit/predict.h"
+#include "vit/threads.h"
+
+namespace vit::tools {
+
+int run_predict(const PredictCliOptions& o) {
+    set_num_threads(o.threads > 0 ? o.threads : num_cores());
+    const WeightSource w = open_weights(o.weights);
+    ViTConfig c = config_from_weights(w, o.num_heads);
+    if (o.image_size > 0) {
+        c.image_height = c.image_width = o.image_size;
+        c.validate();
+    }
+    ViT model(c);
+    const LoadReport report = load_weights(model, w, {.strict = !o.non_strict});
+    for (const std::string& name : report.missing) fmt::print(stderr, "warning: '{}' lacks '{}' (left zero)\n", o.weights, name);
+    for (const std::string& name : report.unexpected) fmt::print(stderr, "warning: '{}' has unused tensor '{}'\n", o.weights, name);
+    model.set_precision(parse_precision(o.precision));
+    std::vector<std::string> names;
+    if (!o.labels.empty()) {
+        names = read_class_names(o.labels, c.num_classes);
+    } else if (auto found = class_names_of(w, c.num_classes)) {
+        names = *found;
+    } else {
+        for (int64_t k = 0; k < c.num_classes; k++) names.push_back(fmt::format("class {}", k));
+    }
+    const Pipeline pipe = eval_pipeline_for(w, c, o.preprocess);
+    const std::vector<std::string> files = collect_images(o.inputs);
+    PredictTiming timing;
+    const std::vector<Prediction> results =
+        predict_images(model, pipe, files, {.top_k = o.top_k, .batch = o.batch}, &timing);
+    const double n = static_cast<double>(files.size());
+    if (o.json) {
+        nlohmann::ordered_json j;
+        j["weights"] = o.weights;
+        j["model"] = {{"image_size", {c.image_height, c.image_width}}, {"classes", c.num_classes},
+                      {"precision", o.precision}};
+        j["predictions"] = nlohmann::json::array();
+        for (const Prediction& p : results) {
+            nlohmann::ordered_json top = nlohmann::json::array();
+            for (size_t i = 0; i < p.classes.size(); i++) {
+                top.push_back({{"class", p.classes[i]}, {"label", names[static_cast<size_t>(p.classes[i])]},
+                               {"probability", p.probabilities[i]}});
+            }
+            j["predictions"].push_back({{"path", p.path}, {"top", top}});
+        }
+        j["timing"] = {{"images", files.size()}, {"preprocess_s", timing.preprocess_s}, {"forward_s", timing.forward_s},
+                       {"forward_ms_per_image", 1e3 * timing.forward_s / n}};
+        fmt::print("{}\n", j.dump());
+        return 0;
+    }
+    for (const Prediction& p : results) {
+        fmt::print("{}\n", p.path);
+        for (size_t i = 0; i < p.classes.size(); i++) {
+            fmt::print("  {:>2}. {:6.2f}%  {} ({})\n", i + 1, 100.0 * p.probabilities[i],
+                       names[static_cast<size_t>(p.classes[i])], p.classes[i]);
+        }
+    }
+    fmt::print("{} image(s): preprocessing {:.1f} ms, forward {:.1f} ms ({:.1f} ms per image, batch {}, {})\n",
+               files.size(), 1e3 * timing.preprocess_s, 1e3 * timing.forward_s, 1e3 * timing.forward_s / n, o.batch,
+               o.precision);
+    return 0;
+}
+
+}  // namespace vit::tools
