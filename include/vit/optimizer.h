@@ -38,9 +38,21 @@ class Optimizer {
     // Throws vit::Error for out-of-range hyper-parameters, naming the option.
     Optimizer(ViT& model, const OptimizerOptions& options);
     // One update with the model's current gradients at learning rate `lr` (options().lr if < 0).
+    // Frozen parameters are skipped (their state and step count stay as they are), as PyTorch
+    // skips parameters without gradients.
     void step(float lr = -1.0f);
     int64_t steps() const { return step_; }
-    void set_steps(int64_t steps) { step_ = steps; }
+    // Sets the step count of the optimizer and of every parameter.
+    void set_steps(int64_t steps);
+    // Per-parameter step counts (Adam's bias correction uses them), parallel to model.params();
+    // they differ from steps() only for parameters that were frozen for a while.
+    const std::vector<int64_t>& param_steps() const { return param_steps_; }
+    void set_param_steps(std::vector<int64_t> steps);
+    // Flags parallel to model.params(); true: not updated.
+    void set_frozen(std::vector<bool> frozen);
+    // Zeroes the gradients of frozen parameters, so that gradient clipping sees only the
+    // trainable ones (PyTorch's frozen parameters have no gradient).
+    void drop_frozen_gradients();
     const OptimizerOptions& options() const { return options_; }
     // The state buffers by name ("exp_avg", "exp_avg_sq" or "momentum_buffer"), each parallel
     // to the parameters, for checkpoints.
@@ -51,6 +63,8 @@ class Optimizer {
     OptimizerOptions options_;
     FloatBuffer first_, second_;
     int64_t step_ = 0;
+    std::vector<int64_t> param_steps_;
+    std::vector<bool> frozen_;
 };
 
 // Scales the model's gradients so their global L2 norm is at most max_norm (as

@@ -32,6 +32,12 @@ struct Recipe {
     std::vector<Transform> train_transforms, eval_transforms;
     // model
     ViTConfig model;
+    // fine-tuning: start from pretrained weights (any format of weights.h); the architecture
+    // comes from them, image size, channels, class count and dropout rates from `model`
+    std::string init;
+    bool freeze_embeddings = false;  // class token, position table, patch embedding
+    int64_t freeze_blocks = 0;       // the first k encoder blocks
+    int64_t unfreeze_epoch = 0;      // train everything after this many epochs (0: stay frozen)
     // optimisation
     OptimizerOptions optimizer;
     ScheduleKind schedule = ScheduleKind::Cosine;

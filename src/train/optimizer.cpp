@@ -2,6 +2,7 @@
 // it decays), and global-norm gradient clipping.
 #include "vit/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/kernels.h"
@@ -26,6 +27,8 @@ OptimizerKind parse_optimizer(const std::string& name) {
 }
 
 Optimizer::Optimizer(ViT& model, const OptimizerOptions& o) : model_(model), options_(o) {
+    param_steps_.assign(model.params().size(), 0);
+    frozen_.assign(model.params().size(), false);
     const char* name = optimizer_name(o.kind);
     if (!(o.lr >= 0.0f && o.lr < 10.0f)) fail("{} lr must be in [0, 10), got {}", name, o.lr);
     if (!(o.weight_decay >= 0.0f && o.weight_decay < 10.0f)) {
@@ -44,11 +47,39 @@ Optimizer::Optimizer(ViT& model, const OptimizerOptions& o) : model_(model), opt
     second_.resize(model.param_buffer_size());
 }
 
+void Optimizer::set_steps(int64_t steps) {
+    step_ = steps;
+    std::fill(param_steps_.begin(), param_steps_.end(), steps);
+}
+
+void Optimizer::set_param_steps(std::vector<int64_t> steps) {
+    if (steps.size() != param_steps_.size()) {
+        fail("optimizer: {} per-parameter step counts given for {} parameters", steps.size(), param_steps_.size());
+    }
+    param_steps_ = std::move(steps);
+}
+
+void Optimizer::set_frozen(std::vector<bool> frozen) {
+    if (frozen.size() != frozen_.size()) {
+        fail("optimizer: {} frozen flags given for {} parameters", frozen.size(), frozen_.size());
+    }
+    frozen_ = std::move(frozen);
+}
+
 std::vector<std::pair<std::string, FloatBuffer*>> Optimizer::state() {
     if (options_.kind == OptimizerKind::SGD) {
         return {{"momentum_buffer", &first_}};
     }
     return {{"exp_avg", &first_}, {"exp_avg_sq", &second_}};
+}
+
+void Optimizer::drop_frozen_gradients() {
+    for (size_t i = 0; i < frozen_.size(); i++) {
+        if (frozen_[i]) {
+            const ParamInfo& p = model_.params()[i];
+            std::fill_n(model_.grad_data() + p.offset, p.numel, 0.0f);
+        }
+    }
 }
 
 void Optimizer::step(float lr) {
@@ -57,15 +88,18 @@ void Optimizer::step(float lr) {
     const OptimizerOptions& o = options_;
     float* params = model_.param_data();
     const float* grads = model_.grad_data();
-    for (const ParamInfo& p : model_.params()) {
+    for (size_t i = 0; i < model_.params().size(); i++) {
+        if (frozen_[i]) continue;
+        const ParamInfo& p = model_.params()[i];
+        const int64_t t = ++param_steps_[i];
         const float wd = p.weight_decay ? o.weight_decay : 0.0f;
         float* param = params + p.offset;
         const float* grad = grads + p.offset;
         if (o.kind == OptimizerKind::SGD) {
-            cpu::sgd_update(param, grad, first_.data() + p.offset, p.numel, rate, o.momentum, wd, o.nesterov, step_ == 1);
+            cpu::sgd_update(param, grad, first_.data() + p.offset, p.numel, rate, o.momentum, wd, o.nesterov, t == 1);
         } else {
             cpu::adam_update(param, grad, first_.data() + p.offset, second_.data() + p.offset, p.numel, rate, o.beta1,
-                             o.beta2, o.eps, wd, o.kind == OptimizerKind::AdamW, step_);
+                             o.beta2, o.eps, wd, o.kind == OptimizerKind::AdamW, t);
         }
     }
 }

@@ -214,6 +214,13 @@ void Recipe::validate() const {
     if (log_every < 1) fail("log_every must be >= 1, got {}", log_every);
     if (out_dir.empty()) fail("out_dir must not be empty");
     if (model.num_classes < 1) fail("a model to train needs num_classes >= 1, got {}", model.num_classes);
+    if (freeze_blocks < 0 || freeze_blocks > model.depth) {
+        fail("freeze_blocks must be in [0, depth = {}], got {}", model.depth, freeze_blocks);
+    }
+    if (unfreeze_epoch < 0 || unfreeze_epoch > epochs) fail("unfreeze_epoch must be in [0, epochs = {}], got {}", epochs, unfreeze_epoch);
+    if (init.empty() && (freeze_embeddings || freeze_blocks > 0)) {
+        fail("freezing (freeze_embeddings, freeze_blocks) needs pretrained weights to start from (finetune.init)");
+    }
     Pipeline(train_transforms, model.channels, model.image_height, model.image_width);
     Pipeline(eval_transforms, model.channels, model.image_height, model.image_width);
 }
@@ -284,6 +291,8 @@ std::string recipe_to_json(const Recipe& r) {
                      {"accumulate", r.accumulate},   {"label_smoothing", r.label_smoothing},
                      {"clip_grad_norm", r.clip_grad_norm}, {"seed", r.seed},
                      {"precision", precision_name(r.precision)}};
+    j["finetune"] = {{"init", r.init}, {"freeze_embeddings", r.freeze_embeddings},
+                     {"freeze_blocks", r.freeze_blocks}, {"unfreeze_epoch", r.unfreeze_epoch}};
     j["run"] = {{"threads", r.threads},   {"workers", r.workers},     {"checkpoint_every", r.checkpoint_every},
                 {"log_every", r.log_every}, {"out_dir", r.out_dir}};
     return j.dump(2);
@@ -363,6 +372,14 @@ Recipe recipe_from_json(const std::string& text, const std::string& source, cons
             fail("recipe {}: 'training.precision' must be \"fp32\" or \"bf16\", got \"{}\"", source, precision);
         }
         r.precision = parse_precision(precision);
+        f.done();
+    }
+    if (const json* ft = top.get("finetune")) {
+        Fields f(*ft, "finetune", source);
+        f.string("init", r.init);
+        f.boolean("freeze_embeddings", r.freeze_embeddings);
+        f.integer("freeze_blocks", r.freeze_blocks, 0, 100000);
+        f.integer("unfreeze_epoch", r.unfreeze_epoch, 0, 100000);
         f.done();
     }
     if (const json* u = top.get("run")) {

@@ -1,6 +1,7 @@
 // Training checkpoints: weights + optimizer state + position, in one safetensors file.
 #include "vit/train_state.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "vit/checkpoint.h"
@@ -17,7 +18,8 @@ void save_training_checkpoint(const std::string& path, const ViT& model, Optimiz
         extra.push_back({std::string(kTrainingStatePrefix) + name, {buffer->size()}, buffer->data()});
     }
     json state{{"epoch", s.epoch},         {"next_batch", s.next_batch},   {"step", s.step},
-               {"optimizer_steps", optimizer.steps()}, {"optimizer", optimizer_name(optimizer.options().kind)},
+               {"optimizer_steps", optimizer.steps()}, {"param_steps", optimizer.param_steps()},
+               {"optimizer", optimizer_name(optimizer.options().kind)},
                {"epoch_loss_sum", s.epoch_loss_sum}, {"epoch_correct", s.epoch_correct}, {"epoch_seen", s.epoch_seen}};
     save_weights(model, path, extra,
                  {{"vit.recipe", recipe_to_json(recipe)},
@@ -70,6 +72,15 @@ TrainState load_training_checkpoint(const std::string& path, ViT& model, Optimiz
         f.read_f32_into(*t, buffer->data());
     }
     optimizer.set_steps(j["optimizer_steps"].get<int64_t>());
+    if (j.contains("param_steps")) {  // per-parameter counts differ after frozen epochs
+        const json& steps = j["param_steps"];
+        if (!steps.is_array() || steps.size() != optimizer.param_steps().size() ||
+            !std::all_of(steps.begin(), steps.end(), [](const json& v) { return v.is_number_integer() && v.get<int64_t>() >= 0; })) {
+            fail("'{}': vit.train_state 'param_steps' must list {} non-negative integers", path,
+                 optimizer.param_steps().size());
+        }
+        optimizer.set_param_steps(steps.get<std::vector<int64_t>>());
+    }
     return TrainState{.epoch = j["epoch"].get<int64_t>(), .next_batch = j["next_batch"].get<int64_t>(),
                       .step = j["step"].get<int64_t>(), .epoch_loss_sum = j["epoch_loss_sum"].get<double>(),
                       .epoch_correct = j["epoch_correct"].get<int64_t>(), .epoch_seen = j["epoch_seen"].get<int64_t>()};

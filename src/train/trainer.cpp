@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "vit/checkpoint.h"
 #include "vit/error.h"
+#include "vit/finetune.h"
 #include "vit/threads.h"
 #include "vit/train_state.h"
 
@@ -78,7 +80,13 @@ int64_t count_correct(const float* logits, const std::vector<int32_t>& labels, i
 
 }  // namespace
 
-TrainResult train(const Recipe& recipe, const TrainOptions& options, const TrainCallbacks& cb) {
+TrainResult train(const Recipe& recipe_in, const TrainOptions& options, const TrainCallbacks& cb) {
+    Recipe recipe = recipe_in;
+    std::optional<WeightSource> pretrained;
+    if (!recipe.init.empty() && options.resume.empty()) {
+        pretrained = open_weights(recipe.init);
+        recipe.model = finetune_config(*pretrained, recipe.model);
+    }
     recipe.validate();
     const auto t_start = Clock::now();
     set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
@@ -107,8 +115,20 @@ TrainResult train(const Recipe& recipe, const TrainOptions& options, const Train
 
     ViT model(cfg);
     model.init_weights(recipe.seed);
+    if (pretrained) {
+        message(fmt::format("fine-tuning from {} ({} names): {}", recipe.init, name_scheme_name(pretrained->scheme),
+                            init_from_pretrained(model, *pretrained)));
+        pretrained.reset();  // release the file
+    }
     model.set_precision(recipe.precision);
     Optimizer optimizer(model, recipe.optimizer);
+    const bool freezing = recipe.freeze_embeddings || recipe.freeze_blocks > 0;
+    auto set_frozen_for = [&](int64_t epoch) {  // frozen until unfreeze_epoch epochs are done
+        const bool frozen = freezing && (recipe.unfreeze_epoch == 0 || epoch < recipe.unfreeze_epoch);
+        optimizer.set_frozen(frozen ? frozen_parameters(model, recipe.freeze_embeddings, recipe.freeze_blocks)
+                                    : std::vector<bool>(model.params().size(), false));
+        return frozen;
+    };
     std::error_code ec;
     fs::create_directories(recipe.out_dir, ec);
     if (ec || !fs::is_directory(recipe.out_dir)) {
@@ -141,6 +161,9 @@ TrainResult train(const Recipe& recipe, const TrainOptions& options, const Train
     };
     while (state.epoch < recipe.epochs) {
         const auto t_epoch = Clock::now();
+        if (!set_frozen_for(state.epoch) && freezing && state.epoch == recipe.unfreeze_epoch && state.next_batch == 0) {
+            message(fmt::format("epoch {}: every parameter trains from now on", state.epoch + 1));
+        }
         int64_t images_this_run = 0;
         loader.start_epoch(state.epoch, state.next_batch);
         while (state.next_batch < batches_used) {
@@ -165,6 +188,7 @@ TrainResult train(const Recipe& recipe, const TrainOptions& options, const Train
                      "'{}'. Try a lower learning rate or gradient clipping (clip_grad_norm)",
                      step_loss, state.step + 1, state.epoch + 1, result.checkpoint);
             }
+            optimizer.drop_frozen_gradients();
             if (recipe.clip_grad_norm > 0.0f) {
                 clip_grad_norm(model, recipe.clip_grad_norm);
             }

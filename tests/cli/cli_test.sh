@@ -7,6 +7,9 @@ trap 'rm -rf "$tmp"' EXIT
 passed=0
 failed=0
 
+root=$(cd "$(dirname "$0")/../.." && pwd)
+fx="${VIT_FIXTURE_DIR:-fixtures}"  # written by tests/reference/make_fixtures.py
+
 # expect NAME EXIT_CODE SUBSTRING -- COMMAND...: runs the command, checks its exit code and
 # that stdout+stderr contain SUBSTRING.
 expect() {
@@ -47,7 +50,35 @@ expect no_command 2 "A subcommand is required" -- "$vit"
 expect both_sources 2 "--preset excludes --weights" -- "$vit" info --preset vit_base_patch16_224 --weights x.safetensors
 expect missing_file 1 "error: cannot open 'missing.safetensors': No such file or directory" -- "$vit" info --weights missing.safetensors
 printf 'not a safetensors file at all' > "$tmp/bad.safetensors"
-expect bad_file 1 "header length" -- "$vit" info --weights "$tmp/bad.safetensors"
+expect bad_file 1 "is not a weight file vit reads (expected safetensors, a PyTorch .pth/.pt/.bin zip archive, or a NumPy .npz)" -- "$vit" info --weights "$tmp/bad.safetensors"
+
+# Pretrained weights in every format, vit predict and fine-tuning.
+expect info_pth 0 "(pytorch, torchvision names, 34 tensors)" -- "$vit" info --weights "$fx/weights/torchvision.pth"
+expect info_npz 0 "heads x head_dim   2 x 64" -- "$vit" info --weights "$fx/weights/jax.npz"
+expect info_evil 1 "the pickle names the global 'posix.system', which is not allowed" -- "$vit" info --weights "$fx/weights/evil_global.pth"
+expect info_legacy 1 "is a PyTorch file in the legacy (pre-1.6) format" -- "$vit" info --weights "$fx/weights/legacy.pth"
+expect predict_text 0 "1 image(s): preprocessing" -- "$vit" predict --weights "$fx/weights/torchvision.pth" "$fx/preprocess/photo.jpg"
+expect predict_folder 0 "4 image(s)" -- "$vit" predict --weights "$fx/weights/hf.safetensors" "$fx/preprocess" --top-k 2 --batch 3
+expect predict_json 0 '"predictions":[{"path":"'"$fx"'/preprocess/photo.jpg","top":[{"class":' -- "$vit" predict --weights "$fx/weights/jax.npz" "$fx/preprocess/photo.jpg" --json
+expect predict_imagenet 0 '"label":"tench"' -- "$vit" predict --weights "$fx/weights/imagenet_classes.pth" "$fx/preprocess/photo.jpg" --json --top-k 1000
+expect predict_bf16 0 "bf16)" -- "$vit" predict --weights "$fx/weights/timm.pth" "$fx/preprocess/photo.jpg" --precision bf16
+expect predict_resized 0 "1 image(s)" -- "$vit" predict --weights "$fx/weights/timm.pth" "$fx/preprocess/photo.jpg" --image-size 48 --preprocess torchvision
+printf 'a\nb\n' > "$tmp/labels.txt"
+expect predict_labels 1 "error: '$tmp/labels.txt' holds 2 class names, the model has 10 classes" -- "$vit" predict --weights "$fx/weights/timm.pth" "$fx/preprocess/photo.jpg" --labels "$tmp/labels.txt"
+printf 'not an image' > "$tmp/fake.jpg"
+expect predict_bad_image 1 "$tmp/fake.jpg" -- "$vit" predict --weights "$fx/weights/timm.pth" "$tmp/fake.jpg"
+/usr/bin/python3 -c "
+import struct, zlib, sys
+ihdr = struct.pack('>IIBBBBB', 200000, 200000, 8, 2, 0, 0, 0)
+chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IEND', b''))" "$tmp/bomb.png"
+expect predict_bomb 1 "200000x200000" -- "$vit" predict --weights "$fx/weights/timm.pth" "$tmp/bomb.png"
+expect predict_missing 1 "error: image '$tmp/nothing.jpg' does not exist" -- "$vit" predict --weights "$fx/weights/timm.pth" "$tmp/nothing.jpg"
+expect predict_preset_bad 2 "--preprocess: imagenet not in {timm,torchvision,hf}" -- "$vit" predict --weights x --preprocess imagenet y.jpg
+ft=(--recipe "$root/examples/finetune_fashion_mnist.json" --train-limit 200 --test-limit 100 --epochs 1 --threads 2)
+expect finetune 0 "fine-tuning from $fx/weights/timm.pth (timm names): patch projection summed over 3 channels" -- "$vit" train "${ft[@]}" --init "$fx/weights/timm.pth" --out "$tmp/ft"
+expect finetune_predict 0 "1 image(s)" -- "$vit" predict --weights "$tmp/ft/model.safetensors" "$fx/preprocess/grey.png"
+expect freeze_without_init 1 "error: freezing (freeze_embeddings, freeze_blocks) needs pretrained weights to start from (finetune.init)" -- "$vit" train --freeze-blocks 1
 
 # vit train and vit eval on a small subset of Fashion-MNIST (Debian's dataset-fashion-mnist).
 small=(--train-limit 500 --test-limit 200 --batch-size 50 --epochs 1 --threads 2)

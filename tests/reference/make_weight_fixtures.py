@@ -8,6 +8,7 @@ logits PyTorch computes from the same weights (weights/expected.safetensors), an
   hf.safetensors         Hugging Face transformers names (split q/k/v, "vit." prefix), eps 1e-12
   jax.npz                the original JAX release's names and layouts (np.savez)
   jax_compressed.npz     the same with np.savez_compressed
+  imagenet_classes.pth   a tiny timm model with 1000 classes
 and logits of the timm model with its position table resampled to 48x48 and 32x48 (bicubic,
 antialias, as timm's resample_abs_pos_embed); predict.<file>: the logits for preprocess/photo.jpg
 through the preprocessing of the file's origin, as vit predict runs it."""
@@ -202,6 +203,10 @@ def make_weight_files(out_dir, seed):
         np.savez_compressed(os.path.join(d, "jax_compressed.npz"), **arrays)
         expected["logits.jax"] = jax(images)
         expected["predict.jax.npz"] = jax(photo_input["timm"])
+
+        # 1000 classes: vit predict names them with ImageNet-1k's labels.
+        wide = randomised(dict(c, embed_dim=32, num_heads=1, mlp_dim=32, depth=1, num_classes=1000), gen)
+        torch.save(wide.state_dict(), os.path.join(d, "imagenet_classes.pth"))
 
     write_hostile(d, os.path.join(d, "timm.pth"))
     write_safetensors(os.path.join(d, "expected.safetensors"), expected, {"fixture": "weights"})

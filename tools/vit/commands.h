@@ -36,8 +36,9 @@ struct BenchOptions {
 
 // Recipe fields settable from the command line; unset ones keep the recipe's value.
 struct RecipeOverrides {
-    std::optional<std::string> data, data_kind, optimizer, schedule, out, precision;
-    std::optional<int64_t> epochs, batch_size, accumulate, checkpoint_every, train_limit, test_limit, log_every;
+    std::optional<std::string> data, data_kind, optimizer, schedule, out, precision, init;
+    std::optional<bool> freeze_embeddings;
+    std::optional<int64_t> freeze_blocks, unfreeze_epoch, epochs, batch_size, accumulate, checkpoint_every, train_limit, test_limit, log_every;
     std::optional<double> lr, weight_decay, warmup_epochs, label_smoothing, clip_grad, val_fraction, min_lr;
     std::optional<uint64_t> seed;
     std::optional<int> threads, workers;

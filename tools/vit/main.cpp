@@ -64,6 +64,14 @@ void add_recipe_flags(CLI::App* cmd, vit::tools::RecipeOverrides& o, bool traini
     cmd->add_option("--out", o.out, "output folder for checkpoints, metrics and the plot");
     cmd->add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints (0: at epoch ends only)")
         ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+    cmd->add_option("--init", o.init, "fine-tune from these weights (any format vit reads): their architecture, the "
+                    "recipe's image size, channels and classes; new head, resampled position table");
+    cmd->add_flag("--freeze-embeddings", o.freeze_embeddings, "fine-tuning: keep the patch embedding, class token "
+                  "and position table fixed");
+    cmd->add_option("--freeze-blocks", o.freeze_blocks, "fine-tuning: keep the first k encoder blocks fixed")
+        ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+    cmd->add_option("--unfreeze-epoch", o.unfreeze_epoch, "fine-tuning: train every parameter after this many "
+                    "epochs (0: stay frozen)")->check(CLI::Range(int64_t{0}, int64_t{100000}));
     cmd->add_option("--log-every", o.log_every, "steps between progress lines when not on a terminal")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
 }

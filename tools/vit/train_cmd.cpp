@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "vit/checkpoint.h"
 #include "vit/error.h"
+#include "vit/finetune.h"
 #include "vit/evaluate.h"
 #include "vit/threads.h"
 #include "vit/train_state.h"
@@ -33,6 +34,10 @@ void apply(const RecipeOverrides& o, Recipe& r) {
     if (o.precision) r.precision = parse_precision(*o.precision);
     if (o.schedule) r.schedule = parse_schedule(*o.schedule);
     if (o.out) r.out_dir = *o.out;
+    if (o.init) r.init = *o.init;
+    if (o.freeze_embeddings) r.freeze_embeddings = *o.freeze_embeddings;
+    if (o.freeze_blocks) r.freeze_blocks = *o.freeze_blocks;
+    if (o.unfreeze_epoch) r.unfreeze_epoch = *o.unfreeze_epoch;
     if (o.epochs) r.epochs = *o.epochs;
     if (o.batch_size) r.batch_size = *o.batch_size;
     if (o.accumulate) r.accumulate = *o.accumulate;
@@ -118,6 +123,9 @@ int run_train(const TrainCliOptions& o) {
         recipe = builtin_recipe("fashion-mnist");
     }
     apply(o.overrides, recipe);
+    if (!recipe.init.empty() && o.resume.empty()) {  // the architecture comes from the weights
+        recipe.model = finetune_config(open_weights(recipe.init), recipe.model);
+    }
     recipe.validate();
     if (o.print_recipe) {
         fmt::print("{}\n", recipe_to_json(recipe));
