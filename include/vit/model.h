@@ -33,6 +33,12 @@ enum class Precision { F32, BF16 };
 const char* precision_name(Precision p);  // "fp32" | "bf16"
 Precision parse_precision(const std::string& name);  // throws vit::Error naming the choices
 
+// Where the matrix weights live. F32: fp32 (with bf16 copies under mixed precision). For
+// inference only, Bf16Matrices keeps the patch projection and block Linears in bf16 alone (half
+// the memory of ViT-B's weights), converted once when written; such a model runs in bf16, and
+// refuses training, fp32 and saving.
+enum class WeightStorage { F32, Bf16Matrices };
+
 struct ForwardOptions {
     bool training = false;        // dropout, drop-path and storage for backward
     bool keep_attention = false;  // keep every layer's attention probabilities
@@ -42,7 +48,8 @@ struct ForwardOptions {
 class ViT {
   public:
     // Validates the config and allocates the parameters (zero until init_weights or loading).
-    explicit ViT(const ViTConfig& config);
+    // Throws vit::Error for Bf16Matrices on a CPU without bf16 products.
+    explicit ViT(const ViTConfig& config, WeightStorage storage = WeightStorage::F32);
     ~ViT();
     ViT(const ViT&) = delete;
     ViT& operator=(const ViT&) = delete;
@@ -63,11 +70,18 @@ class ViT {
     // parameters through pointers obtained after the last forward.
     void set_precision(Precision precision);
     Precision precision() const { return precision_; }
-    // Gradient buffer, parallel to param_data(); allocated on first use.
+    WeightStorage weight_storage() const { return storage_; }
+    // Whether param_data() + p.offset holds p (false for bf16 matrices under Bf16Matrices).
+    bool holds_fp32(const ParamInfo& p) const;
+    // Writes parameter p from p.numel fp32 values, rounding to bf16 where it is stored so.
+    void set_param(const ParamInfo& p, const float* values);
+    // Gradient buffer, parallel to param_data(); allocated on first use. Throws vit::Error
+    // under Bf16Matrices storage.
     float* grad_data();
-    // The parameter or gradient with this timm name; throws vit::Error for an unknown name.
+    // The parameter or gradient with this timm name; throws vit::Error for an unknown name (and
+    // from param() for a parameter not held in fp32).
     const ParamInfo& param_info(std::string_view name) const;
-    float* param(std::string_view name) { return param_data() + param_info(name).offset; }
+    float* param(std::string_view name);
 
     // timm's initialisation: truncated normal (std 0.02) weights, zero biases, unit norms,
     // class token N(0, 1e-6^2). Deterministic for a given seed.
@@ -96,8 +110,9 @@ class ViT {
     void refresh_bf16_weights(bool always);
 
     ViTConfig config_;
+    WeightStorage storage_ = WeightStorage::F32;
     std::vector<ParamInfo> table_;
-    FloatBuffer params_;
+    FloatBuffer params_;       // every parameter, or under Bf16Matrices those before the matrices
     FloatBuffer grads_;
     FloatBuffer acts_;
     FloatBuffer scratch_;

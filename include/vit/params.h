@@ -21,8 +21,17 @@ struct ParamInfo {
     Init init = Init::Zeros;
 };
 
-// Builds the table for a validated config, in timm's state-dict order.
+// The matrices multiplied in bf16 under mixed precision: the patch projection and the four
+// Linears of every block. (The head's products have a few rows per image and stay fp32.)
+bool runs_in_bf16(const ParamInfo& p);
+
+// Builds the table for a validated config, in timm's state-dict order. In the flat buffer the
+// tensors that do not run in bf16 come first and the bf16 matrices last, so that a model can
+// drop the fp32 copies of those (one contiguous tail).
 std::vector<ParamInfo> param_table_build(const ViTConfig& config);
+
+// Floats of the flat buffer before the first bf16 matrix.
+int64_t param_fp32_prefix(const std::vector<ParamInfo>& table);
 
 // "[2304, 768]"
 std::string shape_string(const std::vector<int64_t>& shape);

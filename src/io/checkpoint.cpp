@@ -193,15 +193,21 @@ LoadReport load_weights(ViT& model, const WeightSource& w, const LoadOptions& op
         }
         throw Error(msg + " hint: use non-strict loading to skip them");
     }
+    std::vector<float> staging;  // for tensors the model stores in bf16
     for (const ParamInfo& p : model.params()) {
-        if (const SourceTensor* t = w.find(p.name)) {
-            float* dst = model.param_data() + p.offset;
-            if (p.name == "pos_embed" && resample_pos) {
-                read_resampled_pos_embed(w, *t, model.config(), dst);
-            } else {
-                t->read(dst);
-            }
+        const SourceTensor* t = w.find(p.name);
+        if (t == nullptr) continue;
+        float* dst = model.param_data() + p.offset;
+        if (!model.holds_fp32(p)) {
+            staging.resize(static_cast<size_t>(p.numel));
+            dst = staging.data();
         }
+        if (p.name == "pos_embed" && resample_pos) {
+            read_resampled_pos_embed(w, *t, model.config(), dst);
+        } else {
+            t->read(dst);
+        }
+        if (!model.holds_fp32(p)) model.set_param(p, dst);
     }
     return report;
 }
@@ -212,6 +218,9 @@ LoadReport load_weights(ViT& model, const SafetensorsFile& file, const LoadOptio
 
 void save_weights(const ViT& model, const std::string& path, const std::vector<TensorToWrite>& extra_tensors,
                   const std::map<std::string, std::string>& extra_metadata) {
+    if (model.weight_storage() != WeightStorage::F32) {
+        fail("cannot save '{}': the model holds bf16 weights only (load it with fp32 storage to save it)", path);
+    }
     std::vector<TensorToWrite> tensors;
     for (const ParamInfo& p : model.params()) {
         tensors.push_back({p.name, p.shape, model.param_data() + p.offset});

@@ -1,6 +1,8 @@
 // The ViT parameter table, in timm's names and state-dict order.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "vit/params.h"
 
 namespace vit {
@@ -9,16 +11,26 @@ std::string shape_string(const std::vector<int64_t>& shape) {
     return fmt::format("[{}]", fmt::join(shape, ", "));
 }
 
+bool runs_in_bf16(const ParamInfo& p) {
+    return p.shape.size() >= 2 && (p.name == "patch_embed.proj.weight" || p.name.starts_with("blocks."));
+}
+
+int64_t param_fp32_prefix(const std::vector<ParamInfo>& table) {
+    int64_t end = 0;
+    for (const ParamInfo& p : table) {
+        if (!runs_in_bf16(p)) end = std::max(end, p.offset + (p.numel + 15) / 16 * 16);
+    }
+    return end;
+}
+
 std::vector<ParamInfo> param_table_build(const ViTConfig& c) {
     std::vector<ParamInfo> table;
-    int64_t offset = 0;
     auto add = [&](std::string name, std::vector<int64_t> shape, bool decay, Init init) {
         int64_t numel = 1;
         for (int64_t d : shape) {
             numel *= d;
         }
-        table.push_back({std::move(name), std::move(shape), offset, numel, decay, init});
-        offset += (numel + 15) / 16 * 16;  // keep every tensor 64-byte aligned
+        table.push_back({std::move(name), std::move(shape), 0, numel, decay, init});
     };
     auto linear = [&](const std::string& prefix, int64_t in, int64_t out, bool bias) {
         add(prefix + ".weight", {out, in}, true, Init::TruncNormal02);
@@ -59,6 +71,15 @@ std::vector<ParamInfo> param_table_build(const ViTConfig& c) {
     }
     if (c.num_classes > 0) {
         linear("head", c.feature_dim(), c.num_classes, true);
+    }
+    int64_t offset = 0;
+    for (bool bf16_matrices : {false, true}) {
+        for (ParamInfo& p : table) {
+            if (runs_in_bf16(p) == bf16_matrices) {
+                p.offset = offset;
+                offset += (p.numel + 15) / 16 * 16;  // keep every tensor 64-byte aligned
+            }
+        }
     }
     return table;
 }

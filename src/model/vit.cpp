@@ -29,11 +29,43 @@ struct ViT::Plan {
     float* output = nullptr;
 };
 
-ViT::ViT(const ViTConfig& config) : config_(config) {
+ViT::ViT(const ViTConfig& config, WeightStorage storage) : config_(config), storage_(storage) {
     config_.validate();
     table_ = param_table_build(config_);
-    const ParamInfo& last = table_.back();
-    params_.resize(last.offset + (last.numel + 15) / 16 * 16);
+    int64_t total = 0;
+    for (const ParamInfo& p : table_) total = std::max(total, p.offset + (p.numel + 15) / 16 * 16);
+    if (storage_ == WeightStorage::Bf16Matrices) {
+        if (!cpu::bf16_products_supported()) {
+            fail("bf16 weight storage needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32");
+        }
+        precision_ = Precision::BF16;
+        params_.resize(param_fp32_prefix(table_));
+        params_bf16_.resize(total);
+        weights_changed_ = false;
+    } else {
+        params_.resize(total);
+    }
+}
+
+bool ViT::holds_fp32(const ParamInfo& p) const {
+    return storage_ == WeightStorage::F32 || !runs_in_bf16(p);
+}
+
+void ViT::set_param(const ParamInfo& p, const float* values) {
+    if (holds_fp32(p)) {
+        std::copy_n(values, p.numel, params_.data() + p.offset);
+        weights_changed_ = true;
+    } else {
+        cpu::round_to_bf16(params_bf16_.data() + p.offset, values, p.numel);
+    }
+}
+
+float* ViT::param(std::string_view name) {
+    const ParamInfo& p = param_info(name);
+    if (!holds_fp32(p)) {
+        fail("parameter '{}' is held in bf16 only (bf16 weight storage)", name);
+    }
+    return param_data() + p.offset;
 }
 
 ViT::~ViT() = default;
@@ -46,19 +78,12 @@ Precision parse_precision(const std::string& name) {
     fail("unknown precision '{}' (expected one of: fp32, bf16)", name);
 }
 
-namespace {
-
-// The matrices multiplied in bf16 under mixed precision: the patch projection and the four
-// Linears of every block. The head's products have a few rows per image and stay fp32.
-bool runs_in_bf16(const ParamInfo& p) {
-    return p.shape.size() >= 2 && (p.name == "patch_embed.proj.weight" || p.name.starts_with("blocks."));
-}
-
-}  // namespace
-
 void ViT::set_precision(Precision precision) {
     if (precision == precision_) {
         return;
+    }
+    if (storage_ == WeightStorage::Bf16Matrices) {
+        fail("a model with bf16 weight storage runs in bf16 only");
     }
     if (precision == Precision::BF16 && !cpu::bf16_products_supported()) {
         fail("precision bf16 needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32");
@@ -76,8 +101,8 @@ void ViT::set_precision(Precision precision) {
 }
 
 void ViT::refresh_bf16_weights(bool always) {
-    if (!always && !weights_changed_) {
-        return;
+    if ((!always && !weights_changed_) || storage_ == WeightStorage::Bf16Matrices) {
+        return;  // the bf16 copies are the weights themselves under Bf16Matrices
     }
     for (const ParamInfo& p : table_) {
         if (runs_in_bf16(p)) {
@@ -96,6 +121,9 @@ int64_t ViT::num_parameters() const {
 }
 
 float* ViT::grad_data() {
+    if (storage_ == WeightStorage::Bf16Matrices) {
+        fail("a model with bf16 weight storage is for inference; training needs fp32 weights");
+    }
     if (grads_.empty()) {
         grads_.resize(params_.size());
     }
@@ -116,8 +144,10 @@ const ParamInfo& ViT::param_info(std::string_view name) const {
 void ViT::init_weights(uint64_t seed) {
     weights_changed_ = true;
     Rng rng(seed);
+    std::vector<float> values;
     for (const ParamInfo& p : table_) {
-        float* w = params_.data() + p.offset;
+        values.resize(static_cast<size_t>(p.numel));
+        float* w = values.data();
         for (int64_t i = 0; i < p.numel; i++) {
             switch (p.init) {
                 case Init::Zeros: w[i] = 0.0f; break;
@@ -126,6 +156,7 @@ void ViT::init_weights(uint64_t seed) {
                 case Init::ClassToken: w[i] = static_cast<float>(rng.normal() * 1e-6); break;
             }
         }
+        set_param(p, w);
     }
 }
 
@@ -279,7 +310,7 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
     auto linear = [&](const std::string& prefix, int64_t in, int64_t out, bool bias) {
         layers::Linear l;
         const ParamInfo& weight = m.param_info(prefix + ".weight");
-        l.weight = m.param_data() + weight.offset;
+        l.weight = m.holds_fp32(weight) ? m.param_data() + weight.offset : nullptr;
         l.dweight = grads != nullptr ? grads + weight.offset : nullptr;
         if (weights_bf16 != nullptr && runs_in_bf16(weight)) {
             l.weight_bf16 = weights_bf16 + weight.offset;

@@ -11,13 +11,17 @@ namespace vit {
 
 using json = nlohmann::ordered_json;
 
+// The order of tensors in the flat optimizer-state buffers (params.h): 2 puts the bf16 matrices
+// last. Checkpoints of another layout cannot be resumed (their weights can still be fine-tuned).
+constexpr int kParamLayout = 2;
+
 void save_training_checkpoint(const std::string& path, const ViT& model, Optimizer& optimizer, const Recipe& recipe,
                               const TrainState& s, const std::vector<std::string>& class_names) {
     std::vector<TensorToWrite> extra;
     for (auto& [name, buffer] : optimizer.state()) {
         extra.push_back({std::string(kTrainingStatePrefix) + name, {buffer->size()}, buffer->data()});
     }
-    json state{{"epoch", s.epoch},         {"next_batch", s.next_batch},   {"step", s.step},
+    json state{{"layout", kParamLayout}, {"epoch", s.epoch},         {"next_batch", s.next_batch},   {"step", s.step},
                {"optimizer_steps", optimizer.steps()}, {"param_steps", optimizer.param_steps()},
                {"optimizer", optimizer_name(optimizer.options().kind)},
                {"epoch_loss_sum", s.epoch_loss_sum}, {"epoch_correct", s.epoch_correct}, {"epoch_seen", s.epoch_seen}};
@@ -40,6 +44,10 @@ json train_state_json(const SafetensorsFile& f) {
         if (j.is_discarded() || !j.contains(key) || !j[key].is_number_integer() || j[key].get<int64_t>() < 0) {
             fail("'{}': vit.train_state metadata lacks a non-negative integer '{}'", f.path(), key);
         }
+    }
+    if (!j.contains("layout") || j["layout"] != kParamLayout) {
+        fail("'{}' was written by an older vit whose optimizer state is laid out differently; it cannot be "
+             "resumed, but its weights can be fine-tuned (vit train --init)", f.path());
     }
     if (!j.contains("optimizer") || !j["optimizer"].is_string() || !j.contains("epoch_loss_sum") ||
         !j["epoch_loss_sum"].is_number()) {

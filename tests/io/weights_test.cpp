@@ -126,6 +126,30 @@ TEST(WeightFormats, PredictionsMatchPyTorch) {
     }
 }
 
+// bf16 weight storage (vit predict --precision bf16) computes exactly what mixed precision does
+// with fp32 master weights, holds no fp32 copy of the matrices, and refuses what needs one.
+TEST(WeightFormats, Bf16StorageEqualsMixedPrecision) {
+    const WeightSource w = open_weights(weights_dir() + "timm.pth");
+    const ViTConfig c = config_from_weights(w);
+    ViT mixed(c), stored(c, WeightStorage::Bf16Matrices);
+    mixed.set_precision(Precision::BF16);
+    load_weights(mixed, w, {.strict = true});
+    load_weights(stored, w, {.strict = true});
+    const std::vector<float> x = expected().read_f32("input.images");
+    const float* a = mixed.forward(x.data(), 2, {});
+    const std::vector<float> ya(a, a + 20);
+    const float* b = stored.forward(x.data(), 2, {});
+    EXPECT_EQ(ya, std::vector<float>(b, b + 20));
+    EXPECT_TRUE(test::all_near(ya, expected().read_f32("logits.timm"), {2e-2, 2e-2}, "bf16 vs fp32 PyTorch"));
+    EXPECT_LT(stored.param_buffer_size() * 4, mixed.param_buffer_size());
+    EXPECT_VIT_ERROR(stored.grad_data(), "a model with bf16 weight storage is for inference; training needs fp32 weights");
+    EXPECT_VIT_ERROR(stored.param("blocks.0.attn.qkv.weight"),
+                     "parameter 'blocks.0.attn.qkv.weight' is held in bf16 only (bf16 weight storage)");
+    EXPECT_VIT_ERROR(save_weights(stored, "/nonexistent/x.safetensors"),
+                     "cannot save '/nonexistent/x.safetensors': the model holds bf16 weights only (load it with fp32 "
+                     "storage to save it)");
+}
+
 TEST(WeightFormats, HostileFilesAreRefused) {
     const std::string d = weights_dir();
     EXPECT_VIT_ERROR(open_weights(d + "evil_global.pth"),

@@ -18,11 +18,12 @@ int run_predict(const PredictCliOptions& o) {
         c.image_height = c.image_width = o.image_size;
         c.validate();
     }
-    ViT model(c);
+    // bf16: the matrices are converted once while loading and only their bf16 copies are kept.
+    const Precision precision = parse_precision(o.precision);
+    ViT model(c, precision == Precision::BF16 ? WeightStorage::Bf16Matrices : WeightStorage::F32);
     const LoadReport report = load_weights(model, w, {.strict = !o.non_strict});
     for (const std::string& name : report.missing) fmt::print(stderr, "warning: '{}' lacks '{}' (left zero)\n", o.weights, name);
     for (const std::string& name : report.unexpected) fmt::print(stderr, "warning: '{}' has unused tensor '{}'\n", o.weights, name);
-    model.set_precision(parse_precision(o.precision));
     std::vector<std::string> names;
     if (!o.labels.empty()) {
         names = read_class_names(o.labels, c.num_classes);
