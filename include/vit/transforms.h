@@ -57,6 +57,11 @@ struct Transform {
                                              // Pillow's resize of an 8-bit image does
 };
 
+// Builders for pipelines made in code. Resize with width 0: the shorter side becomes `height`.
+Transform make_resize(int64_t height, int64_t width, Interpolation interpolation);
+Transform make_center_crop(int64_t height, int64_t width);
+Transform make_normalize(std::vector<float> mean, std::vector<float> std);
+
 // The operation names used in recipes: resize, center_crop, random_resized_crop, random_crop,
 // horizontal_flip, normalize.
 const char* transform_name(TransformOp op);

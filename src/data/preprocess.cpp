@@ -7,30 +7,10 @@ namespace vit {
 
 namespace {
 
-// width 0: the shorter side becomes `height`.
+// Pillow resizes 8-bit images: the result is clamped and rounded to 1/255 steps.
 Transform resize_8bit(int64_t height, int64_t width, Interpolation interpolation) {
-    Transform t;
-    t.op = TransformOp::Resize;
-    t.height = height;
-    t.width = width;
-    t.interpolation = interpolation;
+    Transform t = make_resize(height, width, interpolation);
     t.round_to_8bit = true;
-    return t;
-}
-
-Transform center_crop_step(int64_t height, int64_t width) {
-    Transform t;
-    t.op = TransformOp::CenterCrop;
-    t.height = height;
-    t.width = width;
-    return t;
-}
-
-Transform normalize_step(std::vector<float> mean, std::vector<float> std) {
-    Transform t;
-    t.op = TransformOp::Normalize;
-    t.mean = std::move(mean);
-    t.std = std::move(std);
     return t;
 }
 
@@ -46,12 +26,12 @@ Pipeline preprocess_pipeline(const std::string& name, const ViTConfig& c) {
     std::vector<Transform> steps;
     if (name == "timm") {  // crop_pct 0.9
         steps = {resize_8bit(static_cast<int64_t>(static_cast<double>(std::min(H, W)) / 0.9), 0, Interpolation::Bicubic),
-                 center_crop_step(H, W), normalize_step({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f})};
+                 make_center_crop(H, W), make_normalize({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f})};
     } else if (name == "torchvision") {
-        steps = {resize_8bit(std::min(H, W) * 256 / 224, 0, Interpolation::Bilinear), center_crop_step(H, W),
-                 normalize_step({0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f})};
+        steps = {resize_8bit(std::min(H, W) * 256 / 224, 0, Interpolation::Bilinear), make_center_crop(H, W),
+                 make_normalize({0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f})};
     } else if (name == "hf") {
-        steps = {resize_8bit(H, W, Interpolation::Bilinear), normalize_step({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f})};
+        steps = {resize_8bit(H, W, Interpolation::Bilinear), make_normalize({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f})};
     } else {
         fail("unknown preprocessing preset '{}'; expected timm, torchvision or hf", name);
     }

@@ -100,6 +100,31 @@ CropBox random_resized_crop_box(int64_t height, int64_t width, const float scale
     return {(height - h) / 2, (width - w) / 2, h, w};
 }
 
+Transform make_resize(int64_t height, int64_t width, Interpolation interpolation) {
+    Transform t;
+    t.op = TransformOp::Resize;
+    t.height = height;
+    t.width = width;
+    t.interpolation = interpolation;
+    return t;
+}
+
+Transform make_center_crop(int64_t height, int64_t width) {
+    Transform t;
+    t.op = TransformOp::CenterCrop;
+    t.height = height;
+    t.width = width;
+    return t;
+}
+
+Transform make_normalize(std::vector<float> mean, std::vector<float> std) {
+    Transform t;
+    t.op = TransformOp::Normalize;
+    t.mean = std::move(mean);
+    t.std = std::move(std);
+    return t;
+}
+
 const char* transform_name(TransformOp op) {
     switch (op) {
         case TransformOp::Resize: return "resize";

@@ -184,14 +184,6 @@ std::vector<Transform> transforms_from_json(const json& j, const std::string& wh
     return out;
 }
 
-Transform normalize(std::vector<float> mean, std::vector<float> std) {
-    Transform t;
-    t.op = TransformOp::Normalize;
-    t.mean = std::move(mean);
-    t.std = std::move(std);
-    return t;
-}
-
 }  // namespace
 
 void Recipe::validate() const {
@@ -237,7 +229,7 @@ Recipe builtin_recipe(const std::string& name) {
         r.dataset = {.kind = "fashion-mnist", .path = "/usr/share/datasets/fashion-mnist"};
         r.model = ViTConfig{.image_height = 28, .image_width = 28, .patch_size = 4, .channels = 1, .embed_dim = 64,
                             .depth = 6, .num_heads = 4, .mlp_dim = 128, .num_classes = 10};
-        r.train_transforms = {normalize({0.2860f}, {0.3530f})};
+        r.train_transforms = {make_normalize({0.2860f}, {0.3530f})};
         r.eval_transforms = r.train_transforms;
         r.optimizer = {.kind = OptimizerKind::AdamW, .lr = 2e-3f, .weight_decay = 0.05f};
         r.warmup_epochs = 0.5;
@@ -256,7 +248,7 @@ Recipe builtin_recipe(const std::string& name) {
         crop.padding = 4;
         flip.op = TransformOp::HorizontalFlip;
         flip.p = 0.5;
-        Transform norm = normalize({0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f});
+        Transform norm = make_normalize({0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f});
         r.train_transforms = {crop, flip, norm};
         r.eval_transforms = {norm};
         r.optimizer = {.kind = OptimizerKind::AdamW, .lr = 1e-3f, .weight_decay = 0.05f};
