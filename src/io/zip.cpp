@@ -157,6 +157,10 @@ ZipArchive ZipArchive::open(const std::string& path) {
         dir.skip(8);
         uint64_t local = dir.get<uint32_t>();
         e.name = std::string(dir.text(name_len));
+        const uint64_t directory_end = directory_offset + directory_size;
+        if (extra_len > directory_end - dir.pos()) {
+            fail("'{}': entry '{}' has an extra field that runs past the central directory", path, e.name);
+        }
         Reader extra(b.first(dir.pos() + extra_len), dir.pos(), path, "zip64 extra field");
         while (extra.pos() + 4 <= dir.pos() + extra_len) {
             const uint16_t id = extra.get<uint16_t>();

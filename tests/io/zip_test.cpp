@@ -24,6 +24,7 @@ struct RawEntry {
     uint32_t size = 0;      // 0: data.size()
     uint32_t compressed = 0;  // 0: size
     int32_t crc_delta = 0;  // added to the true CRC
+    uint16_t extra_claim = 0;  // extra-field length claimed in the central directory
 };
 
 // A zip archive of stored entries whose header fields can be falsified.
@@ -43,7 +44,7 @@ std::string make_zip(const std::vector<RawEntry>& entries) {
         put32(dir, 0x02014b50);
         put16(dir, 20); put16(dir, 20); put16(dir, e.flags); put16(dir, e.method); put32(dir, 0);
         put32(dir, crc); put32(dir, compressed); put32(dir, size);
-        put16(dir, static_cast<uint32_t>(e.name.size())); put16(dir, 0); put16(dir, 0);
+        put16(dir, static_cast<uint32_t>(e.name.size())); put16(dir, e.extra_claim); put16(dir, 0);
         put16(dir, 0); put16(dir, 0); put32(dir, 0); put32(dir, offset);
         dir += e.name;
     }
@@ -90,6 +91,9 @@ TEST(Zip, RefusesCorruptArchives) {
     EXPECT_VIT_ERROR(ZipArchive::open(p).read(ZipArchive::open(p).entries()[0]),
                      "'" + p + "': entry 'x' claims 4000000 bytes from 4 compressed bytes, beyond what "
                      "deflate can produce");
+    p = path("extra.zip", {{.name = "x", .data = "hello", .extra_claim = 60000}});
+    EXPECT_VIT_ERROR(ZipArchive::open(p), "'" + p + "': entry 'x' has an extra field that runs past the central "
+                                          "directory");
     std::string cut = make_zip({{.name = "x", .data = "hello"}});
     p = write("cut.zip", cut.substr(0, cut.size() - 30));
     EXPECT_VIT_ERROR(ZipArchive::open(p), "'" + p + "' is not a zip archive (no end-of-central-directory "
