@@ -17,6 +17,9 @@
 
 namespace vit {
 
+// Pillow's decompression-bomb limit (about 89 million pixels): the default for every image decoder.
+inline constexpr int64_t kMaxImagePixels = 89'478'485;
+
 // A decoded image: channel-last floats in [0, 1] (ToTensor's scaling, before normalisation).
 struct Image {
     int64_t height = 0, width = 0, channels = 0;
@@ -47,7 +50,7 @@ struct DatasetSpec {
     // filenames: PATH/train/<label>.<anything>.{jpg,png} (e.g. cat.12.jpg) and PATH/test/...
     std::string kind;
     std::string path;
-    int64_t max_image_pixels = 89'478'485;  // images larger than this are refused before decoding
+    int64_t max_image_pixels = kMaxImagePixels;  // images larger than this are refused before decoding
 };
 
 // The names accepted in DatasetSpec::kind.

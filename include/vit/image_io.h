@@ -2,7 +2,7 @@
 // against a limit before any pixel memory is allocated, and PNG encoding for plots.
 //
 // Example:
-//   vit::Image img = vit::decode_image_file("cat.12.jpg", /*max_pixels=*/89'478'485);
+//   vit::Image img = vit::decode_image_file("cat.12.jpg", vit::kMaxImagePixels);
 //   vit::write_png("plot.png", rgb.data(), /*height=*/480, /*width=*/960, /*channels=*/3);
 #pragma once
 
@@ -13,9 +13,6 @@
 #include "vit/data.h"
 
 namespace vit {
-
-// Pillow's decompression-bomb limit (about 89 million pixels): the default for every decoder.
-inline constexpr int64_t kMaxImagePixels = 89'478'485;
 
 // Decodes a JPEG or PNG (recognised by its first bytes) into 1 (grey) or 3 (RGB) channels in
 // [0, 1]; alpha is dropped. Throws vit::Error naming the file for an unknown format, a corrupt or

@@ -36,4 +36,8 @@ int64_t param_fp32_prefix(const std::vector<ParamInfo>& table);
 // "[2304, 768]"
 std::string shape_string(const std::vector<int64_t>& shape);
 
+// The product of the dimensions (1 for a scalar); callers check sizes from files for overflow
+// before relying on it.
+int64_t shape_numel(const std::vector<int64_t>& shape);
+
 }  // namespace vit

@@ -172,8 +172,7 @@ NpyHeader parse_npy(std::span<const uint8_t> b, const std::string& where) {
 // Fortran-order data of shape (d0, ..., dn) is C-order data of shape (dn, ..., d0): transpose it.
 void fortran_to_c(const float* src, const std::vector<int64_t>& shape, float* dst) {
     const size_t rank = shape.size();
-    int64_t numel = 1;
-    for (int64_t d : shape) numel *= d;
+    const int64_t numel = shape_numel(shape);
     std::vector<int64_t> index(rank, 0);
     for (int64_t i = 0; i < numel; i++) {  // i walks dst in C order
         int64_t off = 0, stride = 1;
@@ -221,8 +220,7 @@ WeightSource read_npz_file(const std::string& path) {
         s.dtype = h.dtype;
         s.read = [zip = zip.get(), &e, owned, h](float* dst) {
             std::span<const uint8_t> b = owned != nullptr ? std::span<const uint8_t>(*owned) : zip->stored_bytes(e);
-            int64_t numel = 1;
-            for (int64_t d : h.shape) numel *= d;
+            const int64_t numel = shape_numel(h.shape);
             if (!h.fortran_order) {
                 convert_to_f32(h.dtype, b.data() + h.data_offset, numel, dst);
             } else {

@@ -90,8 +90,7 @@ void check_view(const pickle::Value& t, const std::string& name, const std::stri
 void gather_f32(const uint8_t* storage, DType dtype, const pickle::Value& t, float* dst) {
     const int64_t rank = static_cast<int64_t>(t.shape.size());
     const int64_t esize = dtype_size(dtype);
-    int64_t numel = 1;
-    for (int64_t s : t.shape) numel *= s;
+    const int64_t numel = shape_numel(t.shape);
     bool contiguous = true;
     for (int64_t d = rank - 1, expect = 1; d >= 0; d--) {
         contiguous &= t.shape[static_cast<size_t>(d)] == 1 || t.stride[static_cast<size_t>(d)] == expect;

@@ -102,13 +102,7 @@ int64_t dtype_size(DType dtype) {
     return 0;
 }
 
-int64_t TensorEntry::numel() const {
-    int64_t n = 1;
-    for (int64_t d : shape) {
-        n *= d;
-    }
-    return n;
-}
+int64_t TensorEntry::numel() const { return shape_numel(shape); }
 
 struct SafetensorsFile::Impl {
     std::string path;

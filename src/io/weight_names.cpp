@@ -6,7 +6,6 @@
 //   JAX (the original vision_transformer release): kernels stored [in, out] (transposed here),
 //     the patch kernel [P, P, C, D] (-> [D, C, P, P]), attention kernels per head [D, H, hd].
 #include <map>
-#include <numeric>
 #include <optional>
 
 #include "vit/error.h"
@@ -16,10 +15,6 @@
 namespace vit {
 
 namespace {
-
-int64_t numel_of(const std::vector<int64_t>& shape) {
-    return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
-}
 
 // The source's tensors by name; each is taken (moved out) at most once.
 class TensorPool {
@@ -52,9 +47,9 @@ class TensorPool {
 SourceTensor permuted(SourceTensor s, std::string name, std::vector<int64_t> view, std::vector<int> perm,
                       const std::string& path) {
     if (view.empty()) view = s.shape;
-    if (numel_of(view) != s.numel() || (!perm.empty() && perm.size() != view.size())) {
+    if (shape_numel(view) != s.numel() || (!perm.empty() && perm.size() != view.size())) {
         fail("'{}': tensor '{}' has shape {}, which cannot become '{}' (expected {} elements)", path, s.name,
-             shape_string(s.shape), name, numel_of(view));
+             shape_string(s.shape), name, shape_numel(view));
     }
     SourceTensor out;
     out.name = std::move(name);
@@ -67,7 +62,7 @@ SourceTensor permuted(SourceTensor s, std::string name, std::vector<int64_t> vie
     for (int p : perm) out.shape.push_back(view[static_cast<size_t>(p)]);
     out.read = [read = std::move(s.read), view, perm, shape = out.shape](float* dst) {
         const size_t rank = view.size();
-        std::vector<float> tmp(static_cast<size_t>(numel_of(view)));
+        std::vector<float> tmp(static_cast<size_t>(shape_numel(view)));
         read(tmp.data());
         std::vector<int64_t> in_stride(rank, 1);
         for (size_t d = rank - 1; d-- > 0;) in_stride[d] = in_stride[d + 1] * view[d + 1];

@@ -8,6 +8,7 @@
 #include "vit/data.h"
 #include "vit/error.h"
 #include "vit/mapped_file.h"
+#include "vit/params.h"
 #include "vit/weights.h"
 #include "vit/zip.h"
 
@@ -32,11 +33,7 @@ const char* name_scheme_name(NameScheme scheme) {
     return "?";
 }
 
-int64_t SourceTensor::numel() const {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    return n;
-}
+int64_t SourceTensor::numel() const { return shape_numel(shape); }
 
 const SourceTensor* WeightSource::find(std::string_view name) const {
     for (const SourceTensor& t : tensors) {

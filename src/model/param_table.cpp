@@ -11,6 +11,12 @@ std::string shape_string(const std::vector<int64_t>& shape) {
     return fmt::format("[{}]", fmt::join(shape, ", "));
 }
 
+int64_t shape_numel(const std::vector<int64_t>& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
+
 bool runs_in_bf16(const ParamInfo& p) {
     return p.shape.size() >= 2 && (p.name == "patch_embed.proj.weight" || p.name.starts_with("blocks."));
 }
@@ -26,10 +32,7 @@ int64_t param_fp32_prefix(const std::vector<ParamInfo>& table) {
 std::vector<ParamInfo> param_table_build(const ViTConfig& c) {
     std::vector<ParamInfo> table;
     auto add = [&](std::string name, std::vector<int64_t> shape, bool decay, Init init) {
-        int64_t numel = 1;
-        for (int64_t d : shape) {
-            numel *= d;
-        }
+        const int64_t numel = shape_numel(shape);
         table.push_back({std::move(name), std::move(shape), 0, numel, decay, init});
     };
     auto linear = [&](const std::string& prefix, int64_t in, int64_t out, bool bias) {
