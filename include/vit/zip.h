@@ -33,6 +33,7 @@ class ZipArchive {
   public:
     // Maps the file and validates the directory. Throws vit::Error naming the file.
     static ZipArchive open(const std::string& path);
+    static ZipArchive open(MappedFile file);
 
     const std::string& path() const { return file_.path(); }
     const std::vector<ZipEntry>& entries() const { return entries_; }

@@ -190,8 +190,8 @@ void fortran_to_c(const float* src, const std::vector<int64_t>& shape, float* ds
 
 }  // namespace
 
-WeightSource read_npz_file(const std::string& path) {
-    auto zip = std::make_shared<ZipArchive>(ZipArchive::open(path));
+WeightSource read_npz_zip(std::shared_ptr<const ZipArchive> zip) {
+    const std::string& path = zip->path();
     // Deflated arrays (np.savez_compressed) are inflated once, here, and kept.
     auto inflated = std::make_shared<std::vector<std::vector<uint8_t>>>();
     inflated->reserve(zip->entries().size());
@@ -232,7 +232,7 @@ WeightSource read_npz_file(const std::string& path) {
         };
         w.tensors.push_back(std::move(s));
     }
-    w.owner = std::make_shared<std::pair<std::shared_ptr<ZipArchive>, std::shared_ptr<std::vector<std::vector<uint8_t>>>>>(zip, inflated);
+    w.owner = std::make_shared<std::pair<std::shared_ptr<const ZipArchive>, std::shared_ptr<std::vector<std::vector<uint8_t>>>>>(zip, inflated);
     return w;
 }
 

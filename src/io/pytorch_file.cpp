@@ -114,8 +114,8 @@ void gather_f32(const uint8_t* storage, DType dtype, const pickle::Value& t, flo
 
 }  // namespace
 
-WeightSource read_pytorch_file(const std::string& path) {
-    auto zip = std::make_shared<ZipArchive>(ZipArchive::open(path));
+WeightSource read_pytorch_zip(std::shared_ptr<const ZipArchive> zip) {
+    const std::string& path = zip->path();
     std::string prefix;
     const ZipEntry* pkl = nullptr;
     for (const ZipEntry& e : zip->entries()) {
@@ -185,7 +185,7 @@ WeightSource read_pytorch_file(const std::string& path) {
                                           [](const SourceTensor& s) { return s.name.starts_with("module."); })) {
         for (SourceTensor& s : w.tensors) s.name = s.name.substr(7);
     }
-    w.owner = std::make_shared<std::pair<std::shared_ptr<ZipArchive>, std::shared_ptr<pickle::Result>>>(zip, program);
+    w.owner = std::make_shared<std::pair<std::shared_ptr<const ZipArchive>, std::shared_ptr<pickle::Result>>>(zip, program);
     return w;
 }
 

@@ -96,20 +96,18 @@ WeightSource view_safetensors(const SafetensorsFile& file) {
 }
 
 WeightSource open_weights(const std::string& path) {
+    MappedFile file = MappedFile::open(path);
     uint8_t head[9] = {};
-    {
-        MappedFile f = MappedFile::open(path);
-        if (f.size() > 0) {
-            std::memcpy(head, f.bytes().data(), std::min<uint64_t>(f.size(), sizeof head));
-        }
+    if (file.size() > 0) {
+        std::memcpy(head, file.bytes().data(), std::min<uint64_t>(file.size(), sizeof head));
     }
     WeightSource w;
     if (std::memcmp(head, "PK\x03\x04", 4) == 0 || std::memcmp(head, "PK\x05\x06", 4) == 0) {
         // torch.save archives hold '<name>/data.pkl'; np.savez archives hold only '.npy' entries.
-        const ZipArchive zip = ZipArchive::open(path);
-        const bool npz = std::all_of(zip.entries().begin(), zip.entries().end(),
+        auto zip = std::make_shared<const ZipArchive>(ZipArchive::open(std::move(file)));
+        const bool npz = std::all_of(zip->entries().begin(), zip->entries().end(),
                                      [](const ZipEntry& e) { return e.name.ends_with(".npy"); });
-        w = npz ? read_npz_file(path) : read_pytorch_file(path);
+        w = npz ? read_npz_zip(std::move(zip)) : read_pytorch_zip(std::move(zip));
     } else if (head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) {
         fail("'{}' is a PyTorch file in the legacy (pre-1.6) format; re-save it with torch.save(state_dict, path) "
              "from PyTorch 1.6 or newer", path);

@@ -103,9 +103,12 @@ void check_crc(std::span<const uint8_t> bytes, const ZipEntry& e, const std::str
 
 }  // namespace
 
-ZipArchive ZipArchive::open(const std::string& path) {
+ZipArchive ZipArchive::open(const std::string& path) { return open(MappedFile::open(path)); }
+
+ZipArchive ZipArchive::open(MappedFile file) {
     ZipArchive zip;
-    zip.file_ = MappedFile::open(path);
+    zip.file_ = std::move(file);
+    const std::string& path = zip.file_.path();
     const std::span<const uint8_t> b = zip.file_.bytes();
     const uint64_t eocd = find_end_of_directory(b, path);
     Reader end(b, eocd + 4, path, "end-of-central-directory record");
