@@ -22,10 +22,16 @@ namespace vit::tools {
 
 namespace {
 
-ViTConfig resolve_config(const ModelSource& m) {
+// The weight file of --weights, opened once per command.
+std::optional<WeightSource> open_model_weights(const ModelSource& m) {
+    if (m.weights.empty()) return std::nullopt;
+    return open_weights(m.weights);
+}
+
+ViTConfig resolve_config(const ModelSource& m, const std::optional<WeightSource>& weights) {
     ViTConfig c;
-    if (!m.weights.empty()) {
-        c = config_from_weights(open_weights(m.weights), m.num_heads);
+    if (weights) {
+        c = config_from_weights(*weights, m.num_heads);
     } else if (!m.config.empty()) {
         std::vector<uint8_t> text = read_file(m.config, int64_t{1} << 20);
         try {
@@ -88,24 +94,23 @@ Timing time_repeats(int warmup, int repeats, F&& run) {
 }  // namespace
 
 int run_info(const InfoOptions& o) {
-    const ViTConfig c = resolve_config(o.model);
+    const std::optional<WeightSource> w = open_model_weights(o.model);
+    const ViTConfig c = resolve_config(o.model, w);
     const int64_t params = parameter_count(c);
     if (o.json) {
         nlohmann::ordered_json j = nlohmann::ordered_json::parse(c.to_json());
         j["parameters"] = params;
         j["forward_gflops_per_image"] = c.forward_flops() / 1e9;
-        if (!o.model.weights.empty()) {
-            const WeightSource w = open_weights(o.model.weights);
-            j["weights"] = {{"path", w.path}, {"format", weight_format_name(w.format)},
-                            {"names", name_scheme_name(w.scheme)}, {"tensors", w.tensors.size()}};
+        if (w) {
+            j["weights"] = {{"path", w->path}, {"format", weight_format_name(w->format)},
+                            {"names", name_scheme_name(w->scheme)}, {"tensors", w->tensors.size()}};
         }
         fmt::print("{}\n", j.dump());
         return 0;
     }
-    if (!o.model.weights.empty()) {
-        const WeightSource w = open_weights(o.model.weights);
-        fmt::print("{:<18} {} ({}, {} names, {} tensors)\n", "weights", w.path, weight_format_name(w.format),
-                   name_scheme_name(w.scheme), w.tensors.size());
+    if (w) {
+        fmt::print("{:<18} {} ({}, {} names, {} tensors)\n", "weights", w->path, weight_format_name(w->format),
+                   name_scheme_name(w->scheme), w->tensors.size());
     }
     fmt::print("{:<18} {}x{}x{} (patch {}, grid {}x{}, {} tokens)\n", "input", c.channels,
                c.image_height, c.image_width, c.patch_size, c.grid_height(), c.grid_width(),
@@ -130,15 +135,16 @@ int run_info(const InfoOptions& o) {
 
 int run_bench(const BenchOptions& o) {
     set_num_threads(o.threads);
-    const ViTConfig c = resolve_config(o.model);
+    const std::optional<WeightSource> weights = open_model_weights(o.model);
+    const ViTConfig c = resolve_config(o.model, weights);
     const int64_t B = o.batch;
     std::optional<double> peak;
     if (o.peak) {
         peak = measure_fp32_peak_gflops(o.threads, 0.5);
     }
     ViT model(c);
-    if (!o.model.weights.empty()) {
-        load_weights(model, open_weights(o.model.weights), {.strict = true});
+    if (weights) {
+        load_weights(model, *weights, {.strict = true});
     } else {
         model.init_weights(/*seed=*/0);
     }
