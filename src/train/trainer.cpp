@@ -123,11 +123,8 @@ TrainResult train(const Recipe& recipe_in, const TrainOptions& options, const Tr
     model.set_precision(recipe.precision);
     Optimizer optimizer(model, recipe.optimizer);
     const bool freezing = recipe.freeze_embeddings || recipe.freeze_blocks > 0;
-    auto set_frozen_for = [&](int64_t epoch) {  // frozen until unfreeze_epoch epochs are done
-        const bool frozen = freezing && (recipe.unfreeze_epoch == 0 || epoch < recipe.unfreeze_epoch);
-        optimizer.set_frozen(frozen ? frozen_parameters(model, recipe.freeze_embeddings, recipe.freeze_blocks)
-                                    : std::vector<bool>(model.params().size(), false));
-        return frozen;
+    auto frozen_in = [&](int64_t epoch) {  // frozen until unfreeze_epoch epochs are done
+        return freezing && (recipe.unfreeze_epoch == 0 || epoch < recipe.unfreeze_epoch);
     };
     std::error_code ec;
     fs::create_directories(recipe.out_dir, ec);
@@ -161,8 +158,13 @@ TrainResult train(const Recipe& recipe_in, const TrainOptions& options, const Tr
     };
     while (state.epoch < recipe.epochs) {
         const auto t_epoch = Clock::now();
-        if (!set_frozen_for(state.epoch) && freezing && state.epoch == recipe.unfreeze_epoch && state.next_batch == 0) {
-            message(fmt::format("epoch {}: every parameter trains from now on", state.epoch + 1));
+        if (frozen_in(state.epoch)) {
+            optimizer.set_frozen(frozen_parameters(model, recipe.freeze_embeddings, recipe.freeze_blocks));
+        } else {
+            optimizer.set_frozen(std::vector<bool>(model.params().size(), false));
+            if (freezing && state.epoch == recipe.unfreeze_epoch && state.next_batch == 0) {
+                message(fmt::format("epoch {}: every parameter trains from now on", state.epoch + 1));
+            }
         }
         int64_t images_this_run = 0;
         loader.start_epoch(state.epoch, state.next_batch);
