@@ -28,36 +28,6 @@ std::optional<WeightSource> open_model_weights(const ModelSource& m) {
     return open_weights(m.weights);
 }
 
-ViTConfig resolve_config(const ModelSource& m, const std::optional<WeightSource>& weights) {
-    ViTConfig c;
-    if (weights) {
-        c = config_from_weights(*weights, m.num_heads);
-    } else if (!m.config.empty()) {
-        std::vector<uint8_t> text = read_file(m.config, int64_t{1} << 20);
-        try {
-            c = ViTConfig::from_json(std::string(text.begin(), text.end()));
-        } catch (const Error& e) {
-            fail("{}: {}", m.config, e.what());
-        }
-        if (m.num_heads > 0) {
-            c.num_heads = m.num_heads;
-        }
-    } else {
-        c = preset(m.preset.empty() ? "vit_base_patch16_224" : m.preset);
-        if (m.num_heads > 0) {
-            c.num_heads = m.num_heads;
-        }
-    }
-    if (m.num_classes >= 0) {
-        c.num_classes = m.num_classes;
-    }
-    if (m.image_size > 0) {
-        c.image_height = c.image_width = m.image_size;
-    }
-    c.validate();
-    return c;
-}
-
 int64_t parameter_count(const ViTConfig& c) {
     int64_t n = 0;
     for (const ParamInfo& p : param_table_build(c)) {
@@ -92,6 +62,36 @@ Timing time_repeats(int warmup, int repeats, F&& run) {
 }
 
 }  // namespace
+
+ViTConfig resolve_config(const ModelSource& m, const std::optional<WeightSource>& weights) {
+    ViTConfig c;
+    if (weights) {
+        c = config_from_weights(*weights, m.num_heads);
+    } else if (!m.config.empty()) {
+        std::vector<uint8_t> text = read_file(m.config, int64_t{1} << 20);
+        try {
+            c = ViTConfig::from_json(std::string(text.begin(), text.end()));
+        } catch (const Error& e) {
+            fail("{}: {}", m.config, e.what());
+        }
+        if (m.num_heads > 0) {
+            c.num_heads = m.num_heads;
+        }
+    } else {
+        c = preset(m.preset.empty() ? "vit_base_patch16_224" : m.preset);
+        if (m.num_heads > 0) {
+            c.num_heads = m.num_heads;
+        }
+    }
+    if (m.num_classes >= 0) {
+        c.num_classes = m.num_classes;
+    }
+    if (m.image_size > 0) {
+        c.image_height = c.image_width = m.image_size;
+    }
+    c.validate();
+    return c;
+}
 
 int run_info(const InfoOptions& o) {
     const std::optional<WeightSource> w = open_model_weights(o.model);

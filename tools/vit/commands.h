@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "vit/config.h"
+#include "vit/weights.h"
+
 namespace vit::tools {
 
 struct ModelSource {
@@ -62,19 +65,21 @@ struct EvalCliOptions {
 };
 
 struct PredictCliOptions {
-    std::string weights;               // any supported weight file
+    ModelSource model;                 // weights (required), heads and image-size overrides
     std::vector<std::string> inputs;   // image files and folders
     int64_t top_k = 5;
     int64_t batch = 16;
     int threads = 0;                   // 0: every core
-    int64_t num_heads = 0;             // override for files that cannot tell
-    int64_t image_size = 0;            // run at this square size (position table resampled)
     std::string preprocess;            // timm | torchvision | hf; empty: from the weights
     std::string precision = "fp32";
     std::string labels;                // class names, one per line
     bool non_strict = false;
     bool json = false;
 };
+
+// The model config of a source: the weights' (opened once by the caller), a JSON file's or a
+// preset's, with the heads, class-count and image-size overrides applied and validated.
+ViTConfig resolve_config(const ModelSource& m, const std::optional<WeightSource>& weights);
 
 int run_info(const InfoOptions& options);
 int run_predict(const PredictCliOptions& options);

@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
 
     vit::tools::PredictCliOptions predict;
     auto* predict_cmd = app.add_subcommand("predict", "top-k classes of images with pretrained or trained weights");
-    predict_cmd->add_option("--weights", predict.weights,
+    predict_cmd->add_option("--weights", predict.model.weights,
                             "weights: safetensors (timm or Hugging Face names, or from vit train), PyTorch "
                             ".pth/.pt/.bin (timm or torchvision names) or JAX .npz")->required();
     predict_cmd->add_option("images", predict.inputs, "image files (JPEG, PNG) and folders of them")->required();
@@ -145,9 +145,9 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
     predict_cmd->add_option("--labels", predict.labels, "class names, one per line (default: from the weights, "
                             "or ImageNet-1k's for 1000 classes)");
-    predict_cmd->add_option("--heads", predict.num_heads, "number of heads, for files that cannot tell")
+    predict_cmd->add_option("--heads", predict.model.num_heads, "number of heads, for files that cannot tell")
         ->check(CLI::Range(int64_t{1}, int64_t{1024}));
-    predict_cmd->add_option("--image-size", predict.image_size, "run at this square input size (the position "
+    predict_cmd->add_option("--image-size", predict.model.image_size, "run at this square input size (the position "
                             "table is resampled)")->check(CLI::Range(int64_t{1}, int64_t{16384}));
     predict_cmd->add_flag("--non-strict", predict.non_strict, "load what matches; report missing and unused tensors");
     predict_cmd->add_flag("--json", predict.json, "print one JSON object");

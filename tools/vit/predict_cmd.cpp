@@ -12,18 +12,14 @@ namespace vit::tools {
 
 int run_predict(const PredictCliOptions& o) {
     set_num_threads(o.threads > 0 ? o.threads : num_cores());
-    const WeightSource w = open_weights(o.weights);
-    ViTConfig c = config_from_weights(w, o.num_heads);
-    if (o.image_size > 0) {
-        c.image_height = c.image_width = o.image_size;
-        c.validate();
-    }
+    const WeightSource w = open_weights(o.model.weights);
+    const ViTConfig c = resolve_config(o.model, w);
     // bf16: the matrices are converted once while loading and only their bf16 copies are kept.
     const Precision precision = parse_precision(o.precision);
     ViT model(c, precision == Precision::BF16 ? WeightStorage::Bf16Matrices : WeightStorage::F32);
     const LoadReport report = load_weights(model, w, {.strict = !o.non_strict});
-    for (const std::string& name : report.missing) fmt::print(stderr, "warning: '{}' lacks '{}' (left zero)\n", o.weights, name);
-    for (const std::string& name : report.unexpected) fmt::print(stderr, "warning: '{}' has unused tensor '{}'\n", o.weights, name);
+    for (const std::string& name : report.missing) fmt::print(stderr, "warning: '{}' lacks '{}' (left zero)\n", o.model.weights, name);
+    for (const std::string& name : report.unexpected) fmt::print(stderr, "warning: '{}' has unused tensor '{}'\n", o.model.weights, name);
     std::vector<std::string> names;
     if (!o.labels.empty()) {
         names = read_class_names(o.labels, c.num_classes);
@@ -40,7 +36,7 @@ int run_predict(const PredictCliOptions& o) {
     const double n = static_cast<double>(files.size());
     if (o.json) {
         nlohmann::ordered_json j;
-        j["weights"] = o.weights;
+        j["weights"] = o.model.weights;
         j["model"] = {{"image_size", {c.image_height, c.image_width}}, {"classes", c.num_classes},
                       {"precision", o.precision}};
         j["predictions"] = nlohmann::json::array();
