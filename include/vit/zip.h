@@ -39,8 +39,8 @@ class ZipArchive {
     const std::vector<ZipEntry>& entries() const { return entries_; }
     const ZipEntry* find(std::string_view name) const;  // nullptr when absent
 
-    // The bytes of a stored entry, in place (no copy), CRC checked unless `verify` is false;
-    // throws for a deflated entry.
+    // The bytes of a stored entry, in place (no copy), CRC checked the first time unless `verify`
+    // is false (tensors that share one storage do not hash it again); throws for a deflated entry.
     std::span<const uint8_t> stored_bytes(const ZipEntry& entry, bool verify = true) const;
     // The uncompressed bytes of any entry, CRC checked.
     std::vector<uint8_t> read(const ZipEntry& entry) const;
@@ -50,6 +50,7 @@ class ZipArchive {
   private:
     MappedFile file_;
     std::vector<ZipEntry> entries_;
+    mutable std::vector<bool> crc_checked_;  // parallel to entries_
 };
 
 }  // namespace vit

@@ -206,6 +206,7 @@ ZipArchive ZipArchive::open(MappedFile file) {
         }
         zip.entries_.push_back(std::move(e));
     }
+    zip.crc_checked_.assign(zip.entries_.size(), false);
     return zip;
 }
 
@@ -223,8 +224,11 @@ std::span<const uint8_t> ZipArchive::stored_bytes(const ZipEntry& e, bool verify
         fail("'{}': entry '{}' is compressed, not stored", path(), e.name);
     }
     std::span<const uint8_t> bytes = file_.bytes().subspan(e.data_offset, e.size);
-    if (verify) {
+    const size_t index = static_cast<size_t>(&e - entries_.data());
+    VIT_CHECK(index < entries_.size(), "entry '{}' is not one of this archive's", e.name);
+    if (verify && !crc_checked_[index]) {
         check_crc(bytes, e, path());
+        crc_checked_[index] = true;
     }
     return bytes;
 }
