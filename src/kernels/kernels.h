@@ -4,8 +4,10 @@
 //  - Row-major, contiguous, fp32 (bf16 where a name ends in _bf16). Dimension letters: B batch, N tokens (1 + patches),
 //    C channels, NH heads, HS head size, M rows of a matrix product, K reduced dimension.
 //  - Outputs first, sizes last. A "d" prefix is the gradient of the loss with respect to a value.
-//  - Every backward kernel ADDS (+=) into its gradient outputs; callers zero them first. A
-//    gradient output passed as nullptr is not computed.
+//  - Backward kernels ADD (+=) into parameter gradients (they accumulate over micro-batches) and
+//    into the residual stream's gradient. The input gradients of the matrix products, GELU and
+//    attention are WRITTEN (=): those are the largest buffers, and writing them saves a pass that
+//    would only zero them. A gradient output passed as nullptr is not computed.
 //  - Kernels do not throw on user input and do not log: layers validate shapes before calling.
 //  - Threads: OpenMP, the same runtime oneDNN uses, sized by vit::set_num_threads.
 //  - Results are deterministic for a fixed thread count (no atomics, no unordered reductions).
@@ -28,20 +30,19 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 // The PyTorch Linear: out[M,N] = inp[M,K] @ weight[N,K]^T + bias[N] (bias may be nullptr).
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
                     int64_t K, int64_t N);
-// dinp[M,K] += dout @ weight;  dweight[N,K] += dout^T @ inp;  dbias[N] += sum over rows of dout.
+// dinp[M,K] = dout @ weight;  dweight[N,K] += dout^T @ inp;  dbias[N] += sum over rows of dout.
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int64_t M, int64_t K, int64_t N);
 
 // Mixed precision: the same Linear with inp and weight in bf16, products accumulated in fp32,
-// out and bias fp32. The backward takes dout twice: rounded to bf16 for the products and in
-// fp32 for the bias gradient; dinp and dweight are fp32.
+// out and bias fp32. The backward takes dout in fp32 and rounds it into dout_bf16 [M,N] (scratch)
+// for the products, in the same pass as the bias gradient; dinp and dweight are fp32.
 // Whether oneDNN has a bf16 matrix product for this CPU (native or emulated).
 bool bf16_products_supported();
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                          int64_t K, int64_t N);
-void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout,
-                          const bf16* dout_bf16, const bf16* inp, const bf16* weight, int64_t M,
-                          int64_t K, int64_t N);
+void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,
+                          const bf16* inp, const bf16* weight, int64_t M, int64_t K, int64_t N);
 // out[i] = inp[i] rounded to the nearest bf16 (ties to even), as PyTorch's x.bfloat16().
 void round_to_bf16(bf16* out, const float* inp, int64_t n);
 
@@ -58,6 +59,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 
 // GELU(x) = x * Phi(x), exact (erf) or with the tanh approximation. out may alias inp.
 void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx);
+// dinp = dout * GELU'(inp) (written).
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, bool tanh_approx);
 
 // out = tanh(inp); backward uses the forward output: dinp += dout * (1 - out^2).
@@ -69,7 +71,8 @@ void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n);
 // Multi-head self-attention from a fused projection qkv[B,N,3*NH*HS], laid out as timm's
 // reshape(B, N, 3, NH, HS). probs[B,NH,N,N] = softmax(q k^T / sqrt(HS)) over keys, kept for the
 // backward pass and for inspection (before attention dropout). out[B,N,NH*HS] = drop(probs) v,
-// heads concatenated. Dropout with rate attn_drop uses random stream (seed, stream).
+// heads concatenated. Dropout with rate attn_drop uses random stream (seed, stream). The backward
+// writes dqkv.
 void attention_forward(float* out, float* probs, const float* qkv, int64_t B, int64_t N, int64_t NH,
                        int64_t HS, float attn_drop, uint64_t seed, uint64_t stream);
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,

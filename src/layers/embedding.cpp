@@ -55,9 +55,6 @@ void embedding_backward(const EmbeddingParams& p, const EmbeddingActs& a, const 
     }
     const float* proj_in = p.patch_norm ? a.patches_normed.out : a.patches;
     float* dproj_in = p.patch_norm ? s.dpatches_normed : nullptr;
-    if (dproj_in != nullptr) {
-        std::memset(dproj_in, 0, static_cast<size_t>(B * NP * p.proj.in) * sizeof(float));
-    }
     linear_backward(p.proj, dproj_in, dtokens, proj_in, a.proj_in_bf16, s.dout_bf16, B * NP);
     if (p.patch_norm) {
         // The image gradient is not needed, but the norm's parameter gradients are.

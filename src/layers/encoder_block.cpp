@@ -14,7 +14,21 @@ namespace {
 
 enum Site { kAttnDrop = 1, kProjDrop = 2, kMlpDrop1 = 3, kMlpDrop2 = 4, kPath1 = 5, kPath2 = 6 };
 
-void zero(float* p, int64_t n) { std::memset(p, 0, static_cast<size_t>(n) * sizeof(float)); }
+// The gradient of a residual branch, x_out = x + scale * dropout(branch), given dx = d x_out:
+// dx itself when there is neither DropPath nor dropout, else scale * mask * dx written to buffer.
+const float* branch_gradient(float* buffer, const float* dx, const float* scale, float drop_rate,
+                             uint64_t seed, uint64_t stream, int64_t B, int64_t n) {
+    if (scale == nullptr && drop_rate == 0.0f) {
+        return dx;
+    }
+    std::memset(buffer, 0, static_cast<size_t>(B * n) * sizeof(float));
+    cpu::residual_backward(nullptr, buffer, dx, scale, B, n);
+    if (drop_rate > 0.0f) {
+        // The mask-and-scale map is its own transpose: the forward kernel is the backward.
+        cpu::dropout_forward(buffer, buffer, B * n, drop_rate, seed, stream);
+    }
+    return buffer;
+}
 
 }  // namespace
 
@@ -67,8 +81,6 @@ void block_backward(const BlockParams& p, const BlockActs& a, const BlockScratch
     const int64_t rows = B * N;
     const int64_t D = p.norm1.dim;
     const int64_t M = p.fc1.out;
-    const int64_t I3 = p.qkv.out;
-    const int64_t I = p.proj.in;
     const uint64_t layer = static_cast<uint64_t>(p.index) + 1;
     const bool dropping = drop.training && p.drop > 0.0f;
     const bool path_drop = drop.training && p.drop_path > 0.0f;
@@ -76,41 +88,27 @@ void block_backward(const BlockParams& p, const BlockActs& a, const BlockScratch
     const float* scale2 = path_drop ? a.path_scale2 : nullptr;
 
     // forward: x_out = x_mid + s2 * dropout(fc2(h)); the identity path leaves dx as d x_mid.
-    zero(s.dbranch, rows * D);
-    cpu::residual_backward(nullptr, s.dbranch, dx, scale2, B, N * D);
-    if (dropping) {
-        cpu::dropout_forward(s.dbranch, s.dbranch, rows * D, p.drop, drop.seed,
-                             Dropout::stream(layer, kMlpDrop2));
-    }
+    const float* dbranch = branch_gradient(s.dbranch, dx, scale2, dropping ? p.drop : 0.0f, drop.seed,
+                                           Dropout::stream(layer, kMlpDrop2), B, N * D);
     // forward: branch = fc2(gelu)
-    zero(s.dgelu, rows * M);
-    linear_backward(p.fc2, s.dgelu, s.dbranch, a.gelu, a.gelu_bf16, s.dout_bf16, rows);
+    linear_backward(p.fc2, s.dgelu, dbranch, a.gelu, a.gelu_bf16, s.dout_bf16, rows);
     // forward: gelu = dropout(GELU(fc1))
     if (dropping) {
         cpu::dropout_forward(s.dgelu, s.dgelu, rows * M, p.drop, drop.seed,
                              Dropout::stream(layer, kMlpDrop1));
     }
-    zero(s.dfc1, rows * M);
     cpu::gelu_backward(s.dfc1, a.fc1, s.dgelu, rows * M, p.gelu_tanh);
     // forward: fc1 = Linear(norm2(x_mid))
-    zero(s.dln, rows * D);
     linear_backward(p.fc1, s.dln, s.dfc1, a.ln2.out, a.ln2_bf16, s.dout_bf16, rows);
     norm_backward(p.norm2, dx, s.dln, a.ln2, a.x_mid, rows);  // dx is now d x_mid in full
 
     // forward: x_mid = x_in + s1 * dropout(proj(atty))
-    zero(s.dbranch, rows * D);
-    cpu::residual_backward(nullptr, s.dbranch, dx, scale1, B, N * D);
-    if (dropping) {
-        cpu::dropout_forward(s.dbranch, s.dbranch, rows * D, p.drop, drop.seed,
-                             Dropout::stream(layer, kProjDrop));
-    }
-    zero(s.datty, rows * I);
-    linear_backward(p.proj, s.datty, s.dbranch, a.atty, a.atty_bf16, s.dout_bf16, rows);
-    zero(s.dqkv, rows * I3);
+    dbranch = branch_gradient(s.dbranch, dx, scale1, dropping ? p.drop : 0.0f, drop.seed,
+                              Dropout::stream(layer, kProjDrop), B, N * D);
+    linear_backward(p.proj, s.datty, dbranch, a.atty, a.atty_bf16, s.dout_bf16, rows);
     cpu::attention_backward(s.dqkv, s.datty, a.qkv, a.probs, B, N, p.heads, p.head_size,
                             drop.training ? p.attn_drop : 0.0f, drop.seed,
                             Dropout::stream(layer, kAttnDrop));
-    zero(s.dln, rows * D);
     linear_backward(p.qkv, s.dln, s.dqkv, a.ln1.out, a.ln1_bf16, s.dout_bf16, rows);
     norm_backward(p.norm1, dx, s.dln, a.ln1, x_in, rows);  // dx is now d x_in
 }

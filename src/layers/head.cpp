@@ -39,7 +39,6 @@ void head_backward(const HeadParams& p, const HeadActs& a, const HeadScratch& s,
                    const float* doutput, const float* x, int64_t B, int64_t N, int64_t D) {
     const int64_t F = p.has_pre_logits ? p.pre_logits.out : D;
     // d features: from the classifier, or given directly when the model returns features.
-    std::memset(s.dfeatures, 0, static_cast<size_t>(B * F) * sizeof(float));
     if (p.has_classifier) {
         linear_backward(p.classifier, s.dfeatures, doutput, a.features, nullptr, nullptr, B);
     } else {
@@ -53,7 +52,6 @@ void head_backward(const HeadParams& p, const HeadActs& a, const HeadScratch& s,
         for (int64_t i = 0; i < B * F; i++) {
             dpre[i] *= 1.0f - a.pre_logits[i] * a.pre_logits[i];
         }
-        std::memset(s.dpooled, 0, static_cast<size_t>(B * D) * sizeof(float));
         linear_backward(p.pre_logits, s.dpooled, dpre, pooled, nullptr, nullptr, B);
         dpooled_out = s.dpooled;
     }

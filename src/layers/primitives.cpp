@@ -19,7 +19,6 @@ void linear_backward(const Linear& l, float* dinp, const float* dout, const floa
         cpu::matmul_backward(dinp, l.dweight, l.dbias, dout, inp, l.weight, rows, l.in, l.out);
         return;
     }
-    cpu::round_to_bf16(dout_bf16, dout, rows * l.out);
     cpu::matmul_backward_bf16(dinp, l.dweight, l.dbias, dout, dout_bf16, inp_bf16, l.weight_bf16, rows,
                               l.in, l.out);
 }

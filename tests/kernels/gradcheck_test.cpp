@@ -45,7 +45,7 @@ std::vector<float> numeric_grad(const Objective& f, const std::vector<float>& x)
 TEST(GradCheck, Matmul) {
     const int64_t M = 3, K = 5, N = 4;
     auto x = random_floats(M * K, 1), w = random_floats(N * K, 2), b = random_floats(N, 3), R = random_floats(M * N, 4);
-    std::vector<float> dx(x.size()), dw(w.size()), db(b.size());
+    std::vector<float> dx(x.size(), 7.0f), dw(w.size()), db(b.size());  // dinp is written, not added to
     cpu::matmul_backward(dx.data(), dw.data(), db.data(), R.data(), x.data(), w.data(), M, K, N);
     auto Rd = to_double(R);
     EXPECT_TRUE(all_near(dx, numeric_grad([&](const ref::Vec& v) { return dot(ref::matmul(v, to_double(w), to_double(b), M, K, N), Rd); }, x), kGradTol, "dinp"));
@@ -69,7 +69,7 @@ TEST(GradCheck, LayerNorm) {
 TEST(GradCheck, GeluBothKinds) {
     auto x = random_floats(41, 9, 2.5), R = random_floats(41, 10);
     for (bool tanh_kind : {false, true}) {
-        std::vector<float> dx(x.size());
+        std::vector<float> dx(x.size(), 7.0f);  // written, not added to
         cpu::gelu_backward(dx.data(), x.data(), R.data(), 41, tanh_kind);
         EXPECT_TRUE(all_near(dx, numeric_grad([&](const ref::Vec& v) { return dot(ref::gelu(v, tanh_kind), to_double(R)); }, x),
                              kGradTol, tanh_kind ? "gelu tanh" : "gelu erf"));
@@ -87,7 +87,7 @@ TEST(GradCheck, Tanh) {
 TEST(GradCheck, Attention) {
     const int64_t B = 2, N = 5, NH = 2, HS = 3;
     auto qkv = random_floats(B * N * 3 * NH * HS, 13), R = random_floats(B * N * NH * HS, 14);
-    std::vector<float> out(R.size()), probs(static_cast<size_t>(B * NH * N * N)), dqkv(qkv.size());
+    std::vector<float> out(R.size()), probs(static_cast<size_t>(B * NH * N * N)), dqkv(qkv.size(), 7.0f);  // dqkv is written
     cpu::attention_forward(out.data(), probs.data(), qkv.data(), B, N, NH, HS, 0.0f, 0, 0);
     cpu::attention_backward(dqkv.data(), R.data(), qkv.data(), probs.data(), B, N, NH, HS, 0.0f, 0, 0);
     EXPECT_TRUE(all_near(dqkv, numeric_grad([&](const ref::Vec& v) { return dot(ref::attention(v, B, N, NH, HS, nullptr), to_double(R)); }, qkv),

@@ -4,12 +4,14 @@
 
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "kernel_test_util.h"
 #include "kernels/cpu/vector_math.h"
 #include "kernels/kernels.h"
 #include "test_util.h"
+#include "vit/threads.h"
 
 namespace vit {
 namespace {
@@ -61,15 +63,18 @@ TEST_P(Matmul, Bf16ForwardAndBackwardMatchReference) {
     auto expected = ref::matmul_bf16(to_double(inp), to_double(w), has_bias ? to_double(b) : ref::Vec{}, M, K, N);
     EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, "bf16 matmul"));
 
-    // Gradients are added to what is there: start from ones.
+    // Parameter gradients are added to what is there, the input gradient is written: start all from ones.
     std::vector<float> dinp(inp.size(), 1.0f), dw(w.size(), 1.0f), db(b.size(), 1.0f);
-    cpu::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout.data(), rounded(dout).data(),
+    std::vector<bf16> dout_bf16(dout.size());
+    cpu::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout.data(), dout_bf16.data(),
                               rounded(inp).data(), rounded(w).data(), M, K, N);
+    const std::vector<bf16> dout_rounded = rounded(dout);
+    EXPECT_EQ(0, std::memcmp(dout_bf16.data(), dout_rounded.data(), dout.size() * sizeof(bf16))) << "dout rounded to bf16";
     ref::Vec dout_r = to_double(dout), inp_r = to_double(inp), w_r = to_double(w);
     for (double& x : dout_r) x = ref::round_bf16(x);
     for (double& x : inp_r) x = ref::round_bf16(x);
     for (double& x : w_r) x = ref::round_bf16(x);
-    ref::Vec dinp_e(inp.size(), 1.0), dw_e(w.size(), 1.0), db_e(b.size(), 1.0);
+    ref::Vec dinp_e(inp.size(), 0.0), dw_e(w.size(), 1.0), db_e(b.size(), 1.0);
     for (int64_t m = 0; m < M; m++) {
         for (int64_t n = 0; n < N; n++) {
             const double g = dout_r[m * N + n];
@@ -105,6 +110,26 @@ TEST(RoundToBf16, MatchesTheDefinitionIncludingTiesAndSpecials) {
     EXPECT_TRUE(std::isinf(to_float(s[0])));
     EXPECT_TRUE(std::isnan(to_float(s[1])));
     EXPECT_EQ(to_float(s[2]), std::numeric_limits<float>::infinity());
+}
+
+// The bias gradient's column sums are split by columns, so each sum runs in row order on one
+// thread: the result is bit-identical for any thread count (resume relies on this per count).
+TEST(Matmul, BiasGradientDoesNotDependOnThreadCount) {
+    const int64_t M = 301, K = 8, N = 100;
+    auto inp = random_floats(M * K, 1), w = random_floats(N * K, 2), dout = random_floats(M * N, 3);
+    std::vector<float> db1(N, 0.5f), db3(N, 0.5f);
+    const int threads = num_threads();
+    set_num_threads(1);
+    cpu::matmul_backward(nullptr, nullptr, db1.data(), dout.data(), inp.data(), w.data(), M, K, N);
+    set_num_threads(3);
+    cpu::matmul_backward(nullptr, nullptr, db3.data(), dout.data(), inp.data(), w.data(), M, K, N);
+    set_num_threads(threads);
+    EXPECT_EQ(0, std::memcmp(db1.data(), db3.data(), db1.size() * sizeof(float)));
+    ref::Vec expected(N, 0.5);
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t n = 0; n < N; n++) expected[n] += dout[m * N + n];
+    }
+    EXPECT_TRUE(all_near(db1, to_float(expected), {1e-5, 1e-4}, "dbias"));
 }
 
 INSTANTIATE_TEST_SUITE_P(OddSizes, Matmul,

@@ -116,8 +116,8 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
                                static_cast<uint64_t>(bh * N * N));
             pd = tile;
         }
-        // forward: o = Pd v   =>   dv += Pd^T do,  dPd = do v^T
-        gemm(true, false, N, HS, N, 1.0f, pd, N, d_o, I, 1.0f, dv, row);
+        // forward: o = Pd v   =>   dv = Pd^T do,  dPd = do v^T
+        gemm(true, false, N, HS, N, 1.0f, pd, N, d_o, I, 0.0f, dv, row);
         gemm(false, true, N, N, HS, 1.0f, d_o, I, v, row, 0.0f, dp, N);
         if (attn_drop > 0.0f) {
             apply_dropout_mask(dp, dp, N * N, attn_drop, seed, stream,
@@ -137,9 +137,9 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
                 d_row[j] = p_row[j] * (d_row[j] - dot);
             }
         }
-        // forward: S = q k^T * scale   =>   dq += scale dS k,  dk += scale dS^T q
-        gemm(false, false, N, HS, N, scale, dp, N, k, row, 1.0f, dq, row);
-        gemm(true, false, N, HS, N, scale, dp, N, q, row, 1.0f, dk, row);
+        // forward: S = q k^T * scale   =>   dq = scale dS k,  dk = scale dS^T q
+        gemm(false, false, N, HS, N, scale, dp, N, k, row, 0.0f, dq, row);
+        gemm(true, false, N, HS, N, scale, dp, N, q, row, 0.0f, dk, row);
     }
 }
 

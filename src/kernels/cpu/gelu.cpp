@@ -48,7 +48,7 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n,
                 float u = kSqrt2OverPi * (x + kTanhCubic * x * x * x);
                 float t = tanh_approx(u);
                 float du = kSqrt2OverPi * (1.0f + 3.0f * kTanhCubic * x * x);
-                dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+                dinp[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
             }
         } else {
 #pragma omp simd
@@ -56,7 +56,7 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n,
                 float x = inp[i];
                 float cdf = 0.5f * (1.0f + erf_approx(x * kInvSqrt2));
                 float pdf = kInvSqrt2Pi * exp_approx(-0.5f * x * x);
-                dinp[i] += dout[i] * (cdf + x * pdf);
+                dinp[i] = dout[i] * (cdf + x * pdf);
             }
         }
     }
