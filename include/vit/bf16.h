@@ -10,6 +10,7 @@ namespace vit {
 
 struct bf16 {
     uint16_t bits;
+    bool operator==(const bf16&) const = default;  // same bits
 };
 
 // Round to nearest, ties to even (as PyTorch's x.bfloat16()); NaN stays a quiet NaN.

@@ -30,6 +30,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 // The PyTorch Linear: out[M,N] = inp[M,K] @ weight[N,K]^T + bias[N] (bias may be nullptr).
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
                     int64_t K, int64_t N);
+// Inference: out = GELU(inp @ weight^T + bias), GELU (erf or tanh kind) inside oneDNN's product
+// as a post-op, which saves a pass over out.
+void matmul_gelu_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
+                         int64_t K, int64_t N, bool tanh_approx);
 // dinp[M,K] = dout @ weight;  dweight[N,K] += dout^T @ inp;  dbias[N] += sum over rows of dout.
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int64_t M, int64_t K, int64_t N);
@@ -41,6 +45,9 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 bool bf16_products_supported();
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                          int64_t K, int64_t N);
+// The same in bf16, with out rounded to bf16 (the input of the next product).
+void matmul_gelu_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
+                              int64_t K, int64_t N, bool tanh_approx);
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,
                           const bf16* inp, const bf16* weight, int64_t M, int64_t K, int64_t N);
 // out[i] = inp[i] rounded to the nearest bf16 (ties to even), as PyTorch's x.bfloat16().
@@ -51,6 +58,9 @@ void round_to_bf16(bf16* out, const float* inp, int64_t n);
 // out[M,C] = (inp - mean) * rstd * weight + bias, per row; mean[M], rstd[M] saved when not nullptr.
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t M, int64_t C, float eps);
+// The same with out rounded to bf16 (mixed precision: the input of a bf16 Linear, written once).
+void layernorm_forward_bf16(bf16* out, float* mean, float* rstd, const float* inp, const float* weight,
+                            const float* bias, int64_t M, int64_t C, float eps);
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                         const float* inp, const float* weight, const float* mean, const float* rstd,
                         int64_t M, int64_t C);
@@ -59,6 +69,8 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 
 // GELU(x) = x * Phi(x), exact (erf) or with the tanh approximation. out may alias inp.
 void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx);
+// The same with out rounded to bf16 (mixed precision: the input of fc2, written once).
+void gelu_forward_bf16(bf16* out, const float* inp, int64_t n, bool tanh_approx);
 // dinp = dout * GELU'(inp) (written).
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, bool tanh_approx);
 

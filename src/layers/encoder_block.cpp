@@ -30,6 +30,16 @@ const float* branch_gradient(float* buffer, const float* dx, const float* scale,
     return buffer;
 }
 
+// norm(inp) for the Linear that reads it: fp32 in a.out, or in mixed precision straight to bf16.
+void norm_for(const Linear& l, const Norm& n, const NormActs& a, bf16* normed_bf16, const float* inp,
+              int64_t rows) {
+    if (l.weight_bf16 != nullptr) {
+        norm_forward_bf16(n, a, normed_bf16, inp, rows);
+    } else {
+        norm_forward(n, a, inp, rows);
+    }
+}
+
 }  // namespace
 
 void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, int64_t B, int64_t N,
@@ -47,13 +57,18 @@ void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, 
     const float* scale1 = path_drop ? a.path_scale1 : nullptr;
     const float* scale2 = path_drop ? a.path_scale2 : nullptr;
 
+    const bool mixed = p.qkv.weight_bf16 != nullptr;
+
     // x_mid = x_in + DropPath(Dropout(proj(Attention(norm1(x_in)))))
-    norm_forward(p.norm1, a.ln1, x_in, rows);
-    linear_forward(p.qkv, a.qkv, a.ln1.out, a.ln1_bf16, rows);                                 // [rows, 3I]
+    norm_for(p.qkv, p.norm1, a.ln1, a.ln1_bf16, x_in, rows);
+    linear_product(p.qkv, Epilogue::Write, a.qkv, nullptr, a.ln1.out, a.ln1_bf16, rows);        // [rows, 3I]
     cpu::attention_forward(a.atty, a.probs, a.qkv, B, N, p.heads, p.head_size,
                            drop.training ? p.attn_drop : 0.0f, drop.seed,
-                           Dropout::stream(layer, kAttnDrop));                        // [rows, I]
-    linear_forward(p.proj, a.branch, a.atty, a.atty_bf16, rows);                                // [rows, D]
+                           Dropout::stream(layer, kAttnDrop));                                   // [rows, I]
+    if (mixed) {
+        cpu::round_to_bf16(a.atty_bf16, a.atty, rows * p.proj.in);
+    }
+    linear_product(p.proj, Epilogue::Write, a.branch, nullptr, a.atty, a.atty_bf16, rows);      // [rows, D]
     if (dropping) {
         cpu::dropout_forward(a.branch, a.branch, rows * D, p.drop, drop.seed,
                              Dropout::stream(layer, kProjDrop));
@@ -61,14 +76,26 @@ void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, 
     cpu::residual_forward(a.x_mid, x_in, a.branch, scale1, B, N * D);
 
     // x_out = x_mid + DropPath(Dropout(fc2(Dropout(GELU(fc1(norm2(x_mid)))))))
-    norm_forward(p.norm2, a.ln2, a.x_mid, rows);
-    linear_forward(p.fc1, a.fc1, a.ln2.out, a.ln2_bf16, rows);                                 // [rows, M]
-    cpu::gelu_forward(a.gelu, a.fc1, rows * M, p.gelu_tanh);
-    if (dropping) {
-        cpu::dropout_forward(a.gelu, a.gelu, rows * M, p.drop, drop.seed,
-                             Dropout::stream(layer, kMlpDrop1));
+    norm_for(p.fc1, p.norm2, a.ln2, a.ln2_bf16, a.x_mid, rows);
+    if (!drop.training) {
+        // Inference keeps no pre-activation: GELU runs inside fc1's product.
+        linear_product(p.fc1, Epilogue::Gelu, a.gelu, a.gelu_bf16, a.ln2.out, a.ln2_bf16, rows, p.gelu_tanh);
+    } else {
+        linear_product(p.fc1, Epilogue::Write, a.fc1, nullptr, a.ln2.out, a.ln2_bf16, rows);    // [rows, M]
+        if (mixed && !dropping) {
+            cpu::gelu_forward_bf16(a.gelu_bf16, a.fc1, rows * M, p.gelu_tanh);  // fc2's input, directly
+        } else {
+            cpu::gelu_forward(a.gelu, a.fc1, rows * M, p.gelu_tanh);
+            if (dropping) {
+                cpu::dropout_forward(a.gelu, a.gelu, rows * M, p.drop, drop.seed,
+                                     Dropout::stream(layer, kMlpDrop1));
+            }
+            if (mixed) {
+                cpu::round_to_bf16(a.gelu_bf16, a.gelu, rows * M);
+            }
+        }
     }
-    linear_forward(p.fc2, a.branch, a.gelu, a.gelu_bf16, rows);                                 // [rows, D]
+    linear_product(p.fc2, Epilogue::Write, a.branch, nullptr, a.gelu, a.gelu_bf16, rows);       // [rows, D]
     if (dropping) {
         cpu::dropout_forward(a.branch, a.branch, rows * D, p.drop, drop.seed,
                              Dropout::stream(layer, kMlpDrop2));

@@ -49,10 +49,20 @@ struct Dropout {
 
 // inp_bf16 [rows, in] receives inp rounded to bf16 (mixed precision only; else unused).
 void linear_forward(const Linear& l, float* out, const float* inp, bf16* inp_bf16, int64_t rows);
+// What a product does with its result. Write: out = Linear(inp). Gelu: out = GELU(Linear(inp)),
+// inside oneDNN's product, or out_bf16 rounded in mixed precision (inference only: the
+// pre-activation the backward needs is not kept).
+enum class Epilogue { Write, Gelu };
+// In mixed precision the product reads inp_bf16, which the stage before has written (a norm or
+// GELU writing bf16 directly, or round_to_bf16); in fp32 it reads inp.
+void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, const float* inp,
+                    const bf16* inp_bf16, int64_t rows, bool gelu_tanh = false);
 // inp_bf16 is what linear_forward wrote; dout_bf16 [rows, out] is scratch (mixed precision only).
 void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp,
                      const bf16* inp_bf16, bf16* dout_bf16, int64_t rows);
 void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows);
+// The norm for a bf16 Linear: its output goes to out, rounded to bf16 (a.out is not written).
+void norm_forward_bf16(const Norm& n, const NormActs& a, bf16* out, const float* inp, int64_t rows);
 void norm_backward(const Norm& n, float* dinp, const float* dout, const NormActs& a, const float* inp,
                    int64_t rows);
 
@@ -111,15 +121,15 @@ struct BlockParams {
 
 // In inference the model points x_mid and x_out at x_in and every block at the same buffers.
 struct BlockActs {
-    NormActs ln1;             // [B*N, D]
+    NormActs ln1;             // [B*N, D] (out: fp32 only; mixed precision keeps ln1_bf16)
     float* qkv = nullptr;     // [B*N, 3I]
     float* probs = nullptr;   // [B, NH, N, N]
     float* atty = nullptr;    // [B*N, I]
     float* branch = nullptr;  // [B*N, D]: a residual branch's output before the add
     float* x_mid = nullptr;   // [B*N, D]
-    NormActs ln2;             // [B*N, D]
+    NormActs ln2;             // [B*N, D] (out: fp32 only; mixed precision keeps ln2_bf16)
     float* fc1 = nullptr;     // [B*N, M]: before GELU
-    float* gelu = nullptr;    // [B*N, M]: after GELU and dropout
+    float* gelu = nullptr;    // [B*N, M]: after GELU and dropout (not kept when mixed without dropout)
     float* x_out = nullptr;   // [B*N, D]
     float* path_scale1 = nullptr;  // [B]: DropPath scales (training only)
     float* path_scale2 = nullptr;  // [B]

@@ -13,6 +13,26 @@ void linear_forward(const Linear& l, float* out, const float* inp, bf16* inp_bf1
     cpu::matmul_forward_bf16(out, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out);
 }
 
+void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, const float* inp,
+                    const bf16* inp_bf16, int64_t rows, bool gelu_tanh) {
+    if (l.weight_bf16 == nullptr) {
+        switch (e) {
+            case Epilogue::Write: cpu::matmul_forward(out, inp, l.weight, l.bias, rows, l.in, l.out); return;
+            case Epilogue::Gelu:
+                cpu::matmul_gelu_forward(out, inp, l.weight, l.bias, rows, l.in, l.out, gelu_tanh);
+                return;
+        }
+    }
+    switch (e) {
+        case Epilogue::Write:
+            cpu::matmul_forward_bf16(out, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out);
+            return;
+        case Epilogue::Gelu:
+            cpu::matmul_gelu_forward_bf16(out_bf16, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, gelu_tanh);
+            return;
+    }
+}
+
 void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp,
                      const bf16* inp_bf16, bf16* dout_bf16, int64_t rows) {
     if (l.weight_bf16 == nullptr) {
@@ -25,6 +45,10 @@ void linear_backward(const Linear& l, float* dinp, const float* dout, const floa
 
 void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows) {
     cpu::layernorm_forward(a.out, a.mean, a.rstd, inp, n.weight, n.bias, rows, n.dim, n.eps);
+}
+
+void norm_forward_bf16(const Norm& n, const NormActs& a, bf16* out, const float* inp, int64_t rows) {
+    cpu::layernorm_forward_bf16(out, a.mean, a.rstd, inp, n.weight, n.bias, rows, n.dim, n.eps);
 }
 
 void norm_backward(const Norm& n, float* dinp, const float* dout, const NormActs& a, const float* inp,

@@ -198,8 +198,9 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
         auto scr = [&](int64_t n) { return take(scratch_, scratch_used, n); };
         auto act_bf16 = [&](int64_t n) { return mixed ? take(acts_bf16_, acts_bf16_used, n) : nullptr; };
         auto scr_bf16 = [&](int64_t n) { return mixed ? take(scratch_bf16_, scratch_bf16_used, n) : nullptr; };
-        auto norm_acts = [&](int64_t r, int64_t dim) {
-            return layers::NormActs{act(r * dim), training ? act(r) : nullptr, training ? act(r) : nullptr};
+        auto norm_acts = [&](int64_t r, int64_t dim, bool bf16_out = false) {
+            return layers::NormActs{bf16_out ? nullptr : act(r * dim), training ? act(r) : nullptr,
+                                    training ? act(r) : nullptr};
         };
 
         layers::EmbeddingActs& e = plan->embed;
@@ -220,12 +221,14 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
         for (int64_t l = 0; l < c.depth; l++) {
             layers::BlockActs& a = plan->blocks[static_cast<size_t>(l)];
             if (training || l == 0) {
-                a.ln1 = norm_acts(rows, D);
+                // Mixed precision: the norms and GELU write their Linears' bf16 inputs directly;
+                // GELU's fp32 output is only kept for dropout.
+                a.ln1 = norm_acts(rows, D, mixed);
                 a.qkv = act(rows * 3 * I);
                 a.atty = act(rows * I);
-                a.ln2 = norm_acts(rows, D);
-                a.fc1 = act(rows * M);
-                a.gelu = act(rows * M);
+                a.ln2 = norm_acts(rows, D, mixed);
+                a.fc1 = training ? act(rows * M) : nullptr;  // inference runs GELU inside fc1's product
+                a.gelu = mixed && !(training && c.drop_rate > 0.0f) ? nullptr : act(rows * M);
                 a.branch = branch;
                 a.x_mid = training ? act(rows * D) : e.x;
                 a.x_out = training ? act(rows * D) : e.x;

@@ -112,6 +112,34 @@ TEST(RoundToBf16, MatchesTheDefinitionIncludingTiesAndSpecials) {
     EXPECT_EQ(to_float(s[2]), std::numeric_limits<float>::infinity());
 }
 
+// GELU inside the product (inference), fp32 and bf16; bf16 outputs are rounded, so the tolerance
+// is one bf16 step (2^-8 relative).
+TEST_P(Matmul, FusedGeluMatchesReference) {
+    auto [M, K, N, has_bias] = GetParam();
+    auto inp = random_floats(M * K, 1), w = random_floats(N * K, 2), b = random_floats(N, 3);
+    const float* bias = has_bias ? b.data() : nullptr;
+    const ref::Vec bias_d = has_bias ? to_double(b) : ref::Vec{};
+    for (bool bf16_products : {false, true}) {
+        const ref::Vec product = bf16_products ? ref::matmul_bf16(to_double(inp), to_double(w), bias_d, M, K, N)
+                                               : ref::matmul(to_double(inp), to_double(w), bias_d, M, K, N);
+        const char* kind = bf16_products ? "bf16" : "fp32";
+        for (bool tanh_kind : {false, true}) {
+            const ref::Vec expected = ref::gelu(product, tanh_kind);
+            std::vector<float> out(static_cast<size_t>(M * N));
+            if (bf16_products) {
+                std::vector<bf16> out_bf16(out.size());
+                cpu::matmul_gelu_forward_bf16(out_bf16.data(), rounded(inp).data(), rounded(w).data(), bias, M, K, N,
+                                              tanh_kind);
+                for (size_t i = 0; i < out.size(); i++) out[i] = to_float(out_bf16[i]);
+                EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1.0 / 256}, kind)) << "gelu, tanh " << tanh_kind;
+            } else {
+                cpu::matmul_gelu_forward(out.data(), inp.data(), w.data(), bias, M, K, N, tanh_kind);
+                EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, kind)) << "gelu, tanh " << tanh_kind;
+            }
+        }
+    }
+}
+
 // The bias gradient's column sums are split by columns, so each sum runs in row order on one
 // thread: the result is bit-identical for any thread count (resume relies on this per count).
 TEST(Matmul, BiasGradientDoesNotDependOnThreadCount) {
@@ -145,6 +173,14 @@ TEST(LayerNorm, ForwardMatchesReference) {
         cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), M, C, 1e-6f);
         auto expected = ref::layernorm(to_double(x), to_double(w), to_double(b), M, C, 1e-6);
         EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, "layernorm"));
+
+        // The bf16-output twin is the fp32 kernel's output rounded, bit for bit, with the same statistics.
+        std::vector<bf16> out_bf16(x.size());
+        std::vector<float> mean16(mean.size()), rstd16(rstd.size());
+        cpu::layernorm_forward_bf16(out_bf16.data(), mean16.data(), rstd16.data(), x.data(), w.data(), b.data(), M, C, 1e-6f);
+        EXPECT_EQ(rounded(out), out_bf16) << "layernorm bf16, " << M << "x" << C;
+        EXPECT_EQ(mean, mean16);
+        EXPECT_EQ(rstd, rstd16);
     }
 }
 
@@ -155,6 +191,9 @@ TEST(Gelu, BothKindsMatchReference) {
         cpu::gelu_forward(out.data(), x.data(), static_cast<int64_t>(x.size()), tanh_kind);
         EXPECT_TRUE(all_near(out, to_float(ref::gelu(to_double(x), tanh_kind)), {1e-6, 1e-5},
                              tanh_kind ? "gelu tanh" : "gelu erf"));
+        std::vector<bf16> out_bf16(x.size());
+        cpu::gelu_forward_bf16(out_bf16.data(), x.data(), static_cast<int64_t>(x.size()), tanh_kind);
+        EXPECT_EQ(rounded(out), out_bf16) << "gelu bf16 is the fp32 output rounded";
     }
 }
 

@@ -15,7 +15,10 @@ constexpr float kTanhCubic = 0.044715f;
 constexpr int64_t kChunk = 4096;  // elements per parallel work item
 }  // namespace
 
-void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx_kind) {
+namespace {
+
+template <typename T>
+void gelu_elements(T* out, const float* inp, int64_t n, bool tanh_approx_kind) {
 #pragma omp parallel for schedule(static)
     for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
         int64_t i1 = i0 + kChunk < n ? i0 + kChunk : n;
@@ -24,16 +27,26 @@ void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx_kind
             for (int64_t i = i0; i < i1; i++) {
                 float x = inp[i];
                 float u = kSqrt2OverPi * (x + kTanhCubic * x * x * x);
-                out[i] = 0.5f * x * (1.0f + tanh_approx(u));
+                out[i] = to<T>(0.5f * x * (1.0f + tanh_approx(u)));
             }
         } else {
 #pragma omp simd
             for (int64_t i = i0; i < i1; i++) {
                 float x = inp[i];
-                out[i] = 0.5f * x * (1.0f + erf_approx(x * kInvSqrt2));
+                out[i] = to<T>(0.5f * x * (1.0f + erf_approx(x * kInvSqrt2)));
             }
         }
     }
+}
+
+}  // namespace
+
+void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx_kind) {
+    gelu_elements(out, inp, n, tanh_approx_kind);
+}
+
+void gelu_forward_bf16(bf16* out, const float* inp, int64_t n, bool tanh_approx_kind) {
+    gelu_elements(out, inp, n, tanh_approx_kind);
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n,

@@ -7,12 +7,16 @@
 //   dweight = sum over rows of dout * xhat,   dbias = sum over rows of dout.
 #include <cmath>
 
+#include "kernels/cpu/vector_math.h"
 #include "kernels/kernels.h"
 
 namespace vit::cpu {
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, int64_t M, int64_t C, float eps) {
+namespace {
+
+template <typename T>
+void layernorm_rows(T* out, float* mean, float* rstd, const float* inp, const float* weight,
+                    const float* bias, int64_t M, int64_t C, float eps) {
 #pragma omp parallel for schedule(static)
     for (int64_t m = 0; m < M; m++) {
         const float* x = inp + m * C;
@@ -29,16 +33,28 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
             var_sum += d * d;
         }
         float s = 1.0f / std::sqrt(var_sum / static_cast<float>(C) + eps);
-        float* y = out + m * C;
+        T* y = out + m * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; c++) {
-            y[c] = (x[c] - mu) * s * weight[c] + bias[c];
+            y[c] = to<T>((x[c] - mu) * s * weight[c] + bias[c]);
         }
         if (mean != nullptr) {
             mean[m] = mu;
             rstd[m] = s;
         }
     }
+}
+
+}  // namespace
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t M, int64_t C, float eps) {
+    layernorm_rows(out, mean, rstd, inp, weight, bias, M, C, eps);
+}
+
+void layernorm_forward_bf16(bf16* out, float* mean, float* rstd, const float* inp, const float* weight,
+                            const float* bias, int64_t M, int64_t C, float eps) {
+    layernorm_rows(out, mean, rstd, inp, weight, bias, M, C, eps);
 }
 
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,

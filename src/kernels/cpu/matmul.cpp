@@ -40,9 +40,11 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 
-// A product C[M,N] (=, or += with `accumulate`) A[M,K] B[K,N] (+ bias[N]) with fp32 C and bias.
-// A and B are fp32 or bf16 and may be transposed views: element (i, j) of A is at
-// a_strides[0] * i + a_strides[1] * j.
+enum class Activation { None, GeluErf, GeluTanh };
+
+// A product C[M,N] (=, or += with `accumulate`) A[M,K] B[K,N] (+ bias[N]), then `activation`,
+// with an fp32 bias. A and B are fp32 or bf16 and may be transposed views: element (i, j) of A is
+// at a_strides[0] * i + a_strides[1] * j. C is fp32 unless c_type says bf16.
 struct ProductShape {
     int64_t M = 0, K = 0, N = 0;
     dt type = dt::f32;
@@ -50,10 +52,13 @@ struct ProductShape {
     int64_t b_strides[2] = {0, 0};
     bool bias = false;
     bool accumulate = false;
+    Activation activation = Activation::None;
+    dt c_type = dt::f32;
 
     auto key() const {
         return std::make_tuple(M, K, N, static_cast<int>(type), a_strides[0], a_strides[1],
-                               b_strides[0], b_strides[1], bias, accumulate);
+                               b_strides[0], b_strides[1], bias, accumulate,
+                               static_cast<int>(activation), static_cast<int>(c_type));
     }
 };
 
@@ -77,20 +82,25 @@ const ProductPrimitive& product_primitive(const ProductShape& s) {
         p.a = dnnl::memory::desc({s.M, s.K}, s.type, {s.a_strides[0], s.a_strides[1]});
         p.b = dnnl::memory::desc({s.K, s.N}, s.type, {s.b_strides[0], s.b_strides[1]});
         p.bias = dnnl::memory::desc({1, s.N}, dt::f32, {s.N, 1});
-        p.c = dnnl::memory::desc({s.M, s.N}, dt::f32, {s.N, 1});
-        dnnl::primitive_attr attr;
+        p.c = dnnl::memory::desc({s.M, s.N}, s.c_type, {s.N, 1});
+        dnnl::post_ops ops;
         if (s.accumulate) {
-            dnnl::post_ops ops;
             ops.append_sum(1.0f);
-            attr.set_post_ops(ops);
         }
+        if (s.activation != Activation::None) {
+            ops.append_eltwise(1.0f, s.activation == Activation::GeluErf ? dnnl::algorithm::eltwise_gelu_erf
+                                                                         : dnnl::algorithm::eltwise_gelu_tanh,
+                               0.0f, 0.0f);
+        }
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(ops);
         auto desc = s.bias ? dnnl::matmul::desc(p.a, p.b, p.bias, p.c) : dnnl::matmul::desc(p.a, p.b, p.c);
         p.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, cpu_engine()));
     }
     return it->second;
 }
 
-void product(const ProductShape& s, float* c, const void* a, const void* b, const float* bias) {
+void product(const ProductShape& s, void* c, const void* a, const void* b, const float* bias) {
     if (s.M == 0 || s.N == 0) {
         return;
     }
@@ -108,11 +118,15 @@ void product(const ProductShape& s, float* c, const void* a, const void* b, cons
     stream.wait();
 }
 
-// out[M,N] = inp[M,K] @ weight[N,K]^T (+ bias): weight read as a [K,N] view with strides (1, K).
-ProductShape linear_shape(int64_t M, int64_t K, int64_t N, dt type, bool bias) {
+// out[M,N] = activation(inp[M,K] @ weight[N,K]^T (+ bias)): weight read as a [K,N] view with
+// strides (1, K).
+ProductShape linear_shape(int64_t M, int64_t K, int64_t N, dt type, bool bias,
+                          Activation activation = Activation::None, dt c_type = dt::f32) {
     return {.M = M, .K = K, .N = N, .type = type, .a_strides = {K, 1}, .b_strides = {1, K},
-            .bias = bias, .accumulate = false};
+            .bias = bias, .accumulate = false, .activation = activation, .c_type = c_type};
 }
+
+Activation gelu_kind(bool tanh_approx) { return tanh_approx ? Activation::GeluTanh : Activation::GeluErf; }
 
 // dbias[n] += sum over rows of dout[m, n] and, when dout_bf16 is given, dout_bf16 = dout rounded
 // to bf16: one pass over dout for both. Each thread owns a range of whole 16-column blocks and
@@ -151,6 +165,12 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
     product(linear_shape(M, K, N, dt::f32, bias != nullptr), out, inp, weight, bias);
 }
 
+void matmul_gelu_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
+                         int64_t K, int64_t N, bool tanh_approx) {
+    product(linear_shape(M, K, N, dt::f32, bias != nullptr, gelu_kind(tanh_approx)), out, inp, weight,
+            bias);
+}
+
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int64_t M, int64_t K, int64_t N) {
     if (dinp != nullptr) {
@@ -181,6 +201,12 @@ bool bf16_products_supported() {
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                          int64_t K, int64_t N) {
     product(linear_shape(M, K, N, dt::bf16, bias != nullptr), out, inp, weight, bias);
+}
+
+void matmul_gelu_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
+                              int64_t K, int64_t N, bool tanh_approx) {
+    product(linear_shape(M, K, N, dt::bf16, bias != nullptr, gelu_kind(tanh_approx), dt::bf16), out, inp,
+            weight, bias);
 }
 
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,

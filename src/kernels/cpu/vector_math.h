@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "vit/bf16.h"
+
 namespace vit::cpu {
 
 // e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor polynomial (truncation error
@@ -56,5 +58,13 @@ inline float erf_approx(float x) {
 
 // tanh(x) = 1 - 2 / (e^{2x} + 1); saturates correctly at both ends.
 inline float tanh_approx(float x) { return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f); }
+
+// An fp32 result stored as T: kernels that write fp32 or bf16 share one body through this.
+template <typename T>
+inline T to(float x);
+template <>
+inline float to<float>(float x) { return x; }
+template <>
+inline bf16 to<bf16>(float x) { return to_bf16(x); }
 
 }  // namespace vit::cpu
