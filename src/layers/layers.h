@@ -1,8 +1,9 @@
 // Layers: views into the model's parameter, gradient and activation buffers, with shape checks,
 // composed from kernels. A layer knows the math of one stage of the ViT; it owns no memory.
 //
-// Gradient pointers are nullptr in inference. Backward functions follow the kernels' rule:
-// they add into gradients, which the caller zeroes first.
+// Gradient pointers are nullptr in inference. Backward functions follow the kernels' rule: they
+// add into parameter gradients (zeroed by the caller once per step) and into the residual
+// stream's gradient dx; a Linear's input gradient is written.
 #pragma once
 
 #include <cstdint>
@@ -57,7 +58,8 @@ enum class Epilogue { Write, Gelu };
 // GELU writing bf16 directly, or round_to_bf16); in fp32 it reads inp.
 void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, const float* inp,
                     const bf16* inp_bf16, int64_t rows, bool gelu_tanh = false);
-// inp_bf16 is what linear_forward wrote; dout_bf16 [rows, out] is scratch (mixed precision only).
+// inp_bf16 is the bf16 input the forward product read; dout_bf16 [rows, out] is scratch (mixed
+// precision only).
 void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp,
                      const bf16* inp_bf16, bf16* dout_bf16, int64_t rows);
 void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows);
