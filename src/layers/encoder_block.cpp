@@ -65,10 +65,7 @@ void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, 
     cpu::attention_forward(a.atty, a.probs, a.qkv, B, N, p.heads, p.head_size,
                            drop.training ? p.attn_drop : 0.0f, drop.seed,
                            Dropout::stream(layer, kAttnDrop));                                   // [rows, I]
-    if (mixed) {
-        cpu::round_to_bf16(a.atty_bf16, a.atty, rows * p.proj.in);
-    }
-    linear_product(p.proj, Epilogue::Write, a.branch, nullptr, a.atty, a.atty_bf16, rows);      // [rows, D]
+    linear_forward(p.proj, a.branch, a.atty, a.atty_bf16, rows);                                // [rows, D]
     if (dropping) {
         cpu::dropout_forward(a.branch, a.branch, rows * D, p.drop, drop.seed,
                              Dropout::stream(layer, kProjDrop));

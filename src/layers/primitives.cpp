@@ -4,15 +4,6 @@
 
 namespace vit::layers {
 
-void linear_forward(const Linear& l, float* out, const float* inp, bf16* inp_bf16, int64_t rows) {
-    if (l.weight_bf16 == nullptr) {
-        cpu::matmul_forward(out, inp, l.weight, l.bias, rows, l.in, l.out);
-        return;
-    }
-    cpu::round_to_bf16(inp_bf16, inp, rows * l.in);
-    cpu::matmul_forward_bf16(out, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out);
-}
-
 void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, const float* inp,
                     const bf16* inp_bf16, int64_t rows, bool gelu_tanh) {
     if (l.weight_bf16 == nullptr) {
@@ -31,6 +22,13 @@ void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, con
             cpu::matmul_gelu_forward_bf16(out_bf16, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, gelu_tanh);
             return;
     }
+}
+
+void linear_forward(const Linear& l, float* out, const float* inp, bf16* inp_bf16, int64_t rows) {
+    if (l.weight_bf16 != nullptr) {
+        cpu::round_to_bf16(inp_bf16, inp, rows * l.in);
+    }
+    linear_product(l, Epilogue::Write, out, nullptr, inp, inp_bf16, rows);
 }
 
 void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp,
