@@ -32,6 +32,7 @@ namespace vit {
 enum class Precision { F32, BF16 };
 const char* precision_name(Precision p);  // "fp32" | "bf16"
 Precision parse_precision(const std::string& name);  // throws vit::Error naming the choices
+bool bf16_supported();  // whether this CPU runs Precision::BF16 (oneDNN's bf16 matrix products)
 
 // Where the matrix weights live. F32: fp32 (with bf16 copies under mixed precision). For
 // inference only, Bf16Matrices keeps the patch projection and block Linears in bf16 alone (half

@@ -78,6 +78,8 @@ Precision parse_precision(const std::string& name) {
     fail("unknown precision '{}' (expected one of: fp32, bf16)", name);
 }
 
+bool bf16_supported() { return cpu::bf16_products_supported(); }
+
 void ViT::set_precision(Precision precision) {
     if (precision == precision_) {
         return;

@@ -236,7 +236,10 @@ Recipe builtin_recipe(const std::string& name) {
         r.optimizer = {.kind = OptimizerKind::AdamW, .lr = 2e-3f, .weight_decay = 0.05f};
         r.warmup_epochs = 0.5;
         r.label_smoothing = 0.1f;
-        r.epochs = 9;
+        // Mixed precision runs this model's training steps ~1.2-1.3x faster here, which pays for 11
+        // epochs in the minutes fp32 needs for 9; CPUs without bf16 products train in fp32.
+        r.precision = bf16_supported() ? Precision::BF16 : Precision::F32;
+        r.epochs = 11;
         r.batch_size = 128;
         r.out_dir = "runs/fashion-mnist";
         return r;

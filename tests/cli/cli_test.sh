@@ -101,6 +101,9 @@ rc=$?
 expect sigint_exit 130 "resume with: vit train --resume $tmp/int/checkpoint.safetensors" -- bash -c "cat '$tmp/int.log'; exit $rc"
 expect sigint_resumable 0 'next_batch' -- grep -a -o 'next_batch' "$tmp/int/checkpoint.safetensors"
 expect print_recipe 0 '"kind": "fashion-mnist"' -- "$vit" train --print-recipe
+# The default recipe trains in bf16 where the CPU has bf16 products and falls back to fp32.
+expect long_recipe 0 '"epochs": 50' -- "$vit" train --recipe "$root/examples/fashion_mnist_long.json" --print-recipe
+expect print_recipe_fp32 0 '"precision": "fp32"' -- env ONEDNN_MAX_CPU_ISA=AVX2 "$vit" train --print-recipe
 expect bad_optimizer 2 "--optimizer: lamb not in {adamw,adam,sgd}" -- "$vit" train --optimizer lamb
 expect bad_schedule 2 "--schedule: linear not in {cosine,step,constant}" -- "$vit" train --schedule linear
 expect bad_lr 2 "--lr: Value -1 not in range 0.000000 to 10.000000" -- "$vit" train --lr -1
