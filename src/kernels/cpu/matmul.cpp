@@ -128,31 +128,45 @@ ProductShape linear_shape(int64_t M, int64_t K, int64_t N, dt type, bool bias,
 
 Activation gelu_kind(bool tanh_approx) { return tanh_approx ? Activation::GeluTanh : Activation::GeluErf; }
 
+constexpr int64_t kBiasBlock = 16;
+
+// Over `width` <= 16 columns of dout (row stride N): dbias += the column sums, taken in row order
+// in a local accumulator (one register when width is the constant 16), and dout_bf16 = dout
+// rounded to bf16.
+inline void column_block_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N,
+                                  int64_t width) {
+    float sum[kBiasBlock] = {};
+    for (int64_t m = 0; m < M; m++) {
+        const float* row = dout + m * N;
+#pragma omp simd
+        for (int64_t j = 0; j < width; j++) sum[j] += row[j];
+        if (dout_bf16 != nullptr) {
+            bf16* rounded = dout_bf16 + m * N;
+#pragma omp simd
+            for (int64_t j = 0; j < width; j++) rounded[j] = to_bf16(row[j]);
+        }
+    }
+    if (dbias != nullptr) {
+        for (int64_t j = 0; j < width; j++) dbias[j] += sum[j];
+    }
+}
+
 // dbias[n] += sum over rows of dout[m, n] and, when dout_bf16 is given, dout_bf16 = dout rounded
 // to bf16: one pass over dout for both. Each thread owns a range of whole 16-column blocks and
-// walks every row of it in order, so each sum is taken in row order whatever the thread count.
+// sums each column in row order, so the result does not depend on the thread count.
 void bias_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N) {
-    constexpr int64_t kBlock = 16;
-    const int64_t blocks = (N + kBlock - 1) / kBlock;
+    const int64_t blocks = (N + kBiasBlock - 1) / kBiasBlock;
 #pragma omp parallel
     {
         const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-        const int64_t n0 = blocks * t / T * kBlock;
-        const int64_t n1 = std::min(N, blocks * (t + 1) / T * kBlock);
-        for (int64_t m = 0; m < M; m++) {
-            const float* row = dout + m * N;
-            if (dbias != nullptr) {
-#pragma omp simd
-                for (int64_t n = n0; n < n1; n++) {
-                    dbias[n] += row[n];
-                }
-            }
-            if (dout_bf16 != nullptr) {
-                bf16* rounded = dout_bf16 + m * N;
-#pragma omp simd
-                for (int64_t n = n0; n < n1; n++) {
-                    rounded[n] = to_bf16(row[n]);
-                }
+        for (int64_t blk = blocks * t / T; blk < blocks * (t + 1) / T; blk++) {
+            const int64_t n0 = blk * kBiasBlock;
+            float* db = dbias != nullptr ? dbias + n0 : nullptr;
+            bf16* rounded = dout_bf16 != nullptr ? dout_bf16 + n0 : nullptr;
+            if (N - n0 >= kBiasBlock) {
+                column_block_backward(db, rounded, dout + n0, M, N, kBiasBlock);
+            } else {
+                column_block_backward(db, rounded, dout + n0, M, N, N - n0);
             }
         }
     }
