@@ -132,14 +132,16 @@ constexpr int64_t kBiasBlock = 16;
 
 // Over `width` <= 16 columns of dout (row stride N): dbias += the column sums, taken in row order
 // in a local accumulator (one register when width is the constant 16), and dout_bf16 = dout
-// rounded to bf16.
+// rounded to bf16; either output may be nullptr.
 inline void column_block_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N,
                                   int64_t width) {
     float sum[kBiasBlock] = {};
     for (int64_t m = 0; m < M; m++) {
         const float* row = dout + m * N;
+        if (dbias != nullptr) {
 #pragma omp simd
-        for (int64_t j = 0; j < width; j++) sum[j] += row[j];
+            for (int64_t j = 0; j < width; j++) sum[j] += row[j];
+        }
         if (dout_bf16 != nullptr) {
             bf16* rounded = dout_bf16 + m * N;
 #pragma omp simd
