@@ -78,7 +78,14 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, 
 void tanh_forward(float* out, const float* inp, int64_t n);
 void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n);
 
-// ---- attention (attention.cpp) --------------------------------------------------------------
+// ---- attention (attention.cpp, small_gemm.cpp) ------------------------------------------------
+
+// C[i,j] = alpha * sum_p A[i * a_row + p * a_col] * B[p * b_row + j * b_col] for i < M, j < N,
+// row stride ldc (written). Any strides, so transposed views need no copy. Single-threaded and
+// allocation-free after the first call: for the per-head products of attention, called inside a
+// parallel loop. Sums over p run in order.
+void small_gemm(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
+                int64_t b_row, int64_t b_col, int64_t M, int64_t N, int64_t K, float alpha);
 
 // Multi-head self-attention from a fused projection qkv[B,N,3*NH*HS], laid out as timm's
 // reshape(B, N, 3, NH, HS). probs[B,NH,N,N] = softmax(q k^T / sqrt(HS)) over keys, kept for the

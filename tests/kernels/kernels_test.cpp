@@ -204,6 +204,47 @@ TEST(Tanh, MatchesReference) {
     EXPECT_TRUE(all_near(out, to_float(ref::tanh(to_double(x))), {1e-6, 1e-5}, "tanh"));
 }
 
+// The per-head product reads A and B through strides: each of the four layouts (A or B
+// transposed) on sizes that leave partial row blocks (6) and partial column panels (32), and on
+// sizes whose full panels are read in place (B row-major, N a multiple of 32), inside a larger
+// row stride as in qkv. ldc > N checks that columns past N are left alone.
+TEST(SmallGemm, MatchesReferenceForEveryLayout) {
+    struct Case { int64_t M, N, K; };
+    for (Case c : {Case{1, 1, 1}, Case{17, 17, 24}, Case{7, 33, 5}, Case{13, 64, 50}, Case{50, 96, 3},
+                   Case{6, 32, 0}}) {
+        for (bool trans_a : {false, true}) {
+            for (bool trans_b : {false, true}) {
+                const int64_t stride = 3 * (c.M + c.N + c.K) + 1;  // row stride of both inputs
+                auto A = random_floats(stride * std::max(c.M, c.K), 21, 1.0);
+                auto B = random_floats(stride * std::max(c.N, c.K), 22, 1.0);
+                // A[M,K] and B^T[N,K] as dense matrices, read through the same views.
+                std::vector<float> a(static_cast<size_t>(c.M * c.K)), bt(static_cast<size_t>(c.N * c.K));
+                const int64_t a_row = trans_a ? 1 : stride, a_col = trans_a ? stride : 1;
+                const int64_t b_row = trans_b ? 1 : stride, b_col = trans_b ? stride : 1;
+                for (int64_t i = 0; i < c.M; i++) {
+                    for (int64_t p = 0; p < c.K; p++) a[i * c.K + p] = A[i * a_row + p * a_col];
+                }
+                for (int64_t j = 0; j < c.N; j++) {
+                    for (int64_t p = 0; p < c.K; p++) bt[j * c.K + p] = B[p * b_row + j * b_col];
+                }
+                const int64_t ldc = c.N + 3;
+                std::vector<float> C(static_cast<size_t>(c.M * ldc), 7.0f);
+                cpu::small_gemm(C.data(), ldc, A.data(), a_row, a_col, B.data(), b_row, b_col, c.M, c.N,
+                                c.K, 0.5f);
+                auto expected = ref::matmul(to_double(a), to_double(bt), {}, c.M, c.K, c.N);
+                std::vector<float> got(static_cast<size_t>(c.M * c.N));
+                for (int64_t i = 0; i < c.M; i++) {
+                    for (int64_t j = 0; j < c.N; j++) got[i * c.N + j] = C[i * ldc + j];
+                    for (int64_t j = c.N; j < ldc; j++) EXPECT_EQ(C[i * ldc + j], 7.0f) << "column past N";
+                }
+                for (double& e : expected) e *= 0.5;
+                EXPECT_TRUE(all_near(got, to_float(expected), {1e-5, 1e-4}, "small_gemm"))
+                    << c.M << "x" << c.N << "x" << c.K << " trans_a " << trans_a << " trans_b " << trans_b;
+            }
+        }
+    }
+}
+
 TEST(Attention, ForwardMatchesReference) {
     struct Case { int64_t B, N, NH, HS; };
     for (Case c : {Case{1, 1, 1, 1}, Case{2, 17, 3, 5}, Case{1, 65, 4, 16}, Case{3, 5, 2, 3}}) {

@@ -1,8 +1,8 @@
 // Multi-head self-attention, one (sample, head) pair per work item. Each item keeps its N x N
 // score tile in cache from the q k^T product through the softmax to the product with v, which
 // is what makes the pair of products fast here: the scores never travel through memory between
-// separate passes. Products inside an item are oneDNN sgemm calls, which run single-threaded
-// inside our parallel region, so the two threads never compete.
+// separate passes. Products inside an item are small_gemm calls: single-threaded inside our
+// parallel region, reading q, k, v and their gradients in place through strides.
 //
 // Per head, with scale = 1/sqrt(HS):
 //   forward:  S = q k^T * scale;  P = softmax_rows(S);  Pd = dropout(P);  o = Pd v
@@ -74,7 +74,7 @@ void attention_forward(float* out, float* probs, const float* qkv, int64_t B, in
         const float* k = q + I;
         const float* v = q + 2 * I;
         float* p = probs + bh * N * N;
-        gemm(false, true, N, N, HS, scale, q, row, k, row, 0.0f, p, N);  // S = q k^T * scale
+        small_gemm(p, N, q, row, 1, k, 1, row, N, N, HS, scale);  // S = q k^T * scale
         softmax_rows(p, N, N);
         const float* pd = p;
         if (attn_drop > 0.0f) {
@@ -83,7 +83,7 @@ void attention_forward(float* out, float* probs, const float* qkv, int64_t B, in
                                static_cast<uint64_t>(bh * N * N));
             pd = tile;
         }
-        gemm(false, false, N, HS, N, 1.0f, pd, N, v, row, 0.0f, out + b * N * I + h * HS, I);
+        small_gemm(out + b * N * I + h * HS, I, pd, N, 1, v, row, 1, N, HS, N, 1.0f);  // o = Pd v
     }
 }
 
@@ -117,8 +117,8 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
             pd = tile;
         }
         // forward: o = Pd v   =>   dv = Pd^T do,  dPd = do v^T
-        gemm(true, false, N, HS, N, 1.0f, pd, N, d_o, I, 0.0f, dv, row);
-        gemm(false, true, N, N, HS, 1.0f, d_o, I, v, row, 0.0f, dp, N);
+        small_gemm(dv, row, pd, 1, N, d_o, I, 1, N, HS, N, 1.0f);
+        small_gemm(dp, N, d_o, I, 1, v, 1, row, N, N, HS, 1.0f);
         if (attn_drop > 0.0f) {
             apply_dropout_mask(dp, dp, N * N, attn_drop, seed, stream,
                                static_cast<uint64_t>(bh * N * N));
@@ -138,8 +138,8 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
             }
         }
         // forward: S = q k^T * scale   =>   dq = scale dS k,  dk = scale dS^T q
-        gemm(false, false, N, HS, N, scale, dp, N, k, row, 0.0f, dq, row);
-        gemm(true, false, N, HS, N, scale, dp, N, q, row, 0.0f, dk, row);
+        small_gemm(dq, row, dp, N, 1, k, row, 1, N, HS, N, scale);
+        small_gemm(dk, row, dp, 1, N, q, row, 1, N, HS, N, scale);
     }
 }
 
