@@ -67,8 +67,10 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n,
 #pragma omp simd
             for (int64_t i = i0; i < i1; i++) {
                 float x = inp[i];
-                float cdf = 0.5f * (1.0f + erf_approx(x * kInvSqrt2));
-                float pdf = kInvSqrt2Pi * exp_approx(-0.5f * x * x);
+                float z = x * kInvSqrt2;
+                float gauss = exp_approx(-z * z);  // e^{-x^2/2}, shared by Phi and phi
+                float cdf = 0.5f * (1.0f + erf_from_exp(z, gauss));
+                float pdf = kInvSqrt2Pi * gauss;
                 dinp[i] = dout[i] * (cdf + x * pdf);
             }
         }

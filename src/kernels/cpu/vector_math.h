@@ -35,7 +35,8 @@ inline float exp_approx(float x) {
 // otherwise Abramowitz and Stegun 7.1.26, 1 - (a1 t + ... + a5 t^5) e^{-x^2} with
 // t = 1 / (1 + p|x|), absolute error at most 1.5e-7. Both are computed and one selected, so the
 // loop stays branch-free.
-inline float erf_approx(float x) {
+// erf_from_exp takes e^{-x^2} from the caller, who may need it too (the GELU derivative).
+inline float erf_from_exp(float x, float exp_neg_x2) {
     float x2 = x * x;
     float series = -1.0f / 1320.0f;
     series = series * x2 + 1.0f / 216.0f;
@@ -51,10 +52,12 @@ inline float erf_approx(float x) {
     poly = poly * t + 1.421413741f;
     poly = poly * t - 0.284496736f;
     poly = poly * t + 0.254829592f;
-    float y = 1.0f - poly * t * exp_approx(-ax * ax);
+    float y = 1.0f - poly * t * exp_neg_x2;
     y = x < 0.0f ? -y : y;
     return ax < 0.5f ? series : y;
 }
+
+inline float erf_approx(float x) { return erf_from_exp(x, exp_approx(-x * x)); }
 
 // tanh(x) = 1 - 2 / (e^{2x} + 1); saturates correctly at both ends.
 inline float tanh_approx(float x) { return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f); }
