@@ -81,7 +81,8 @@ void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n);
 // ---- attention (attention.cpp, small_gemm.cpp) ------------------------------------------------
 
 // C[i,j] = alpha * sum_p A[i * a_row + p * a_col] * B[p * b_row + j * b_col] for i < M, j < N,
-// row stride ldc (written). Any strides, so transposed views need no copy. Single-threaded and
+// row stride ldc (written). Any strides: A is read in place, B through per-thread panels (full
+// row-major panels in place), so transposed views are passed as strides. Single-threaded and
 // allocation-free after the first call: for the per-head products of attention, called inside a
 // parallel loop. Sums over p run in order.
 void small_gemm(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
