@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,8 +73,10 @@ class ViT {
     void set_precision(Precision precision);
     Precision precision() const { return precision_; }
     WeightStorage weight_storage() const { return storage_; }
-    // Whether param_data() + p.offset holds p (false for bf16 matrices under Bf16Matrices).
+    // Whether param_data() + p.offset holds p (false for bf16 matrices under Bf16Matrices, and
+    // for matrices packed for inference).
     bool holds_fp32(const ParamInfo& p) const;
+    bool is_packed(const ParamInfo& p) const;
     // Writes parameter p from p.numel fp32 values, rounding to bf16 where it is stored so.
     void set_param(const ParamInfo& p, const float* values);
     // Gradient buffer, parallel to param_data(); allocated on first use. Throws vit::Error
@@ -105,6 +108,14 @@ class ViT {
     // Bytes held in activation buffers after the last forward (for memory reports).
     int64_t activation_bytes() const;
 
+    // For inference only, from here on: reorders the matrix weights of the patch projection and
+    // the blocks, in place, into the blocked layout oneDNN's product kernels read directly, which
+    // saves them repacking the weights at every product (fp32 under F32 storage and precision,
+    // bf16 under Bf16Matrices). Afterwards training, another precision, writing parameters and
+    // saving throw vit::Error. A matrix whose packed form would not fit in place stays as it is.
+    void pack_for_inference();
+    bool packed_for_inference() const { return packed_for_inference_; }
+
   private:
     struct Plan;
     void plan_activations(int64_t batch, bool training, bool keep_attention);
@@ -122,6 +133,8 @@ class ViT {
     Bf16Buffer params_bf16_;   // parallel to params_; the matrix weights of bf16 Linears
     Bf16Buffer acts_bf16_;     // bf16 inputs of those Linears, kept for the backward pass
     Bf16Buffer scratch_bf16_;  // their output gradients rounded to bf16
+    bool packed_for_inference_ = false;
+    std::set<std::string, std::less<>> packed_;  // names of the matrices held packed
     std::unique_ptr<Plan> plan_;
 };
 

@@ -221,6 +221,9 @@ void save_weights(const ViT& model, const std::string& path, const std::vector<T
     if (model.weight_storage() != WeightStorage::F32) {
         fail("cannot save '{}': the model holds bf16 weights only (load it with fp32 storage to save it)", path);
     }
+    if (model.packed_for_inference()) {
+        fail("cannot save '{}': the model's weights are packed for inference", path);
+    }
     std::vector<TensorToWrite> tensors;
     for (const ParamInfo& p : model.params()) {
         tensors.push_back({p.name, p.shape, model.param_data() + p.offset});

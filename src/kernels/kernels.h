@@ -28,12 +28,17 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // The PyTorch Linear: out[M,N] = inp[M,K] @ weight[N,K]^T + bias[N] (bias may be nullptr).
+// With `packed`, weight holds pack_weight's blocked layout instead of [N,K] (forward only).
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
-                    int64_t K, int64_t N);
+                    int64_t K, int64_t N, bool packed);
 // Inference: out = GELU(inp @ weight^T + bias), GELU (erf or tanh kind) inside oneDNN's product
 // as a post-op, which saves a pass over out.
 void matmul_gelu_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
-                         int64_t K, int64_t N, bool tanh_approx);
+                         int64_t K, int64_t N, bool tanh_approx, bool packed);
+// Inference weights packed once into the blocked layout oneDNN's product kernels read directly
+// (fp32 or bf16 elements): packed_weight_bytes for a weight[N,K], and the copy into it.
+int64_t packed_weight_bytes(int64_t K, int64_t N, bool bf16);
+void pack_weight(void* packed, const void* weight, int64_t K, int64_t N, bool bf16);
 // dinp[M,K] = dout @ weight;  dweight[N,K] += dout^T @ inp;  dbias[N] += sum over rows of dout.
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int64_t M, int64_t K, int64_t N);
@@ -44,10 +49,10 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 // Whether oneDNN has a bf16 matrix product for this CPU (native or emulated).
 bool bf16_products_supported();
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
-                         int64_t K, int64_t N);
+                         int64_t K, int64_t N, bool packed);
 // The same in bf16, with out rounded to bf16 (the input of the next product).
 void matmul_gelu_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
-                              int64_t K, int64_t N, bool tanh_approx);
+                              int64_t K, int64_t N, bool tanh_approx, bool packed);
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,
                           const bf16* inp, const bf16* weight, int64_t M, int64_t K, int64_t N);
 // out[i] = inp[i] rounded to the nearest bf16 (ties to even), as PyTorch's x.bfloat16().

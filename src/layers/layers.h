@@ -18,6 +18,7 @@ namespace vit::layers {
 struct Linear {
     const float* weight = nullptr;  // [out, in]
     const bf16* weight_bf16 = nullptr;  // [out, in], the bf16 copy of weight, or nullptr (fp32)
+    bool packed = false;  // the weight read (fp32 or bf16) is in cpu::pack_weight's layout: forward only
     const float* bias = nullptr;    // [out] or nullptr
     float* dweight = nullptr;
     float* dbias = nullptr;

@@ -8,18 +8,19 @@ void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, con
                     const bf16* inp_bf16, int64_t rows, bool gelu_tanh) {
     if (l.weight_bf16 == nullptr) {
         switch (e) {
-            case Epilogue::Write: cpu::matmul_forward(out, inp, l.weight, l.bias, rows, l.in, l.out); return;
+            case Epilogue::Write: cpu::matmul_forward(out, inp, l.weight, l.bias, rows, l.in, l.out, l.packed); return;
             case Epilogue::Gelu:
-                cpu::matmul_gelu_forward(out, inp, l.weight, l.bias, rows, l.in, l.out, gelu_tanh);
+                cpu::matmul_gelu_forward(out, inp, l.weight, l.bias, rows, l.in, l.out, gelu_tanh, l.packed);
                 return;
         }
     }
     switch (e) {
         case Epilogue::Write:
-            cpu::matmul_forward_bf16(out, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out);
+            cpu::matmul_forward_bf16(out, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, l.packed);
             return;
         case Epilogue::Gelu:
-            cpu::matmul_gelu_forward_bf16(out_bf16, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, gelu_tanh);
+            cpu::matmul_gelu_forward_bf16(out_bf16, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, gelu_tanh,
+                                           l.packed);
             return;
     }
 }

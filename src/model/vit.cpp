@@ -48,10 +48,15 @@ ViT::ViT(const ViTConfig& config, WeightStorage storage) : config_(config), stor
 }
 
 bool ViT::holds_fp32(const ParamInfo& p) const {
-    return storage_ == WeightStorage::F32 || !runs_in_bf16(p);
+    return (storage_ == WeightStorage::F32 || !runs_in_bf16(p)) && !is_packed(p);
 }
 
+bool ViT::is_packed(const ParamInfo& p) const { return packed_.contains(p.name); }
+
 void ViT::set_param(const ParamInfo& p, const float* values) {
+    if (packed_for_inference_) {
+        fail("parameter '{}' cannot be written: the model's weights are packed for inference", p.name);
+    }
     if (holds_fp32(p)) {
         std::copy_n(values, p.numel, params_.data() + p.offset);
         weights_changed_ = true;
@@ -62,6 +67,9 @@ void ViT::set_param(const ParamInfo& p, const float* values) {
 
 float* ViT::param(std::string_view name) {
     const ParamInfo& p = param_info(name);
+    if (is_packed(p)) {
+        fail("parameter '{}' is packed for inference", name);
+    }
     if (!holds_fp32(p)) {
         fail("parameter '{}' is held in bf16 only (bf16 weight storage)", name);
     }
@@ -86,6 +94,9 @@ void ViT::set_precision(Precision precision) {
     }
     if (storage_ == WeightStorage::Bf16Matrices) {
         fail("a model with bf16 weight storage runs in bf16 only");
+    }
+    if (packed_for_inference_) {
+        fail("a model packed for inference keeps the precision it was packed in");
     }
     if (precision == Precision::BF16 && !cpu::bf16_products_supported()) {
         fail("precision bf16 needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32");
@@ -126,6 +137,9 @@ float* ViT::grad_data() {
     if (storage_ == WeightStorage::Bf16Matrices) {
         fail("a model with bf16 weight storage is for inference; training needs fp32 weights");
     }
+    if (packed_for_inference_) {
+        fail("a model packed for inference cannot train");
+    }
     if (grads_.empty()) {
         grads_.resize(params_.size());
     }
@@ -133,6 +147,32 @@ float* ViT::grad_data() {
 }
 
 void ViT::zero_grad() { grads_.zero(); }
+
+void ViT::pack_for_inference() {
+    if (packed_for_inference_) {
+        return;
+    }
+    const bool bf16 = storage_ == WeightStorage::Bf16Matrices;
+    if (!bf16 && precision_ != Precision::F32) {
+        fail("packing for inference needs fp32 precision or bf16 weight storage");
+    }
+    std::vector<char> plain;
+    for (const ParamInfo& p : table_) {
+        if (!runs_in_bf16(p)) {
+            continue;  // the packed products are those of the patch projection and the blocks
+        }
+        const int64_t N = p.shape[0], K = p.numel / N;
+        const int64_t bytes = p.numel * (bf16 ? 2 : 4);
+        if (cpu::packed_weight_bytes(K, N, bf16) != bytes) {
+            continue;  // its blocked layout is padded: keep the plain one
+        }
+        void* w = bf16 ? static_cast<void*>(params_bf16_.data() + p.offset) : params_.data() + p.offset;
+        plain.assign(static_cast<char*>(w), static_cast<char*>(w) + bytes);
+        cpu::pack_weight(w, plain.data(), K, N, bf16);
+        packed_.insert(p.name);
+    }
+    packed_for_inference_ = true;
+}
 
 const ParamInfo& ViT::param_info(std::string_view name) const {
     for (const ParamInfo& p : table_) {
@@ -315,11 +355,13 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
     auto linear = [&](const std::string& prefix, int64_t in, int64_t out, bool bias) {
         layers::Linear l;
         const ParamInfo& weight = m.param_info(prefix + ".weight");
-        l.weight = m.holds_fp32(weight) ? m.param_data() + weight.offset : nullptr;
+        const bool fp32_values = m.holds_fp32(weight) || (m.is_packed(weight) && m.weight_storage() == WeightStorage::F32);
+        l.weight = fp32_values ? m.param_data() + weight.offset : nullptr;
         l.dweight = grads != nullptr ? grads + weight.offset : nullptr;
         if (weights_bf16 != nullptr && runs_in_bf16(weight)) {
             l.weight_bf16 = weights_bf16 + weight.offset;
         }
+        l.packed = m.is_packed(weight);
         if (bias) {
             l.bias = p(prefix + ".bias");
             l.dbias = g(prefix + ".bias");
@@ -390,6 +432,9 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
 const float* ViT::forward(const float* images, int64_t B, const ForwardOptions& options) {
     if (B < 1 || B > (int64_t{1} << 20)) {
         fail("batch size must be in [1, 1048576], got {}", B);
+    }
+    if (options.training && packed_for_inference_) {
+        fail("a model packed for inference cannot train");
     }
     plan_activations(B, options.training, options.keep_attention);
     plan_->seed = options.dropout_seed;

@@ -40,7 +40,7 @@ TEST_P(Matmul, ForwardMatchesReference) {
     auto [M, K, N, has_bias] = GetParam();
     auto inp = random_floats(M * K, 1), w = random_floats(N * K, 2), b = random_floats(N, 3);
     std::vector<float> out(static_cast<size_t>(M * N));
-    cpu::matmul_forward(out.data(), inp.data(), w.data(), has_bias ? b.data() : nullptr, M, K, N);
+    cpu::matmul_forward(out.data(), inp.data(), w.data(), has_bias ? b.data() : nullptr, M, K, N, false);
     auto expected = ref::matmul(to_double(inp), to_double(w), has_bias ? to_double(b) : ref::Vec{}, M, K, N);
     EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, "matmul"));
 }
@@ -59,7 +59,7 @@ TEST_P(Matmul, Bf16ForwardAndBackwardMatchReference) {
     auto dout = random_floats(M * N, 4);
     std::vector<float> out(static_cast<size_t>(M * N));
     cpu::matmul_forward_bf16(out.data(), rounded(inp).data(), rounded(w).data(), has_bias ? b.data() : nullptr,
-                             M, K, N);
+                             M, K, N, false);
     auto expected = ref::matmul_bf16(to_double(inp), to_double(w), has_bias ? to_double(b) : ref::Vec{}, M, K, N);
     EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, "bf16 matmul"));
 
@@ -129,11 +129,11 @@ TEST_P(Matmul, FusedGeluMatchesReference) {
             if (bf16_products) {
                 std::vector<bf16> out_bf16(out.size());
                 cpu::matmul_gelu_forward_bf16(out_bf16.data(), rounded(inp).data(), rounded(w).data(), bias, M, K, N,
-                                              tanh_kind);
+                                              tanh_kind, false);
                 for (size_t i = 0; i < out.size(); i++) out[i] = to_float(out_bf16[i]);
                 EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1.0 / 256}, kind)) << "gelu, tanh " << tanh_kind;
             } else {
-                cpu::matmul_gelu_forward(out.data(), inp.data(), w.data(), bias, M, K, N, tanh_kind);
+                cpu::matmul_gelu_forward(out.data(), inp.data(), w.data(), bias, M, K, N, tanh_kind, false);
                 EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, kind)) << "gelu, tanh " << tanh_kind;
             }
         }
@@ -158,6 +158,41 @@ TEST(Matmul, BiasGradientDoesNotDependOnThreadCount) {
         for (int64_t n = 0; n < N; n++) expected[n] += dout[m * N + n];
     }
     EXPECT_TRUE(all_near(db1, to_float(expected), {1e-5, 1e-4}, "dbias"));
+}
+
+// Weights packed into oneDNN's blocked layout give the products of the plain [N,K] weight, with
+// and without the fused GELU, in fp32 and bf16.
+TEST_P(Matmul, PackedWeightsGiveTheSameProducts) {
+    auto [M, K, N, has_bias] = GetParam();
+    auto inp = random_floats(M * K, 1), w = random_floats(N * K, 2), b = random_floats(N, 3);
+    const float* bias = has_bias ? b.data() : nullptr;
+    const ref::Vec bias_d = has_bias ? to_double(b) : ref::Vec{};
+    const std::vector<bf16> inp_bf16 = rounded(inp), w_bf16 = rounded(w);
+    for (bool bf16_products : {false, true}) {
+        const int64_t bytes = cpu::packed_weight_bytes(K, N, bf16_products);
+        ASSERT_GE(bytes, N * K * (bf16_products ? 2 : 4));
+        std::vector<char> packed(static_cast<size_t>(bytes));
+        cpu::pack_weight(packed.data(), bf16_products ? static_cast<const void*>(w_bf16.data()) : w.data(), K, N,
+                         bf16_products);
+        const ref::Vec product = bf16_products ? ref::matmul_bf16(to_double(inp), to_double(w), bias_d, M, K, N)
+                                               : ref::matmul(to_double(inp), to_double(w), bias_d, M, K, N);
+        const char* kind = bf16_products ? "packed bf16" : "packed fp32";
+        std::vector<float> out(static_cast<size_t>(M * N)), gelu_out(out.size());
+        if (bf16_products) {
+            const auto* pw = reinterpret_cast<const bf16*>(packed.data());
+            cpu::matmul_forward_bf16(out.data(), inp_bf16.data(), pw, bias, M, K, N, true);
+            std::vector<bf16> gelu_bf16(out.size());
+            cpu::matmul_gelu_forward_bf16(gelu_bf16.data(), inp_bf16.data(), pw, bias, M, K, N, false, true);
+            for (size_t i = 0; i < out.size(); i++) gelu_out[i] = to_float(gelu_bf16[i]);
+        } else {
+            const auto* pw = reinterpret_cast<const float*>(packed.data());
+            cpu::matmul_forward(out.data(), inp.data(), pw, bias, M, K, N, true);
+            cpu::matmul_gelu_forward(gelu_out.data(), inp.data(), pw, bias, M, K, N, false, true);
+        }
+        EXPECT_TRUE(all_near(out, to_float(product), {1e-5, 1e-4}, kind));
+        EXPECT_TRUE(all_near(gelu_out, to_float(ref::gelu(product, false)), {1e-5, bf16_products ? 1.0 / 256 : 1e-4},
+                             kind)) << "gelu";
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(OddSizes, Matmul,
@@ -294,7 +329,7 @@ TEST(PatchEmbed, UnfoldMatmulEqualsConvolution) {
         const int64_t NP = (c.H / c.P) * (c.W / c.P);
         std::vector<float> patches(static_cast<size_t>(c.B * NP * c.C * c.P * c.P)), out(static_cast<size_t>(c.B * NP * c.D));
         cpu::im2patch_forward(patches.data(), images.data(), c.B, c.C, c.H, c.W, c.P);
-        cpu::matmul_forward(out.data(), patches.data(), w.data(), b.data(), c.B * NP, c.C * c.P * c.P, c.D);
+        cpu::matmul_forward(out.data(), patches.data(), w.data(), b.data(), c.B * NP, c.C * c.P * c.P, c.D, false);
         auto conv = ref::conv_patch_embed(to_double(images), to_double(w), to_double(b), c.B, c.C, c.H, c.W, c.P, c.D);
         EXPECT_TRUE(all_near(out, to_float(conv), {1e-5, 1e-4}, "unfold+matmul vs conv"));
     }

@@ -208,6 +208,47 @@ TEST(Model, RejectsBadBatchAndBackwardWithoutTraining) {
     EXPECT_VIT_ERROR(cross_entropy(d.data(), bad.data(), 1, 5, 0.0f), "target 5 of sample 0 is outside the 5 classes [0, 5)");
 }
 
+// Packing the matrices for inference changes where the products read them, not the results: the
+// logits of a packed model equal the plain model's within fp32 summation-order tolerance, in
+// fp32 and with bf16 weight storage; afterwards what needs plain weights is refused.
+TEST(Model, PackedForInferenceGivesTheSameLogits) {
+    ViTConfig c = tiny_config();
+    c.embed_dim = 64;  // matrices whose blocked layout needs no padding, so they are packed
+    c.channels = 4;
+    c.mlp_dim = 128;
+    const std::vector<float> images = random_images(c, 3, 5);
+    for (WeightStorage storage : {WeightStorage::F32, WeightStorage::Bf16Matrices}) {
+        ViT plain(c, storage), packed(c, storage);
+        ViT init(c);
+        init.init_weights(7);
+        for (const ParamInfo& p : init.params()) {
+            plain.set_param(p, init.param_data() + p.offset);
+            packed.set_param(p, init.param_data() + p.offset);
+        }
+        const float* a = plain.forward(images.data(), 3, {});
+        const std::vector<float> expected(a, a + 3 * c.num_classes);
+        packed.pack_for_inference();
+        EXPECT_TRUE(packed.is_packed(packed.param_info("blocks.1.mlp.fc2.weight")));
+        EXPECT_TRUE(packed.is_packed(packed.param_info("patch_embed.proj.weight")));
+        EXPECT_FALSE(packed.is_packed(packed.param_info("head.weight")));
+        const float* b = packed.forward(images.data(), 3, {});
+        EXPECT_TRUE(test::all_near(b, expected.data(), 3 * c.num_classes, {1e-5, 1e-4}, "packed vs plain"));
+    }
+    ViT packed(c);
+    packed.pack_for_inference();
+    EXPECT_VIT_ERROR(packed.forward(images.data(), 1, {.training = true}), "a model packed for inference cannot train");
+    EXPECT_VIT_ERROR(packed.grad_data(), "a model packed for inference cannot train");
+    EXPECT_VIT_ERROR(packed.param("blocks.0.attn.qkv.weight"), "parameter 'blocks.0.attn.qkv.weight' is packed for inference");
+    EXPECT_VIT_ERROR(packed.set_param(packed.param_info("cls_token"), images.data()),
+                     "parameter 'cls_token' cannot be written: the model's weights are packed for inference");
+    EXPECT_VIT_ERROR(packed.set_precision(Precision::BF16), "a model packed for inference keeps the precision it was packed in");
+    EXPECT_VIT_ERROR(save_weights(packed, "/nonexistent/x.safetensors"),
+                     "cannot save '/nonexistent/x.safetensors': the model's weights are packed for inference");
+    ViT mixed(c);
+    mixed.set_precision(Precision::BF16);
+    EXPECT_VIT_ERROR(mixed.pack_for_inference(), "packing for inference needs fp32 precision or bf16 weight storage");
+}
+
 TEST(Checkpoint, SaveLoadRoundTripAndShapeMismatch) {
     ViTConfig c = tiny_config();
     ViT a(c);

@@ -14,12 +14,14 @@ int run_predict(const PredictCliOptions& o) {
     set_num_threads(o.threads > 0 ? o.threads : num_cores());
     const WeightSource w = open_weights(o.model.weights);
     const ViTConfig c = resolve_config(o.model, w);
-    // bf16: the matrices are converted once while loading and only their bf16 copies are kept.
+    // bf16: the matrices are converted once while loading and only their bf16 copies are kept;
+    // either way they are then packed for oneDNN's product kernels.
     const Precision precision = parse_precision(o.precision);
     ViT model(c, precision == Precision::BF16 ? WeightStorage::Bf16Matrices : WeightStorage::F32);
     const LoadReport report = load_weights(model, w, {.strict = !o.non_strict});
     for (const std::string& name : report.missing) fmt::print(stderr, "warning: '{}' lacks '{}' (left zero)\n", o.model.weights, name);
     for (const std::string& name : report.unexpected) fmt::print(stderr, "warning: '{}' has unused tensor '{}'\n", o.model.weights, name);
+    model.pack_for_inference();
     std::vector<std::string> names;
     if (!o.labels.empty()) {
         names = read_class_names(o.labels, c.num_classes);

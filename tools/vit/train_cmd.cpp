@@ -175,9 +175,9 @@ int run_eval(const EvalCliOptions& o) {
     apply(o.overrides, recipe);
     recipe.model = config_from_safetensors(file);
     set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
-    ViT model(recipe.model);
+    ViT model(recipe.model, recipe.precision == Precision::BF16 ? WeightStorage::Bf16Matrices : WeightStorage::F32);
     load_weights(model, file, {.strict = true});
-    model.set_precision(recipe.precision);
+    model.pack_for_inference();
     if (o.split != "test" && o.split != "train") fail("--split must be test or train, got '{}'", o.split);
     DatasetPtr data = open_dataset(recipe.dataset, o.split == "test" ? Split::Test : Split::Train);
     data = stratified_subset(data, recipe.test_limit, recipe.seed + 1);

@@ -54,11 +54,12 @@ struct ProductShape {
     bool accumulate = false;
     Activation activation = Activation::None;
     dt c_type = dt::f32;
+    bool b_packed = false;  // B in the blocked layout of packed_weight_desc (b_strides unused)
 
     auto key() const {
         return std::make_tuple(M, K, N, static_cast<int>(type), a_strides[0], a_strides[1],
                                b_strides[0], b_strides[1], bias, accumulate,
-                               static_cast<int>(activation), static_cast<int>(c_type));
+                               static_cast<int>(activation), static_cast<int>(c_type), b_packed);
     }
 };
 
@@ -72,6 +73,24 @@ dnnl::engine& cpu_engine() {
     return engine;
 }
 
+// The blocked layout oneDNN's matmul picks for a [K,N] weight of this type when left free to
+// choose (format "any"), asked once per (K, N, type). It does not depend on the row count M
+// (checked for M = 1..6400 on ViT shapes); products given it read B with no repacking.
+const dnnl::memory::desc& packed_weight_desc(int64_t K, int64_t N, dt type) {
+    static std::mutex mutex;
+    static std::map<std::tuple<int64_t, int64_t, int>, dnnl::memory::desc> cache;
+    std::lock_guard lock(mutex);
+    auto [it, inserted] = cache.try_emplace({K, N, static_cast<int>(type)});
+    if (inserted) {
+        constexpr int64_t kRows = 256;
+        const dnnl::memory::desc a({kRows, K}, type, dnnl::memory::format_tag::ab);
+        const dnnl::memory::desc b({K, N}, type, dnnl::memory::format_tag::any);
+        const dnnl::memory::desc c({kRows, N}, dt::f32, dnnl::memory::format_tag::ab);
+        it->second = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), cpu_engine()).weights_desc();
+    }
+    return it->second;
+}
+
 const ProductPrimitive& product_primitive(const ProductShape& s) {
     static std::mutex mutex;
     static std::map<decltype(s.key()), ProductPrimitive> cache;  // node-based: references stay valid
@@ -80,7 +99,8 @@ const ProductPrimitive& product_primitive(const ProductShape& s) {
     if (inserted) {
         ProductPrimitive& p = it->second;
         p.a = dnnl::memory::desc({s.M, s.K}, s.type, {s.a_strides[0], s.a_strides[1]});
-        p.b = dnnl::memory::desc({s.K, s.N}, s.type, {s.b_strides[0], s.b_strides[1]});
+        p.b = s.b_packed ? packed_weight_desc(s.K, s.N, s.type)
+                         : dnnl::memory::desc({s.K, s.N}, s.type, {s.b_strides[0], s.b_strides[1]});
         p.bias = dnnl::memory::desc({1, s.N}, dt::f32, {s.N, 1});
         p.c = dnnl::memory::desc({s.M, s.N}, s.c_type, {s.N, 1});
         dnnl::post_ops ops;
@@ -120,10 +140,12 @@ void product(const ProductShape& s, void* c, const void* a, const void* b, const
 
 // out[M,N] = activation(inp[M,K] @ weight[N,K]^T (+ bias)): weight read as a [K,N] view with
 // strides (1, K).
-ProductShape linear_shape(int64_t M, int64_t K, int64_t N, dt type, bool bias,
+// With `packed`, weight is held in the packed layout instead (see pack_weight).
+ProductShape linear_shape(int64_t M, int64_t K, int64_t N, dt type, bool bias, bool packed,
                           Activation activation = Activation::None, dt c_type = dt::f32) {
     return {.M = M, .K = K, .N = N, .type = type, .a_strides = {K, 1}, .b_strides = {1, K},
-            .bias = bias, .accumulate = false, .activation = activation, .c_type = c_type};
+            .bias = bias, .accumulate = false, .activation = activation, .c_type = c_type,
+            .b_packed = packed};
 }
 
 Activation gelu_kind(bool tanh_approx) { return tanh_approx ? Activation::GeluTanh : Activation::GeluErf; }
@@ -176,15 +198,29 @@ void bias_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, 
 
 }  // namespace
 
+int64_t packed_weight_bytes(int64_t K, int64_t N, bool bf16) {
+    return static_cast<int64_t>(packed_weight_desc(K, N, bf16 ? dt::bf16 : dt::f32).get_size());
+}
+
+void pack_weight(void* packed, const void* weight, int64_t K, int64_t N, bool bf16) {
+    const dt type = bf16 ? dt::bf16 : dt::f32;
+    dnnl::engine& engine = cpu_engine();
+    dnnl::memory plain(dnnl::memory::desc({K, N}, type, {1, K}), engine, const_cast<void*>(weight));
+    dnnl::memory blocked(packed_weight_desc(K, N, type), engine, packed);
+    dnnl::stream stream(engine);
+    dnnl::reorder(plain, blocked).execute(stream, plain, blocked);
+    stream.wait();
+}
+
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
-                    int64_t K, int64_t N) {
-    product(linear_shape(M, K, N, dt::f32, bias != nullptr), out, inp, weight, bias);
+                    int64_t K, int64_t N, bool packed) {
+    product(linear_shape(M, K, N, dt::f32, bias != nullptr, packed), out, inp, weight, bias);
 }
 
 void matmul_gelu_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
-                         int64_t K, int64_t N, bool tanh_approx) {
-    product(linear_shape(M, K, N, dt::f32, bias != nullptr, gelu_kind(tanh_approx)), out, inp, weight,
-            bias);
+                         int64_t K, int64_t N, bool tanh_approx, bool packed) {
+    product(linear_shape(M, K, N, dt::f32, bias != nullptr, packed, gelu_kind(tanh_approx)), out, inp,
+            weight, bias);
 }
 
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -205,7 +241,7 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 bool bf16_products_supported() {
     static const bool supported = [] {
         try {
-            product_primitive(linear_shape(1, 32, 32, dt::bf16, true));
+            product_primitive(linear_shape(1, 32, 32, dt::bf16, true, false));
             return true;
         } catch (const dnnl::error&) {
             return false;
@@ -215,14 +251,14 @@ bool bf16_products_supported() {
 }
 
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
-                         int64_t K, int64_t N) {
-    product(linear_shape(M, K, N, dt::bf16, bias != nullptr), out, inp, weight, bias);
+                         int64_t K, int64_t N, bool packed) {
+    product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed), out, inp, weight, bias);
 }
 
 void matmul_gelu_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
-                              int64_t K, int64_t N, bool tanh_approx) {
-    product(linear_shape(M, K, N, dt::bf16, bias != nullptr, gelu_kind(tanh_approx), dt::bf16), out, inp,
-            weight, bias);
+                              int64_t K, int64_t N, bool tanh_approx, bool packed) {
+    product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed, gelu_kind(tanh_approx), dt::bf16), out,
+            inp, weight, bias);
 }
 
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,
