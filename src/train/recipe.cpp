@@ -227,19 +227,28 @@ Recipe builtin_recipe(const std::string& name) {
     r.name = name;
     if (name == "fashion-mnist") {
         r.dataset = {.kind = "fashion-mnist", .path = "/usr/share/datasets/fashion-mnist"};
-        // Patch 7 (16 tokens) and dim 96: about 1.5x the images/s of patch 4 and dim 64, which buys
-        // more epochs in the same minutes and ends ~3 points higher after 4.5 minutes here.
+        // Patch 7 (16 tokens), dim 96 and depth 3: about 3x the images/s of patch 4, dim 64 and
+        // depth 6, which buys 30 epochs in 5 minutes here. With 30 epochs the model overfits
+        // (train 95% against test 89.7% after 30 epochs without augmentation), so the training
+        // images are shifted by up to one pixel and mirrored; that adds about 0.4 points.
         r.model = ViTConfig{.image_height = 28, .image_width = 28, .patch_size = 7, .channels = 1, .embed_dim = 96,
-                            .depth = 6, .num_heads = 4, .mlp_dim = 192, .num_classes = 10};
-        r.train_transforms = {make_normalize({0.2860f}, {0.3530f})};
-        r.eval_transforms = r.train_transforms;
+                            .depth = 3, .num_heads = 4, .mlp_dim = 192, .num_classes = 10};
+        Transform crop, flip;
+        crop.op = TransformOp::RandomCrop;
+        crop.height = crop.width = 28;
+        crop.padding = 1;
+        flip.op = TransformOp::HorizontalFlip;
+        flip.p = 0.5;
+        const Transform norm = make_normalize({0.2860f}, {0.3530f});
+        r.train_transforms = {crop, flip, norm};
+        r.eval_transforms = {norm};
         r.optimizer = {.kind = OptimizerKind::AdamW, .lr = 2e-3f, .weight_decay = 0.05f};
         r.warmup_epochs = 0.5;
         r.label_smoothing = 0.1f;
-        // Mixed precision runs this model's training steps ~1.2-1.3x faster here, which pays for 11
-        // epochs in the minutes fp32 needs for 9; CPUs without bf16 products train in fp32.
+        // Mixed precision runs this model's training steps ~1.2-1.3x faster here; CPUs without
+        // bf16 products train in fp32.
         r.precision = bf16_supported() ? Precision::BF16 : Precision::F32;
-        r.epochs = 11;
+        r.epochs = 30;
         r.batch_size = 128;
         r.out_dir = "runs/fashion-mnist";
         return r;

@@ -52,6 +52,7 @@ void expect_resumed_equals_straight(const TrainResult& part, const TrainResult& 
 Recipe small_recipe(const std::string& out) {
     Recipe r = builtin_recipe("fashion-mnist");
     r.precision = Precision::F32;  // the built-in recipe takes bf16 where the CPU has it
+    r.train_transforms = r.eval_transforms;  // no augmentation, as in the PyTorch run quoted below
     r.model.embed_dim = 32;
     r.model.depth = 2;
     r.model.num_heads = 2;
