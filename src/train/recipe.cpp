@@ -184,6 +184,17 @@ std::vector<Transform> transforms_from_json(const json& j, const std::string& wh
     return out;
 }
 
+// RandomCrop(size, padding) then RandomHorizontalFlip(0.5): the built-in recipes' augmentation.
+std::vector<Transform> crop_and_flip(int64_t size, int64_t padding) {
+    Transform crop, flip;
+    crop.op = TransformOp::RandomCrop;
+    crop.height = crop.width = size;
+    crop.padding = padding;
+    flip.op = TransformOp::HorizontalFlip;
+    flip.p = 0.5;
+    return {crop, flip};
+}
+
 }  // namespace
 
 void Recipe::validate() const {
@@ -233,14 +244,9 @@ Recipe builtin_recipe(const std::string& name) {
         // images are shifted by up to one pixel and mirrored; that adds about 0.4 points.
         r.model = ViTConfig{.image_height = 28, .image_width = 28, .patch_size = 7, .channels = 1, .embed_dim = 96,
                             .depth = 3, .num_heads = 4, .mlp_dim = 192, .num_classes = 10};
-        Transform crop, flip;
-        crop.op = TransformOp::RandomCrop;
-        crop.height = crop.width = 28;
-        crop.padding = 1;
-        flip.op = TransformOp::HorizontalFlip;
-        flip.p = 0.5;
         const Transform norm = make_normalize({0.2860f}, {0.3530f});
-        r.train_transforms = {crop, flip, norm};
+        r.train_transforms = crop_and_flip(28, 1);
+        r.train_transforms.push_back(norm);
         r.eval_transforms = {norm};
         r.optimizer = {.kind = OptimizerKind::AdamW, .lr = 2e-3f, .weight_decay = 0.05f};
         r.warmup_epochs = 0.5;
@@ -257,14 +263,9 @@ Recipe builtin_recipe(const std::string& name) {
         r.dataset = {.kind = "cifar10", .path = "data/cifar-10-batches-bin"};
         r.model = ViTConfig{.image_height = 32, .image_width = 32, .patch_size = 4, .channels = 3, .embed_dim = 192,
                             .depth = 6, .num_heads = 3, .mlp_dim = 384, .num_classes = 10, .drop_path_rate = 0.1f};
-        Transform crop, flip;
-        crop.op = TransformOp::RandomCrop;
-        crop.height = crop.width = 32;
-        crop.padding = 4;
-        flip.op = TransformOp::HorizontalFlip;
-        flip.p = 0.5;
-        Transform norm = make_normalize({0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f});
-        r.train_transforms = {crop, flip, norm};
+        const Transform norm = make_normalize({0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f});
+        r.train_transforms = crop_and_flip(32, 4);
+        r.train_transforms.push_back(norm);
         r.eval_transforms = {norm};
         r.optimizer = {.kind = OptimizerKind::AdamW, .lr = 1e-3f, .weight_decay = 0.05f};
         r.warmup_epochs = 5;
