@@ -40,6 +40,10 @@ bool bf16_supported();  // whether this CPU runs Precision::BF16 (oneDNN's bf16 
 // the memory of ViT-B's weights), converted once when written; such a model runs in bf16, and
 // refuses training, fp32 and saving.
 enum class WeightStorage { F32, Bf16Matrices };
+// The storage an inference-only model at this precision needs: Bf16Matrices for bf16, else F32.
+inline WeightStorage inference_storage(Precision p) {
+    return p == Precision::BF16 ? WeightStorage::Bf16Matrices : WeightStorage::F32;
+}
 
 struct ForwardOptions {
     bool training = false;        // dropout, drop-path and storage for backward

@@ -355,8 +355,9 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
     auto linear = [&](const std::string& prefix, int64_t in, int64_t out, bool bias) {
         layers::Linear l;
         const ParamInfo& weight = m.param_info(prefix + ".weight");
-        const bool fp32_values = m.holds_fp32(weight) || (m.is_packed(weight) && m.weight_storage() == WeightStorage::F32);
-        l.weight = fp32_values ? m.param_data() + weight.offset : nullptr;
+        // fp32 values at the table offset, plain or packed, unless the matrix is kept in bf16 only
+        const bool fp32_weight = m.weight_storage() == WeightStorage::F32 || !runs_in_bf16(weight);
+        l.weight = fp32_weight ? m.param_data() + weight.offset : nullptr;
         l.dweight = grads != nullptr ? grads + weight.offset : nullptr;
         if (weights_bf16 != nullptr && runs_in_bf16(weight)) {
             l.weight_bf16 = weights_bf16 + weight.offset;

@@ -221,8 +221,7 @@ int run_bench(const BenchOptions& o) {
         report("train", t, 3.0 * flops_fwd);
     }
     if (timing_forward) {
-        std::unique_ptr<ViT> model =
-            make_model(precision == Precision::BF16 ? WeightStorage::Bf16Matrices : WeightStorage::F32);
+        std::unique_ptr<ViT> model = make_model(inference_storage(precision));
         model->pack_for_inference();
         Timing t = time_repeats(o.warmup, o.repeats, [&] { model->forward(images.data(), B, {}); });
         report("forward", t, flops_fwd);

@@ -17,7 +17,7 @@ int run_predict(const PredictCliOptions& o) {
     // bf16: the matrices are converted once while loading and only their bf16 copies are kept;
     // either way they are then packed for oneDNN's product kernels.
     const Precision precision = parse_precision(o.precision);
-    ViT model(c, precision == Precision::BF16 ? WeightStorage::Bf16Matrices : WeightStorage::F32);
+    ViT model(c, inference_storage(precision));
     const LoadReport report = load_weights(model, w, {.strict = !o.non_strict});
     for (const std::string& name : report.missing) fmt::print(stderr, "warning: '{}' lacks '{}' (left zero)\n", o.model.weights, name);
     for (const std::string& name : report.unexpected) fmt::print(stderr, "warning: '{}' has unused tensor '{}'\n", o.model.weights, name);

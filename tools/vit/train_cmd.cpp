@@ -175,7 +175,7 @@ int run_eval(const EvalCliOptions& o) {
     apply(o.overrides, recipe);
     recipe.model = config_from_safetensors(file);
     set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
-    ViT model(recipe.model, recipe.precision == Precision::BF16 ? WeightStorage::Bf16Matrices : WeightStorage::F32);
+    ViT model(recipe.model, inference_storage(recipe.precision));
     load_weights(model, file, {.strict = true});
     model.pack_for_inference();
     if (o.split != "test" && o.split != "train") fail("--split must be test or train, got '{}'", o.split);
