@@ -50,6 +50,9 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 bool bf16_products_supported();
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                          int64_t K, int64_t N, bool packed);
+// The same with out rounded to bf16 (the qkv projection, whose output only feeds bf16 products).
+void matmul_forward_bf16_out(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
+                             int64_t K, int64_t N, bool packed);
 // The same in bf16, with out rounded to bf16 (the input of the next product).
 void matmul_gelu_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                               int64_t K, int64_t N, bool tanh_approx, bool packed);
@@ -93,6 +96,20 @@ void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n);
 void small_gemm(float* C, int64_t ldc, const float* A, int64_t a_row, int64_t a_col, const float* B,
                 int64_t b_row, int64_t b_col, int64_t M, int64_t N, int64_t K, float alpha);
 
+// Mixed precision (small_gemm_bf16.cpp): C[i,j] = alpha * sum_p A[i,p] B[p,j] with bf16 A and B
+// and fp32 sums on the CPU's bf16 dot products, which multiply pairs of consecutive p. B is first
+// packed into pair panels (pair_panel_size bf16 values for K x N; kPairPanel columns each) from
+// bf16 or fp32 (rounded) values at B[p * b_row + j * b_col]. A is read in place: A[i, 2q] and
+// A[i, 2q+1] adjacent at A + i * a_row + q * a_pair (a_pair = 2: row-major; a_row = 2,
+// a_pair = 2 * kPairPanel: up to kPairPanel rows of the transpose of a packed matrix). C[i,j] is
+// written at C[i * c_row + j * c_col]. Single-threaded, allocation-free.
+constexpr int64_t kPairPanel = 32;
+int64_t pair_panel_size(int64_t K, int64_t N);
+void pack_pair_panels(bf16* panels, const bf16* B, int64_t b_row, int64_t b_col, int64_t K, int64_t N);
+void pack_pair_panels(bf16* panels, const float* B, int64_t b_row, int64_t b_col, int64_t K, int64_t N);
+void small_gemm_bf16(float* C, int64_t c_row, int64_t c_col, const bf16* A, int64_t a_row, int64_t a_pair,
+                     const bf16* panels, int64_t M, int64_t N, int64_t K, float alpha);
+
 // Multi-head self-attention from a fused projection qkv[B,N,3*NH*HS], laid out as timm's
 // reshape(B, N, 3, NH, HS). probs[B,NH,N,N] = softmax(q k^T / sqrt(HS)) over keys, kept for the
 // backward pass and for inspection (before attention dropout). out[B,N,NH*HS] = drop(probs) v,
@@ -103,6 +120,16 @@ void attention_forward(float* out, float* probs, const float* qkv, int64_t B, in
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
                         int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
                         uint64_t seed, uint64_t stream);
+// Mixed precision: the same with qkv in bf16 and the four products of each head in bf16 with fp32
+// sums (small_gemm_bf16): the probabilities (after dropout), the output gradient and the score
+// gradient (scaled by 1/sqrt(HS)) are rounded to bf16 where they enter a product, as PyTorch's
+// autocast does for its batched products. probs, the softmax and its gradient stay fp32; out is
+// written in bf16 (the input of the projection), dqkv in fp32.
+void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B, int64_t N, int64_t NH,
+                            int64_t HS, float attn_drop, uint64_t seed, uint64_t stream);
+void attention_backward_bf16(float* dqkv, const float* dout, const bf16* qkv, const float* probs,
+                             int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
+                             uint64_t seed, uint64_t stream);
 
 // ---- patch embedding and tokens (patch_embed.cpp) --------------------------------------------
 

@@ -60,12 +60,17 @@ void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, 
     const bool mixed = p.qkv.weight_bf16 != nullptr;
 
     // x_mid = x_in + DropPath(Dropout(proj(Attention(norm1(x_in)))))
+    const float attn_drop = drop.training ? p.attn_drop : 0.0f;
     norm_for(p.qkv, p.norm1, a.ln1, a.ln1_bf16, x_in, rows);
-    linear_product(p.qkv, Epilogue::Write, a.qkv, nullptr, a.ln1.out, a.ln1_bf16, rows);        // [rows, 3I]
-    cpu::attention_forward(a.atty, a.probs, a.qkv, B, N, p.heads, p.head_size,
-                           drop.training ? p.attn_drop : 0.0f, drop.seed,
-                           Dropout::stream(layer, kAttnDrop));                                   // [rows, I]
-    linear_forward(p.proj, a.branch, a.atty, a.atty_bf16, rows);                                // [rows, D]
+    linear_product(p.qkv, Epilogue::Write, a.qkv, a.qkv_bf16, a.ln1.out, a.ln1_bf16, rows);     // [rows, 3I]
+    if (mixed) {  // attention's products in bf16 too; its output is the projection's bf16 input
+        cpu::attention_forward_bf16(a.atty_bf16, a.probs, a.qkv_bf16, B, N, p.heads, p.head_size, attn_drop,
+                                    drop.seed, Dropout::stream(layer, kAttnDrop));             // [rows, I]
+    } else {
+        cpu::attention_forward(a.atty, a.probs, a.qkv, B, N, p.heads, p.head_size, attn_drop, drop.seed,
+                               Dropout::stream(layer, kAttnDrop));                              // [rows, I]
+    }
+    linear_product(p.proj, Epilogue::Write, a.branch, nullptr, a.atty, a.atty_bf16, rows);     // [rows, D]
     if (dropping) {
         cpu::dropout_forward(a.branch, a.branch, rows * D, p.drop, drop.seed,
                              Dropout::stream(layer, kProjDrop));
@@ -130,9 +135,14 @@ void block_backward(const BlockParams& p, const BlockActs& a, const BlockScratch
     dbranch = branch_gradient(s.dbranch, dx, scale1, dropping ? p.drop : 0.0f, drop.seed,
                               Dropout::stream(layer, kProjDrop), B, N * D);
     linear_backward(p.proj, s.datty, dbranch, a.atty, a.atty_bf16, s.dout_bf16, rows);
-    cpu::attention_backward(s.dqkv, s.datty, a.qkv, a.probs, B, N, p.heads, p.head_size,
-                            drop.training ? p.attn_drop : 0.0f, drop.seed,
-                            Dropout::stream(layer, kAttnDrop));
+    const float attn_drop = drop.training ? p.attn_drop : 0.0f;
+    if (p.qkv.weight_bf16 != nullptr) {
+        cpu::attention_backward_bf16(s.dqkv, s.datty, a.qkv_bf16, a.probs, B, N, p.heads, p.head_size,
+                                     attn_drop, drop.seed, Dropout::stream(layer, kAttnDrop));
+    } else {
+        cpu::attention_backward(s.dqkv, s.datty, a.qkv, a.probs, B, N, p.heads, p.head_size, attn_drop,
+                                drop.seed, Dropout::stream(layer, kAttnDrop));
+    }
     linear_backward(p.qkv, s.dln, s.dqkv, a.ln1.out, a.ln1_bf16, s.dout_bf16, rows);
     norm_backward(p.norm1, dx, s.dln, a.ln1, x_in, rows);  // dx is now d x_in
 }

@@ -51,9 +51,10 @@ struct Dropout {
 
 // inp_bf16 [rows, in] receives inp rounded to bf16 (mixed precision only; else unused).
 void linear_forward(const Linear& l, float* out, const float* inp, bf16* inp_bf16, int64_t rows);
-// What a product does with its result. Write: out = Linear(inp). Gelu: out = GELU(Linear(inp)),
-// inside oneDNN's product, or out_bf16 rounded in mixed precision (inference only: the
-// pre-activation the backward needs is not kept).
+// What a product does with its result. Write: out = Linear(inp), or in mixed precision out_bf16
+// rounded when out_bf16 is given. Gelu: out = GELU(Linear(inp)), inside oneDNN's product, or
+// out_bf16 rounded in mixed precision (inference only: the pre-activation the backward needs is
+// not kept).
 enum class Epilogue { Write, Gelu };
 // In mixed precision the product reads inp_bf16, which the stage before has written (a norm or
 // GELU writing bf16 directly, or round_to_bf16); in fp32 it reads inp.
@@ -125,9 +126,9 @@ struct BlockParams {
 // In inference the model points x_mid and x_out at x_in and every block at the same buffers.
 struct BlockActs {
     NormActs ln1;             // [B*N, D] (out: fp32 only; mixed precision keeps ln1_bf16)
-    float* qkv = nullptr;     // [B*N, 3I]
+    float* qkv = nullptr;     // [B*N, 3I] (fp32 only; mixed precision keeps qkv_bf16)
     float* probs = nullptr;   // [B, NH, N, N]
-    float* atty = nullptr;    // [B*N, I]
+    float* atty = nullptr;    // [B*N, I] (fp32 only; mixed precision keeps atty_bf16)
     float* branch = nullptr;  // [B*N, D]: a residual branch's output before the add
     float* x_mid = nullptr;   // [B*N, D]
     NormActs ln2;             // [B*N, D] (out: fp32 only; mixed precision keeps ln2_bf16)
@@ -136,8 +137,9 @@ struct BlockActs {
     float* x_out = nullptr;   // [B*N, D]
     float* path_scale1 = nullptr;  // [B]: DropPath scales (training only)
     float* path_scale2 = nullptr;  // [B]
-    // The inputs of the four Linears rounded to bf16 (mixed precision only).
+    // The inputs of the four Linears and of attention's products in bf16 (mixed precision only).
     bf16* ln1_bf16 = nullptr;   // [B*N, D]
+    bf16* qkv_bf16 = nullptr;   // [B*N, 3I]
     bf16* atty_bf16 = nullptr;  // [B*N, I]
     bf16* ln2_bf16 = nullptr;   // [B*N, D]
     bf16* gelu_bf16 = nullptr;  // [B*N, M]

@@ -16,7 +16,11 @@ void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, con
     }
     switch (e) {
         case Epilogue::Write:
-            cpu::matmul_forward_bf16(out, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, l.packed);
+            if (out_bf16 != nullptr) {
+                cpu::matmul_forward_bf16_out(out_bf16, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, l.packed);
+            } else {
+                cpu::matmul_forward_bf16(out, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, l.packed);
+            }
             return;
         case Epilogue::Gelu:
             cpu::matmul_gelu_forward_bf16(out_bf16, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, gelu_tanh,

@@ -266,8 +266,8 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
                 // Mixed precision: the norms and GELU write their Linears' bf16 inputs directly;
                 // GELU's fp32 output is only kept for dropout.
                 a.ln1 = norm_acts(rows, D, mixed);
-                a.qkv = act(rows * 3 * I);
-                a.atty = act(rows * I);
+                a.qkv = mixed ? nullptr : act(rows * 3 * I);
+                a.atty = mixed ? nullptr : act(rows * I);
                 a.ln2 = norm_acts(rows, D, mixed);
                 a.fc1 = training ? act(rows * M) : nullptr;  // inference runs GELU inside fc1's product
                 a.gelu = mixed && !(training && c.drop_rate > 0.0f) ? nullptr : act(rows * M);
@@ -278,6 +278,7 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
                 a.path_scale2 = training ? act(B) : nullptr;
                 a.probs = act(B * NH * N * N);
                 a.ln1_bf16 = act_bf16(rows * D);
+                a.qkv_bf16 = act_bf16(rows * 3 * I);
                 a.atty_bf16 = act_bf16(rows * I);
                 a.ln2_bf16 = act_bf16(rows * D);
                 a.gelu_bf16 = act_bf16(rows * M);

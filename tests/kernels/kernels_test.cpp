@@ -280,6 +280,128 @@ TEST(SmallGemm, MatchesReferenceForEveryLayout) {
     }
 }
 
+std::vector<bf16> round_all(const std::vector<float>& x) {
+    std::vector<bf16> out(x.size());
+    for (size_t i = 0; i < x.size(); i++) out[i] = to_bf16(x[i]);
+    return out;
+}
+
+std::vector<float> widen(const std::vector<bf16>& x) {
+    std::vector<float> out(x.size());
+    for (size_t i = 0; i < x.size(); i++) out[i] = to_float(x[i]);
+    return out;
+}
+
+// The bf16 per-head product: A read in place, B packed into pair panels from bf16 or fp32
+// (rounded) values, row-major or transposed; C stored row-major (columns past N untouched) or
+// transposed; A also as the transpose of a packed matrix. Sizes with odd K (a lone last p),
+// K = 1 and 0, partial row blocks and panels.
+// The twin is the double product of the rounded operands; the sums are fp32, hence 1e-5.
+TEST(SmallGemmBf16, MatchesReferenceForEveryLayout) {
+    struct Case { int64_t M, N, K; };
+    for (Case c : {Case{1, 1, 1}, Case{17, 17, 24}, Case{7, 33, 5}, Case{13, 64, 50}, Case{50, 96, 3},
+                   Case{6, 32, 0}, Case{20, 70, 197}}) {
+        const int64_t stride = 3 * (c.M + c.N + c.K) + 1;
+        auto A = round_all(random_floats(c.M * stride, 31, 1.0));
+        auto B = random_floats(stride * std::max(c.N, c.K), 32, 1.0);
+        auto B_bf16 = round_all(B);
+        std::vector<float> a(static_cast<size_t>(c.M * c.K));
+        for (int64_t i = 0; i < c.M; i++) {
+            for (int64_t p = 0; p < c.K; p++) a[i * c.K + p] = to_float(A[i * stride + p]);
+        }
+        std::vector<bf16> panels(static_cast<size_t>(cpu::pair_panel_size(c.K, c.N)));
+        for (bool trans_b : {false, true}) {
+            for (bool from_fp32 : {false, true}) {
+                for (bool trans_c : {false, true}) {
+                    const int64_t b_row = trans_b ? 1 : stride, b_col = trans_b ? stride : 1;
+                    std::vector<float> bt(static_cast<size_t>(c.N * c.K));
+                    for (int64_t j = 0; j < c.N; j++) {
+                        for (int64_t p = 0; p < c.K; p++) bt[j * c.K + p] = to_float(B_bf16[p * b_row + j * b_col]);
+                    }
+                    if (from_fp32) {
+                        cpu::pack_pair_panels(panels.data(), B.data(), b_row, b_col, c.K, c.N);
+                    } else {
+                        cpu::pack_pair_panels(panels.data(), B_bf16.data(), b_row, b_col, c.K, c.N);
+                    }
+                    const int64_t ldc = (trans_c ? c.M : c.N) + 3;
+                    std::vector<float> C(static_cast<size_t>((trans_c ? c.N : c.M) * ldc), 7.0f);
+                    const int64_t c_row = trans_c ? 1 : ldc, c_col = trans_c ? ldc : 1;
+                    cpu::small_gemm_bf16(C.data(), c_row, c_col, A.data(), stride, 2, panels.data(), c.M, c.N,
+                                         c.K, 0.5f);
+                    auto expected = ref::matmul(to_double(a), to_double(bt), {}, c.M, c.K, c.N);
+                    for (double& e : expected) e *= 0.5;
+                    std::vector<float> got(static_cast<size_t>(c.M * c.N));
+                    for (int64_t i = 0; i < c.M; i++) {
+                        for (int64_t j = 0; j < c.N; j++) got[i * c.N + j] = C[i * c_row + j * c_col];
+                    }
+                    for (int64_t r = 0; r < (trans_c ? c.N : c.M); r++) {
+                        for (int64_t j = trans_c ? c.M : c.N; j < ldc; j++) {
+                            EXPECT_EQ(C[r * ldc + j], 7.0f) << "element past the stored range";
+                        }
+                    }
+                    EXPECT_TRUE(all_near(got, to_float(expected), {1e-5, 1e-5}, "small_gemm_bf16"))
+                        << c.M << "x" << c.N << "x" << c.K << " trans_b " << trans_b << " from_fp32 " << from_fp32
+                        << " trans_c " << trans_c;
+                }
+            }
+        }
+        // A as the transpose of a packed matrix X[K, M]: up to kPairPanel rows per call.
+        if (c.M <= cpu::kPairPanel) {
+            std::vector<bf16> a_panels(static_cast<size_t>(cpu::pair_panel_size(c.K, c.M)));
+            std::vector<float> x(static_cast<size_t>(c.K * c.M));
+            for (int64_t i = 0; i < c.M; i++) {
+                for (int64_t p = 0; p < c.K; p++) x[p * c.M + i] = a[i * c.K + p];
+            }
+            cpu::pack_pair_panels(a_panels.data(), x.data(), c.M, 1, c.K, c.M);
+            cpu::pack_pair_panels(panels.data(), B_bf16.data(), stride, 1, c.K, c.N);
+            std::vector<float> bt(static_cast<size_t>(c.N * c.K)), C(static_cast<size_t>(c.M * c.N));
+            for (int64_t j = 0; j < c.N; j++) {
+                for (int64_t p = 0; p < c.K; p++) bt[j * c.K + p] = to_float(B_bf16[p * stride + j]);
+            }
+            cpu::small_gemm_bf16(C.data(), c.N, 1, a_panels.data(), 2, 2 * cpu::kPairPanel, panels.data(), c.M,
+                                 c.N, c.K, 1.0f);
+            EXPECT_TRUE(all_near(C, to_float(ref::matmul(to_double(a), to_double(bt), {}, c.M, c.K, c.N)),
+                                 {1e-5, 1e-5}, "small_gemm_bf16, A in pair panels"))
+                << c.M << "x" << c.N << "x" << c.K;
+        }
+    }
+}
+
+// Mixed-precision attention against its twin: the probabilities against the double softmax of
+// the same bf16 q, k (1e-5: fp32 sums and exp); the output and the gradients against the double
+// products of the values rounded at the same points, given the kernel's probabilities. The
+// rounded score gradient may round the other way where its fp32 and double values straddle a
+// bf16 midpoint; one such element moves a gradient by about 2^-9 of one of its N terms, inside
+// 2e-3 of the largest gradient.
+TEST(Attention, Bf16MatchesReference) {
+    struct Case { int64_t B, N, NH, HS; };
+    for (Case c : {Case{1, 1, 1, 2}, Case{2, 17, 3, 5}, Case{1, 65, 4, 16}, Case{1, 50, 2, 64}, Case{3, 50, 5, 8}}) {
+        const int64_t I = c.NH * c.HS;
+        auto qkv = round_all(random_floats(c.B * c.N * 3 * I, 19, 1.5));
+        auto qkv_d = to_double(widen(qkv));
+        std::vector<bf16> out(static_cast<size_t>(c.B * c.N * I));
+        std::vector<float> probs(static_cast<size_t>(c.B * c.NH * c.N * c.N));
+        cpu::attention_forward_bf16(out.data(), probs.data(), qkv.data(), c.B, c.N, c.NH, c.HS, 0.0f, 0, 0);
+        ref::Vec expected_probs;
+        ref::attention(qkv_d, c.B, c.N, c.NH, c.HS, &expected_probs);
+        EXPECT_TRUE(all_near(probs, to_float(expected_probs), {1e-6, 1e-5}, "bf16 attention probs"));
+        auto expected_out = ref::attention_bf16_output(qkv_d, to_double(probs), c.B, c.N, c.NH, c.HS);
+        // out is rounded to bf16: within half a bf16 step (at most 2^-8 relative) of the fp32 sums.
+        EXPECT_TRUE(all_near(widen(out), to_float(expected_out), {1e-6, 1.0 / 256}, "bf16 attention out"));
+
+        auto dout = random_floats(c.B * c.N * I, 20, 1.0);
+        std::vector<float> dqkv(qkv.size(), 7.0f);
+        cpu::attention_backward_bf16(dqkv.data(), dout.data(), qkv.data(), probs.data(), c.B, c.N, c.NH, c.HS,
+                                     0.0f, 0, 0);
+        auto expected = ref::attention_bf16_backward(qkv_d, to_double(probs), to_double(dout), c.B, c.N, c.NH,
+                                                     c.HS);
+        double largest = 0.0;
+        for (double e : expected) largest = std::max(largest, std::fabs(e));
+        EXPECT_TRUE(all_near(dqkv, to_float(expected), {2e-3 * largest, 1e-4}, "bf16 attention dqkv"))
+            << c.B << "x" << c.N << " heads " << c.NH << "x" << c.HS;
+    }
+}
+
 TEST(Attention, ForwardMatchesReference) {
     struct Case { int64_t B, N, NH, HS; };
     for (Case c : {Case{1, 1, 1, 1}, Case{2, 17, 3, 5}, Case{1, 65, 4, 16}, Case{3, 5, 2, 3}}) {

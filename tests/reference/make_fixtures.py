@@ -16,6 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vit_ref  # noqa: E402
 from vit_ref import ViT, param_groups, state_dict_for_file, write_safetensors  # noqa: E402
 from make_weight_fixtures import make_preprocess_files, make_weight_files  # noqa: E402
 
@@ -49,7 +50,7 @@ CONFIGS = {
 }
 
 # The same configs in mixed precision (bf16 products, fp32 sums) against the emulation in
-# vit_ref.Bf16Linear.
+# vit_ref.Bf16Linear and vit_ref.Bf16Matmul.
 BF16_CONFIGS = ["token_erf", "patch_norm", "fashion_shape"]
 
 BATCH = 3
@@ -82,9 +83,36 @@ def objective(model, c, images, targets, dfeatures):
     return out, loss
 
 
+def flip_free_seed(c, seed):
+    """The first of seed, seed + 1, ... whose bf16 model gives the same output and gradients with
+    fp32 and float64 sums (vit_ref.FLOAT64_PROBE): with some inputs a value lies so close to a bf16
+    rounding boundary that the summation order decides which way it rounds, and the engine's
+    order, another one, may then differ from PyTorch's by a whole bf16 step there; at depth such a
+    step grows past any tolerance that still tells bf16 from fp32."""
+    def run(probe):
+        vit_ref.FLOAT64_PROBE = probe
+        gen = torch.Generator().manual_seed(s)
+        model = ViT(c, bf16=True)
+        randomise(model, gen)
+        images = torch.randn(BATCH, c["channels"], c["image_height"], c["image_width"], generator=gen)
+        targets = torch.randint(0, max(c["num_classes"], 1), (BATCH,), generator=gen)
+        dfeatures = torch.randn(BATCH, c["pre_logits_dim"] or c["embed_dim"], generator=gen)
+        out, loss = objective(model, c, images, targets, dfeatures)
+        loss.backward()
+        vit_ref.FLOAT64_PROBE = False
+        return [out.detach()] + [p.grad for p in model.parameters()]
+
+    for s in range(seed, seed + 50):
+        if all((a - b).abs().max() <= 1e-5 * max(1.0, a.abs().max()) for a, b in zip(run(False), run(True))):
+            return s
+    raise RuntimeError(f"no flip-free seed in [{seed}, {seed + 50})")
+
+
 def make(name, overrides, out_dir, seed, bf16=False):
     c = dict(BASE)
     c.update(overrides)
+    if bf16:
+        seed = flip_free_seed(c, seed)
     gen = torch.Generator().manual_seed(seed)
     model = ViT(c, bf16=bf16)
     randomise(model, gen)
@@ -120,7 +148,7 @@ def make(name, overrides, out_dir, seed, bf16=False):
 
     meta = {"fixture": "parity", "fixture_version": FIXTURE_VERSION, "vit.config": json.dumps(c),
             "smoothing": str(SMOOTHING), "adamw": json.dumps(ADAMW), "steps": str(STEPS),
-            "precision": "bf16" if bf16 else "fp32"}
+            "precision": "bf16" if bf16 else "fp32", "seed": str(seed)}
     prefix = "parity_bf16_" if bf16 else "parity_"
     write_safetensors(os.path.join(out_dir, f"{prefix}{name}.safetensors"), tensors, meta)
 

@@ -14,6 +14,21 @@ def round_bf16(t):
     return t.bfloat16().float()
 
 
+# The mixed-precision products, softmax and GELU computed in float64 and rounded to fp32: the same
+# math as the default fp32 sums in another rounding order. make_fixtures.py compares the two to
+# reject inputs where a value lands so close to a bf16 rounding boundary that the order of an
+# fp32 sum decides which way it rounds.
+FLOAT64_PROBE = False
+
+
+def mm(a, b):
+    return (a.double() @ b.double()).float() if FLOAT64_PROBE else a @ b
+
+
+def probe(f, x):
+    return f(x.double()).float() if FLOAT64_PROBE else f(x)
+
+
 class Bf16Linear(torch.autograd.Function):
     """The mixed-precision Linear of the C++ engine: the products take bf16-rounded operands
     (exact in fp32) and sum in fp32; the bias and all outputs stay fp32. The backward rounds the
@@ -24,7 +39,7 @@ class Bf16Linear(torch.autograd.Function):
         xr, wr = round_bf16(x), round_bf16(weight)
         ctx.save_for_backward(xr, wr)
         ctx.has_bias = bias is not None
-        out = xr @ wr.t()
+        out = mm(xr, wr.t())
         return out + bias if bias is not None else out
 
     @staticmethod
@@ -32,10 +47,32 @@ class Bf16Linear(torch.autograd.Function):
         xr, wr = ctx.saved_tensors
         g2 = g.reshape(-1, g.shape[-1])
         gr = round_bf16(g2)
-        dx = (gr @ wr).reshape(*g.shape[:-1], wr.shape[1])
-        dw = gr.t() @ xr.reshape(-1, xr.shape[-1])
+        dx = mm(gr, wr).reshape(*g.shape[:-1], wr.shape[1])
+        dw = mm(gr.t(), xr.reshape(-1, xr.shape[-1]))
         db = g2.sum(0) if ctx.has_bias else None
         return dx, dw, db
+
+
+class Bf16Matmul(torch.autograd.Function):
+    """The engine's mixed-precision attention product a @ b (batched): bf16-rounded operands,
+    fp32 sums; the backward rounds the output gradient for both products."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ar, br = round_bf16(a), round_bf16(b)
+        ctx.save_for_backward(ar, br)
+        return mm(ar, br)
+
+    @staticmethod
+    def backward(ctx, g):
+        ar, br = ctx.saved_tensors
+        gr = round_bf16(g)
+        return mm(gr, br.transpose(-2, -1)), mm(ar.transpose(-2, -1), gr)
+
+
+def matmul(a, b, bf16):
+    """a @ b, or its mixed-precision form."""
+    return Bf16Matmul.apply(a, b) if bf16 else a @ b
 
 
 def linear(layer, x, bf16):
@@ -57,10 +94,10 @@ class Attention(nn.Module):
         B, N, _ = x.shape
         qkv = linear(self.qkv, x, self.bf16).reshape(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = (q @ k.transpose(-2, -1)) * self.head_dim ** -0.5
-        attn = attn.softmax(dim=-1)
+        attn = matmul(q, k.transpose(-2, -1), self.bf16) * self.head_dim ** -0.5
+        attn = probe(lambda t: t.softmax(dim=-1), attn)
         self.last_attn = attn
-        return linear(self.proj, (attn @ v).transpose(1, 2).reshape(B, N, -1), self.bf16)
+        return linear(self.proj, matmul(attn, v, self.bf16).transpose(1, 2).reshape(B, N, -1), self.bf16)
 
 
 class Mlp(nn.Module):
@@ -72,7 +109,7 @@ class Mlp(nn.Module):
         self.bf16 = False
 
     def forward(self, x):
-        return linear(self.fc2, self.act(linear(self.fc1, x, self.bf16)), self.bf16)
+        return linear(self.fc2, probe(self.act, linear(self.fc1, x, self.bf16)), self.bf16)
 
 
 class Block(nn.Module):

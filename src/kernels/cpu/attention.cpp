@@ -8,6 +8,7 @@
 //   forward:  S = q k^T * scale;  P = softmax_rows(S);  Pd = dropout(P);  o = Pd v
 //   backward: dv = Pd^T do;  dPd = do v^T;  dP = dropout_backward(dPd);
 //             dS = P * (dP - rowsum(dP * P));  dq = scale dS k;  dk = scale dS^T q
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -23,6 +24,7 @@ void softmax_rows(float* p, int64_t rows, int64_t cols) {
     for (int64_t i = 0; i < rows; i++) {
         float* row = p + i * cols;
         float row_max = row[0];
+#pragma omp simd reduction(max : row_max)
         for (int64_t j = 1; j < cols; j++) {
             row_max = row[j] > row_max ? row[j] : row_max;
         }
@@ -51,11 +53,27 @@ void apply_dropout_mask(float* dst, const float* src, int64_t n, float p, uint64
 }
 
 // Per-thread scratch tiles, grown on demand and reused across calls.
-float* scratch(std::vector<float>& buffer, int64_t n) {
+template <typename T>
+T* scratch(std::vector<T>& buffer, int64_t n) {
     if (static_cast<int64_t>(buffer.size()) < n) {
         buffer.resize(static_cast<std::size_t>(n));
     }
     return buffer.data();
+}
+
+void round_to_bf16_serial(bf16* out, const float* inp, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) out[i] = to_bf16(inp[i]);
+}
+
+// C^T = X^T Y stored through C's rows of stride c_row: X [K, HS] given as pair panels x_t (the
+// transpose read kPairPanel rows at a time), Y [K, N] as pair panels y.
+void transposed_product(float* C, int64_t c_row, const bf16* x_t, const bf16* y, int64_t HS, int64_t N,
+                        int64_t K) {
+    for (int64_t d0 = 0; d0 < HS; d0 += kPairPanel) {
+        small_gemm_bf16(C + d0, 1, c_row, x_t + d0 / kPairPanel * pair_panel_size(K, kPairPanel), 2,
+                        2 * kPairPanel, y, std::min(kPairPanel, HS - d0), N, K, 1.0f);
+    }
 }
 
 }  // namespace
@@ -140,6 +158,119 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
         // forward: S = q k^T * scale   =>   dq = scale dS k,  dk = scale dS^T q
         small_gemm(dq, row, dp, N, 1, k, row, 1, N, HS, N, scale);
         small_gemm(dk, row, dp, 1, N, q, row, 1, N, HS, N, scale);
+    }
+}
+
+// Mixed precision. Each product's A operand is read in place along p (q, the rounded
+// probabilities and score gradients) or from a small transposed copy (q^T, do^T: N x HS values);
+// its B operand is packed into pair panels. The products whose natural A is an N x N tile
+// transposed (dv = Pd^T do, dk = dS^T q) are computed transposed instead (dv^T = do^T Pd,
+// dk^T = q^T dS) and stored through strides, so that no N x N tile is ever transposed.
+void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B, int64_t N, int64_t NH,
+                            int64_t HS, float attn_drop, uint64_t seed, uint64_t stream) {
+    const int64_t I = NH * HS;
+    const int64_t row = 3 * I;
+    const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(HS));
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < B * NH; bh++) {
+        thread_local std::vector<bf16> panel_buffer, pd_buffer;
+        thread_local std::vector<float> dropped_buffer, out_buffer;
+        const int64_t b = bh / NH;
+        const int64_t h = bh % NH;
+        const bf16* q = qkv + b * N * row + h * HS;
+        const bf16* k = q + I;
+        const bf16* v = q + 2 * I;
+        float* p = probs + bh * N * N;
+        bf16* panels = scratch(panel_buffer, std::max(pair_panel_size(HS, N), pair_panel_size(N, HS)));
+        pack_pair_panels(panels, k, 1, row, HS, N);                   // k^T
+        small_gemm_bf16(p, N, 1, q, row, 2, panels, N, N, HS, scale);    // S = q k^T * scale
+        softmax_rows(p, N, N);
+        const float* pd = p;
+        if (attn_drop > 0.0f) {
+            float* tile = scratch(dropped_buffer, N * N);
+            apply_dropout_mask(tile, p, N * N, attn_drop, seed, stream,
+                               static_cast<uint64_t>(bh * N * N));
+            pd = tile;
+        }
+        bf16* pd_bf16 = scratch(pd_buffer, N * N);
+        round_to_bf16_serial(pd_bf16, pd, N * N);
+        pack_pair_panels(panels, v, row, 1, N, HS);
+        float* o = scratch(out_buffer, N * HS);
+        small_gemm_bf16(o, HS, 1, pd_bf16, N, 2, panels, N, HS, N, 1.0f);  // o = Pd v
+        for (int64_t i = 0; i < N; i++) {
+            round_to_bf16_serial(out + (b * N + i) * I + h * HS, o + i * HS, HS);
+        }
+    }
+}
+
+void attention_backward_bf16(float* dqkv, const float* dout, const bf16* qkv, const float* probs,
+                             int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
+                             uint64_t seed, uint64_t stream) {
+    const int64_t I = NH * HS;
+    const int64_t row = 3 * I;
+    const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(HS));
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < B * NH; bh++) {
+        thread_local std::vector<bf16> panel_buffer, x_t_buffer, do_buffer, ds_buffer;
+        thread_local std::vector<float> dp_buffer, dropped_buffer;
+        const int64_t b = bh / NH;
+        const int64_t h = bh % NH;
+        const bf16* q = qkv + b * N * row + h * HS;
+        const bf16* k = q + I;
+        const bf16* v = q + 2 * I;
+        float* dq = dqkv + b * N * row + h * HS;
+        float* dk = dq + I;
+        float* dv = dq + 2 * I;
+        const float* d_o = dout + b * N * I + h * HS;
+        const float* p = probs + bh * N * N;
+        float* dp = scratch(dp_buffer, N * N);
+        bf16* panels = scratch(panel_buffer, std::max({pair_panel_size(N, N), pair_panel_size(HS, N),
+                                                       pair_panel_size(N, HS)}));
+        bf16* x_t = scratch(x_t_buffer, pair_panel_size(N, HS));  // do^T, then q^T, as pair panels
+        bf16* do_bf16 = scratch(do_buffer, N * HS);
+        for (int64_t i = 0; i < N; i++) {
+            round_to_bf16_serial(do_bf16 + i * HS, d_o + i * I, HS);
+        }
+
+        const float* pd = p;
+        if (attn_drop > 0.0f) {
+            float* tile = scratch(dropped_buffer, N * N);
+            apply_dropout_mask(tile, p, N * N, attn_drop, seed, stream,
+                               static_cast<uint64_t>(bh * N * N));
+            pd = tile;
+        }
+        // forward: o = Pd v   =>   dv^T = do^T Pd (stored into dv transposed),  dPd = do v^T
+        pack_pair_panels(x_t, do_bf16, HS, 1, N, HS);
+        pack_pair_panels(panels, pd, N, 1, N, N);
+        transposed_product(dv, row, x_t, panels, HS, N, N);
+        pack_pair_panels(panels, v, 1, row, HS, N);  // v^T
+        small_gemm_bf16(dp, N, 1, do_bf16, HS, 2, panels, N, N, HS, 1.0f);
+        if (attn_drop > 0.0f) {
+            apply_dropout_mask(dp, dp, N * N, attn_drop, seed, stream,
+                               static_cast<uint64_t>(bh * N * N));
+        }
+        // forward: P = softmax(S), S = (q k^T) * scale   =>   dp = scale * P * (dP - rowsum(dP * P))
+        bf16* ds_bf16 = scratch(ds_buffer, N * N);
+        for (int64_t i = 0; i < N; i++) {
+            const float* p_row = p + i * N;
+            float* d_row = dp + i * N;
+            float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+            for (int64_t j = 0; j < N; j++) {
+                dot += d_row[j] * p_row[j];
+            }
+#pragma omp simd
+            for (int64_t j = 0; j < N; j++) {
+                d_row[j] = p_row[j] * (d_row[j] - dot) * scale;
+            }
+            round_to_bf16_serial(ds_bf16 + i * N, d_row, N);
+        }
+        // dq = dS k,  dk^T = q^T dS (stored into dk transposed)
+        pack_pair_panels(panels, k, row, 1, N, HS);
+        small_gemm_bf16(dq, row, 1, ds_bf16, N, 2, panels, N, HS, N, 1.0f);
+        pack_pair_panels(x_t, q, row, 1, N, HS);
+        pack_pair_panels(panels, ds_bf16, N, 1, N, N);
+        transposed_product(dk, row, x_t, panels, HS, N, N);
     }
 }
 

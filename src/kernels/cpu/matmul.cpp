@@ -255,6 +255,12 @@ void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const 
     product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed), out, inp, weight, bias);
 }
 
+void matmul_forward_bf16_out(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
+                             int64_t K, int64_t N, bool packed) {
+    product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed, Activation::None, dt::bf16), out, inp,
+            weight, bias);
+}
+
 void matmul_gelu_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                               int64_t K, int64_t N, bool tanh_approx, bool packed) {
     product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed, gelu_kind(tanh_approx), dt::bf16), out,

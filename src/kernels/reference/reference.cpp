@@ -101,6 +101,56 @@ Vec attention(const Vec& qkv, int64_t B, int64_t N, int64_t NH, int64_t HS, Vec*
     return out;
 }
 
+Vec attention_bf16_output(const Vec& qkv, const Vec& probs, int64_t B, int64_t N, int64_t NH, int64_t HS) {
+    const int64_t I = NH * HS;
+    Vec out(static_cast<size_t>(B * N * I), 0.0);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < NH; h++)
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    const double p = round_bf16(probs[((b * NH + h) * N + i) * N + j]);
+                    for (int64_t d = 0; d < HS; d++)
+                        out[(b * N + i) * I + h * HS + d] += p * qkv[((b * N + j) * 3 + 2) * I + h * HS + d];
+                }
+    return out;
+}
+
+Vec attention_bf16_backward(const Vec& qkv, const Vec& probs, const Vec& dout, int64_t B, int64_t N,
+                            int64_t NH, int64_t HS) {
+    const int64_t I = NH * HS;
+    auto at = [&](int64_t b, int64_t n, int64_t which, int64_t h, int64_t d) {
+        return ((b * N + n) * 3 + which) * I + h * HS + d;
+    };
+    Vec dqkv(qkv.size(), 0.0);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < NH; h++) {
+            auto P = [&](int64_t i, int64_t j) { return probs[((b * NH + h) * N + i) * N + j]; };
+            auto d_o = [&](int64_t i, int64_t d) { return round_bf16(dout[(b * N + i) * I + h * HS + d]); };
+            Vec ds(static_cast<size_t>(N * N));
+            for (int64_t i = 0; i < N; i++) {
+                Vec dp(static_cast<size_t>(N));
+                double dot = 0.0;
+                for (int64_t j = 0; j < N; j++) {
+                    for (int64_t d = 0; d < HS; d++) {
+                        dp[j] += d_o(i, d) * qkv[at(b, j, 2, h, d)];
+                        dqkv[at(b, j, 2, h, d)] += round_bf16(P(i, j)) * d_o(i, d);
+                    }
+                    dot += dp[j] * P(i, j);
+                }
+                for (int64_t j = 0; j < N; j++) {
+                    ds[i * N + j] = round_bf16(P(i, j) * (dp[j] - dot) / std::sqrt(static_cast<double>(HS)));
+                }
+            }
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t j = 0; j < N; j++)
+                    for (int64_t d = 0; d < HS; d++) {
+                        dqkv[at(b, i, 0, h, d)] += ds[i * N + j] * qkv[at(b, j, 1, h, d)];
+                        dqkv[at(b, j, 1, h, d)] += ds[i * N + j] * qkv[at(b, i, 0, h, d)];
+                    }
+        }
+    return dqkv;
+}
+
 Vec conv_patch_embed(const Vec& images, const Vec& weight, const Vec& bias, int64_t B, int64_t C,
                      int64_t H, int64_t W, int64_t P, int64_t D) {
     const int64_t GH = H / P, GW = W / P;

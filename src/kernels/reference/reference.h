@@ -22,6 +22,13 @@ Vec gelu(const Vec& x, bool tanh_approx);
 Vec tanh(const Vec& x);
 // Self-attention from qkv[B,N,3,NH,HS] (no dropout); probs[B,NH,N,N] returned through `probs`.
 Vec attention(const Vec& qkv, int64_t B, int64_t N, int64_t NH, int64_t HS, Vec* probs);
+// Mixed-precision attention (qkv holds bf16 values) given the probabilities probs[B,NH,N,N] that
+// the kernel computed (checked against `attention` on the same qkv): out = round(P) v, and the
+// backward: dv = round(P)^T round(do), dP = round(do) v^T, dS = P (dP - rowsum(dP P)) / sqrt(HS),
+// dq = round(dS) k, dk = round(dS)^T q. Returns out [B,N,I] and dqkv [B,N,3I].
+Vec attention_bf16_output(const Vec& qkv, const Vec& probs, int64_t B, int64_t N, int64_t NH, int64_t HS);
+Vec attention_bf16_backward(const Vec& qkv, const Vec& probs, const Vec& dout, int64_t B, int64_t N,
+                            int64_t NH, int64_t HS);
 // Conv2d(kernel = stride = P) of images[B,C,H,W] with weight[D,C,P,P], bias[D], as tokens [B,GH*GW,D].
 Vec conv_patch_embed(const Vec& images, const Vec& weight, const Vec& bias, int64_t B, int64_t C,
                      int64_t H, int64_t W, int64_t P, int64_t D);

@@ -1,0 +1,202 @@
+// The per-head products of attention in mixed precision: C = alpha * A B with A and B in bf16
+// and the sums in fp32, as the CPU's bf16 dot-product instruction computes them (vdpbf16ps:
+// for each fp32 lane, acc += a[2i+1] b[2i+1], then acc += a[2i] b[2i]; each product of two bf16
+// values is exact in fp32).
+//
+// That instruction multiplies pairs of consecutive p, so B is stored in "pair panels": for each
+// panel of kPanel columns and each pair of rows (2q, 2q+1), the 2 * kPanel values
+// B[2q, j], B[2q+1, j] interleaved by column. The packers below build them from bf16 or fp32
+// (rounded) sources with any strides, zero-padding the columns past N and the row past an odd K.
+// A is read in place: its pairs A[i, 2q], A[i, 2q+1] are consecutive bf16 values, rows a_row and
+// pairs a_pair values apart: a_pair = 2 for a row-major A, 2 * kPanel for rows of a pair panel
+// (the transpose of a packed matrix, which is how attention takes q^T and do^T).
+// The register blocking is small_gemm's: kRows x kPanel blocks of C kept in 12 registers.
+//
+// On CPUs without the instruction the same pair sums run on fp32 vectors (the products are
+// exact, so only the flushing of subnormal values can differ).
+#include <bit>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+#if defined(__AVX512BF16__)
+#include <immintrin.h>
+#endif
+
+namespace vit::cpu {
+
+namespace {
+
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef uint32_t u32x16 __attribute__((vector_size(64)));
+
+constexpr int64_t kPanel = kPairPanel;  // columns per panel: two f32x16 accumulators
+constexpr int64_t kRows = 6;    // rows of C per register block
+
+inline f32x16 splat(float x) { return f32x16{} + x; }
+
+// acc[i] += a_hi b[2i+1] + a_lo b[2i] for the pair a = (a_lo, a_hi) packed in one word and 16
+// pairs of b (32 bf16 values).
+inline f32x16 dot_pairs(f32x16 acc, uint32_t a, const bf16* b) {
+#if defined(__AVX512BF16__)
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_set1_epi32(static_cast<int>(a)),
+                            (__m512bh)_mm512_loadu_si512(b));
+#else
+    u32x16 w;
+    std::memcpy(&w, b, sizeof w);
+    const f32x16 b_lo = (f32x16)(w << 16), b_hi = (f32x16)(w & 0xffff0000u);
+    acc += splat(std::bit_cast<float>(a & 0xffff0000u)) * b_hi;
+    acc += splat(std::bit_cast<float>(a << 16)) * b_lo;
+    return acc;
+#endif
+}
+
+inline uint32_t load_pair(const bf16* a) {
+    uint32_t w;
+    std::memcpy(&w, a, sizeof w);
+    return w;
+}
+
+// C[R, cols] = alpha * A[R, K] panel[K, kPanel] for the first cols <= kPanel columns; element
+// (i, j) of C at C[i * c_row + j * c_col].
+template <int64_t R>
+void block_product(float* C, int64_t c_row, int64_t c_col, const bf16* A, int64_t a_row, int64_t a_pair,
+                   const bf16* panel, int64_t K, int64_t cols, float alpha) {
+    f32x16 acc[R][2] = {};
+    const int64_t pairs = K / 2;
+    for (int64_t q = 0; q < pairs; q++) {
+        const bf16* b = panel + q * 2 * kPanel;
+#pragma GCC unroll 8
+        for (int64_t r = 0; r < R; r++) {
+            const uint32_t a = load_pair(A + r * a_row + q * a_pair);
+            acc[r][0] = dot_pairs(acc[r][0], a, b);
+            acc[r][1] = dot_pairs(acc[r][1], a, b + kPanel);
+        }
+    }
+    if (K % 2 != 0) {  // the last p alone: (A[i, K-1], 0) against the panel's zero-padded pair
+        const bf16* b = panel + pairs * 2 * kPanel;
+        for (int64_t r = 0; r < R; r++) {
+            const uint32_t a = A[r * a_row + pairs * a_pair].bits;
+            acc[r][0] = dot_pairs(acc[r][0], a, b);
+            acc[r][1] = dot_pairs(acc[r][1], a, b + kPanel);
+        }
+    }
+#pragma GCC unroll 8
+    for (int64_t r = 0; r < R; r++) {
+        float row[kPanel];
+        const f32x16 lo = acc[r][0] * alpha, hi = acc[r][1] * alpha;
+        float* c = C + r * c_row;
+        if (c_col == 1 && cols == kPanel) {
+            std::memcpy(c, &lo, sizeof lo);
+            std::memcpy(c + 16, &hi, sizeof hi);
+            continue;
+        }
+        std::memcpy(row, &lo, sizeof lo);
+        std::memcpy(row + 16, &hi, sizeof hi);
+        for (int64_t j = 0; j < cols; j++) c[j * c_col] = row[j];
+    }
+}
+
+static_assert(kRows == 6, "block_product_rows dispatches up to 6 rows");
+void block_product_rows(int64_t rows, float* C, int64_t c_row, int64_t c_col, const bf16* A, int64_t a_row,
+                        int64_t a_pair, const bf16* panel, int64_t K, int64_t cols, float alpha) {
+    switch (rows) {
+        case 6: block_product<6>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        case 5: block_product<5>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        case 4: block_product<4>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        case 3: block_product<3>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        case 2: block_product<2>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        default: block_product<1>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+    }
+}
+
+inline uint16_t bits_of(bf16 x) { return x.bits; }
+inline uint16_t bits_of(float x) { return to_bf16(x).bits; }
+
+// Pair panels of B (element (p, j) at B[p * b_row + j * b_col]), see the file comment.
+template <typename T>
+void pack_pairs(bf16* panels, const T* B, int64_t b_row, int64_t b_col, int64_t K, int64_t N) {
+    const int64_t pairs = (K + 1) / 2;
+    uint32_t* out = reinterpret_cast<uint32_t*>(panels);  // one word per (pair, column)
+    for (int64_t j0 = 0; j0 < N; j0 += kPanel) {
+        const int64_t cols = N - j0 < kPanel ? N - j0 : kPanel;
+        for (int64_t q = 0; q < pairs; q++) {
+            uint32_t* dst = out + (j0 / kPanel * pairs + q) * kPanel;
+            const T* lo = B + 2 * q * b_row + j0 * b_col;
+            const bool has_hi = 2 * q + 1 < K;
+            if (b_col == 1) {  // rows of B contiguous: vectorised
+                const T* hi = lo + b_row;
+                if (has_hi) {
+#pragma omp simd
+                    for (int64_t j = 0; j < cols; j++) {
+                        dst[j] = static_cast<uint32_t>(bits_of(lo[j])) | static_cast<uint32_t>(bits_of(hi[j])) << 16;
+                    }
+                } else {
+#pragma omp simd
+                    for (int64_t j = 0; j < cols; j++) dst[j] = bits_of(lo[j]);
+                }
+                for (int64_t j = cols; j < kPanel; j++) dst[j] = 0;
+                continue;
+            }
+            for (int64_t j = 0; j < kPanel; j++) {
+                uint32_t w = 0;
+                if (j < cols) {
+                    w = bits_of(lo[j * b_col]);
+                    if (has_hi) w |= static_cast<uint32_t>(bits_of(lo[j * b_col + b_row])) << 16;
+                }
+                dst[j] = w;
+            }
+        }
+    }
+}
+
+// The same for a transposed bf16 view (b_row == 1, K even): each column j of B is a contiguous
+// run of K / 2 words, copied word by word into its lane of every pair row.
+void pack_pairs_transposed(bf16* panels, const bf16* B, int64_t b_col, int64_t K, int64_t N) {
+    const int64_t pairs = K / 2;
+    uint32_t* out = reinterpret_cast<uint32_t*>(panels);
+    const int64_t padded = (N + kPanel - 1) / kPanel * kPanel;
+    for (int64_t j = 0; j < padded; j++) {
+        uint32_t* dst = out + (j / kPanel * pairs) * kPanel + j % kPanel;
+        if (j >= N) {
+            for (int64_t q = 0; q < pairs; q++) dst[q * kPanel] = 0;
+            continue;
+        }
+        const bf16* src = B + j * b_col;
+        for (int64_t q = 0; q < pairs; q++) dst[q * kPanel] = load_pair(src + 2 * q);
+    }
+}
+
+}  // namespace
+
+int64_t pair_panel_size(int64_t K, int64_t N) {
+    return (K + 1) / 2 * 2 * ((N + kPanel - 1) / kPanel * kPanel);
+}
+
+void pack_pair_panels(bf16* panels, const bf16* B, int64_t b_row, int64_t b_col, int64_t K, int64_t N) {
+    if (b_row == 1 && b_col != 1 && K % 2 == 0) {
+        pack_pairs_transposed(panels, B, b_col, K, N);
+        return;
+    }
+    pack_pairs(panels, B, b_row, b_col, K, N);
+}
+
+void pack_pair_panels(bf16* panels, const float* B, int64_t b_row, int64_t b_col, int64_t K, int64_t N) {
+    pack_pairs(panels, B, b_row, b_col, K, N);
+}
+
+void small_gemm_bf16(float* C, int64_t c_row, int64_t c_col, const bf16* A, int64_t a_row, int64_t a_pair,
+                     const bf16* panels, int64_t M, int64_t N, int64_t K, float alpha) {
+    const int64_t panel_size = (K + 1) / 2 * 2 * kPanel;
+    for (int64_t j0 = 0; j0 < N; j0 += kPanel) {
+        const int64_t cols = N - j0 < kPanel ? N - j0 : kPanel;
+        const bf16* panel = panels + j0 / kPanel * panel_size;
+        for (int64_t i0 = 0; i0 < M; i0 += kRows) {
+            const int64_t rows = M - i0 < kRows ? M - i0 : kRows;
+            block_product_rows(rows, C + i0 * c_row + j0 * c_col, c_row, c_col, A + i0 * a_row, a_row, a_pair,
+                               panel, K, cols, alpha);
+        }
+    }
+}
+
+}  // namespace vit::cpu
