@@ -1,6 +1,6 @@
 // Image transforms as in torchvision (on tensors scaled to [0, 1]): Resize, CenterCrop,
-// RandomResizedCrop, RandomCrop with padding, RandomHorizontalFlip, Normalize; and a Pipeline
-// that applies a list of them and writes the [C, H, W] input of the model.
+// RandomResizedCrop, RandomCrop with padding, RandomHorizontalFlip, Normalize, RandomErasing;
+// and a Pipeline that applies a list of them and writes the [C, H, W] input of the model.
 //
 // Example:
 //   vit::Pipeline train({{.op = vit::TransformOp::RandomCrop, .height = 28, .width = 28, .padding = 2},
@@ -42,16 +42,24 @@ struct CropBox {
 // largest centred box of an allowed ratio.
 CropBox random_resized_crop_box(int64_t height, int64_t width, const float scale[2], const float ratio[2], Rng& rng);
 
-enum class TransformOp { Resize, CenterCrop, RandomResizedCrop, RandomCrop, HorizontalFlip, Normalize };
+// RandomErasing.get_params: 10 tries at a random area (a fraction in [scale[0], scale[1]] of the
+// image) and a log-uniform aspect ratio height/width in [ratio[0], ratio[1]], keeping the first
+// box smaller than the image on both sides, at a uniform position; a box of height 0 when no try
+// fits (the image is left as it is).
+CropBox random_erasing_box(int64_t height, int64_t width, const float scale[2], const float ratio[2], Rng& rng);
+
+enum class TransformOp { Resize, CenterCrop, RandomResizedCrop, RandomCrop, HorizontalFlip, Normalize, RandomErasing };
 
 struct Transform {
     TransformOp op = TransformOp::Resize;
     int64_t height = 0, width = 0;           // output size; Resize with width 0: shorter side = height
     Interpolation interpolation = Interpolation::Bilinear;
-    float scale[2] = {0.08f, 1.0f};          // RandomResizedCrop
+    float scale[2] = {0.08f, 1.0f};          // RandomResizedCrop (RandomErasing: see make_random_erasing)
     float ratio[2] = {3.0f / 4.0f, 4.0f / 3.0f};
     int64_t padding = 0;                     // RandomCrop: zeros on every side first
-    double p = 0.5;                          // HorizontalFlip probability
+    double p = 0.5;                          // HorizontalFlip and RandomErasing probability
+    float erase_value = 0.0f;                // RandomErasing: the value written into the box ...
+    bool erase_random = false;               // ... or standard normal noise, one draw per value
     std::vector<float> mean, std;            // Normalize, one per channel
     bool round_to_8bit = false;              // Resize: clamp to [0, 1] and round to 1/255 steps, as
                                              // Pillow's resize of an 8-bit image does
@@ -61,16 +69,20 @@ struct Transform {
 Transform make_resize(int64_t height, int64_t width, Interpolation interpolation);
 Transform make_center_crop(int64_t height, int64_t width);
 Transform make_normalize(std::vector<float> mean, std::vector<float> std);
+// torchvision's defaults: p 0.5, scale (0.02, 0.33), ratio (0.3, 3.3), value 0. After normalize it
+// erases the normalised values (0 is then the mean), as torchvision does on a normalised tensor;
+// before it, the [0, 1] pixels.
+Transform make_random_erasing(double p);
 
 // The operation names used in recipes: resize, center_crop, random_resized_crop, random_crop,
-// horizontal_flip, normalize.
+// horizontal_flip, normalize, random_erasing.
 const char* transform_name(TransformOp op);
 
 class Pipeline {
   public:
     Pipeline() = default;
     // Throws vit::Error when a transform is inconsistent (a normalize with the wrong number of
-    // channels, a non-positive size, p outside [0, 1]).
+    // channels or followed by anything but random_erasing, a non-positive size, p outside [0, 1]).
     Pipeline(std::vector<Transform> steps, int64_t channels, int64_t height, int64_t width);
     // Converts `img` to the model's channel count, applies the steps and writes [C, H, W] to
     // `out`. Throws vit::Error when the result is not height x width.

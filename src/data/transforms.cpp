@@ -100,6 +100,57 @@ CropBox random_resized_crop_box(int64_t height, int64_t width, const float scale
     return {(height - h) / 2, (width - w) / 2, h, w};
 }
 
+CropBox random_erasing_box(int64_t height, int64_t width, const float scale[2], const float ratio[2], Rng& rng) {
+    const double area = static_cast<double>(height * width);
+    const double log_r0 = std::log(ratio[0]), log_r1 = std::log(ratio[1]);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        const double target = area * (scale[0] + (scale[1] - scale[0]) * rng.uniform());
+        const double aspect = std::exp(log_r0 + (log_r1 - log_r0) * rng.uniform());
+        const int64_t h = std::llround(std::sqrt(target * aspect));
+        const int64_t w = std::llround(std::sqrt(target / aspect));
+        if (h < height && w < width) {
+            const int64_t top = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(height - h + 1));
+            const int64_t left = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(width - w + 1));
+            return {top, left, h, w};
+        }
+    }
+    return {};
+}
+
+namespace {
+
+// Writes the value (or noise) into box b of a [H, W, C] (channel_stride 1, pixel_stride C) or
+// [C, H, W] (pixel_stride 1, channel_stride H * W) array of width `width`.
+void erase_box(float* data, int64_t width, int64_t channels, int64_t pixel_stride, int64_t channel_stride,
+               const CropBox& b, const Transform& t, Rng& rng) {
+    for (int64_t c = 0; c < channels; c++) {
+        for (int64_t y = b.top; y < b.top + b.height; y++) {
+            for (int64_t x = b.left; x < b.left + b.width; x++) {
+                data[c * channel_stride + (y * width + x) * pixel_stride] =
+                    t.erase_random ? static_cast<float>(rng.normal()) : t.erase_value;
+            }
+        }
+    }
+}
+
+// RandomErasing: with probability p, a random_erasing_box of the image is erased.
+CropBox draw_erasing(const Transform& t, int64_t height, int64_t width, Rng& rng) {
+    return rng.uniform() < t.p ? random_erasing_box(height, width, t.scale, t.ratio, rng) : CropBox{};
+}
+
+}  // namespace
+
+Transform make_random_erasing(double p) {
+    Transform t;
+    t.op = TransformOp::RandomErasing;
+    t.p = p;
+    t.scale[0] = 0.02f;
+    t.scale[1] = 0.33f;
+    t.ratio[0] = 0.3f;
+    t.ratio[1] = 3.3f;
+    return t;
+}
+
 Transform make_resize(int64_t height, int64_t width, Interpolation interpolation) {
     Transform t;
     t.op = TransformOp::Resize;
@@ -133,19 +184,30 @@ const char* transform_name(TransformOp op) {
         case TransformOp::RandomCrop: return "random_crop";
         case TransformOp::HorizontalFlip: return "horizontal_flip";
         case TransformOp::Normalize: return "normalize";
+        case TransformOp::RandomErasing: return "random_erasing";
     }
     return "?";
 }
 
 Pipeline::Pipeline(std::vector<Transform> steps, int64_t channels, int64_t height, int64_t width)
     : steps_(std::move(steps)), channels_(channels), height_(height), width_(width) {
+    const auto normalizes = std::count_if(steps_.begin(), steps_.end(), [](const Transform& t) {
+        return t.op == TransformOp::Normalize;
+    });
+    if (normalizes > 1) {
+        fail("transform normalize may appear once, got {} of them", normalizes);
+    }
+    bool normalized = false;
     for (size_t i = 0; i < steps_.size(); i++) {
         const Transform& t = steps_[i];
         const char* name = transform_name(t.op);
-        if (t.op == TransformOp::Normalize && i + 1 != steps_.size()) {
-            fail("transform normalize must be the last transform (it is number {} of {})", i + 1, steps_.size());
+        if (normalized && t.op != TransformOp::RandomErasing) {
+            fail("transform normalize must come after every transform but random_erasing, but {} (number {} of {}) "
+                 "follows it", name, i + 1, steps_.size());
         }
-        const bool sized = t.op != TransformOp::HorizontalFlip && t.op != TransformOp::Normalize;
+        normalized = normalized || t.op == TransformOp::Normalize;
+        const bool sized = t.op != TransformOp::HorizontalFlip && t.op != TransformOp::Normalize &&
+                           t.op != TransformOp::RandomErasing;
         if (sized && (t.height < 1 || t.height > 16384 || t.width < 0 || t.width > 16384 ||
                       (t.width == 0 && t.op != TransformOp::Resize))) {
             fail("transform {}: size must be in [1, 16384], got {}x{}", name, t.height, t.width);
@@ -158,8 +220,15 @@ Pipeline::Pipeline(std::vector<Transform> steps, int64_t channels, int64_t heigh
         if (t.op == TransformOp::RandomCrop && (t.padding < 0 || t.padding > 4096)) {
             fail("transform {}: padding must be in [0, 4096], got {}", name, t.padding);
         }
-        if (t.op == TransformOp::HorizontalFlip && !(t.p >= 0.0 && t.p <= 1.0)) {
+        if ((t.op == TransformOp::HorizontalFlip || t.op == TransformOp::RandomErasing) && !(t.p >= 0.0 && t.p <= 1.0)) {
             fail("transform {}: p must be in [0, 1], got {}", name, t.p);
+        }
+        if (t.op == TransformOp::RandomErasing &&
+            !(t.scale[0] > 0 && t.scale[0] <= t.scale[1] && t.scale[1] < 1 && t.ratio[0] > 0 && t.ratio[0] <= t.ratio[1] &&
+              std::isfinite(t.ratio[1]) && std::isfinite(t.erase_value))) {
+            fail("transform {}: expected 0 < scale[0] <= scale[1] < 1, 0 < ratio[0] <= ratio[1] and a finite value, "
+                 "got scale [{}, {}] ratio [{}, {}] value {}", name, t.scale[0], t.scale[1], t.ratio[0], t.ratio[1],
+                 t.erase_value);
         }
         if (t.op == TransformOp::Normalize) {
             if (static_cast<int64_t>(t.mean.size()) != channels || static_cast<int64_t>(t.std.size()) != channels) {
@@ -176,7 +245,9 @@ Pipeline::Pipeline(std::vector<Transform> steps, int64_t channels, int64_t heigh
 void Pipeline::apply(const Image& input, Rng& rng, float* out) const {
     Image img = to_channels(input, channels_);
     std::vector<float> mean(static_cast<size_t>(channels_), 0.0f), std(static_cast<size_t>(channels_), 1.0f);
-    for (const Transform& t : steps_) {
+    size_t step = 0;
+    for (; step < steps_.size() && steps_[step].op != TransformOp::Normalize; step++) {
+        const Transform& t = steps_[step];
         switch (t.op) {
             case TransformOp::Resize:
                 img = t.width == 0 ? resize_shorter_side(img, t.height, t.interpolation)
@@ -205,13 +276,17 @@ void Pipeline::apply(const Image& input, Rng& rng, float* out) const {
             case TransformOp::HorizontalFlip:
                 if (rng.uniform() < t.p) img = horizontal_flip(img);
                 break;
-            case TransformOp::Normalize:
-                for (int64_t c = 0; c < channels_; c++) {
-                    mean[static_cast<size_t>(c)] = t.mean[static_cast<size_t>(c)];
-                    std[static_cast<size_t>(c)] = t.std[static_cast<size_t>(c)];
-                }
+            case TransformOp::RandomErasing:
+                erase_box(img.hwc.data(), img.width, img.channels, img.channels, 1,
+                          draw_erasing(t, img.height, img.width, rng), t, rng);
                 break;
+            case TransformOp::Normalize: break;  // the loop stops before it
         }
+    }
+    if (step < steps_.size()) {  // normalize, applied while writing out; only erasing follows it
+        mean = steps_[step].mean;
+        std = steps_[step].std;
+        step++;
     }
     if (img.height != height_ || img.width != width_) {
         fail("after the transforms an image is {}x{}, but the model takes {}x{} (add a resize or crop)", img.height,
@@ -223,6 +298,9 @@ void Pipeline::apply(const Image& input, Rng& rng, float* out) const {
             out[c * pixels + p] = (img.hwc[static_cast<size_t>(p * channels_ + c)] - mean[static_cast<size_t>(c)]) /
                                   std[static_cast<size_t>(c)];
         }
+    }
+    for (; step < steps_.size(); step++) {
+        erase_box(out, width_, channels_, 1, pixels, draw_erasing(steps_[step], height_, width_, rng), steps_[step], rng);
     }
 }
 

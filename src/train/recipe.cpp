@@ -120,6 +120,12 @@ json transform_to_json(const Transform& t) {
             j["mean"] = t.mean;
             j["std"] = t.std;
             break;
+        case TransformOp::RandomErasing:
+            j["p"] = t.p;
+            j["scale"] = json::array({t.scale[0], t.scale[1]});
+            j["ratio"] = json::array({t.ratio[0], t.ratio[1]});
+            j["value"] = t.erase_random ? json("random") : json(t.erase_value);
+            break;
     }
     return j;
 }
@@ -129,12 +135,17 @@ Transform transform_from_json(const json& j, const std::string& where, const std
     std::string op;
     f.string("op", op);
     Transform t;
-    const std::vector<TransformOp> ops = {TransformOp::Resize, TransformOp::CenterCrop, TransformOp::RandomResizedCrop,
-                                          TransformOp::RandomCrop, TransformOp::HorizontalFlip, TransformOp::Normalize};
+    const std::vector<TransformOp> ops = {TransformOp::Resize,         TransformOp::CenterCrop,
+                                          TransformOp::RandomResizedCrop, TransformOp::RandomCrop,
+                                          TransformOp::HorizontalFlip,   TransformOp::Normalize,
+                                          TransformOp::RandomErasing};
     auto it = std::find_if(ops.begin(), ops.end(), [&](TransformOp o) { return op == transform_name(o); });
     if (it == ops.end()) {
         fail("recipe {}: '{}.op' is '{}'; expected one of: resize, center_crop, random_resized_crop, random_crop, "
-             "horizontal_flip, normalize", source, where, op);
+             "horizontal_flip, normalize, random_erasing", source, where, op);
+    }
+    if (*it == TransformOp::RandomErasing) {
+        t = make_random_erasing(0.5);
     }
     t.op = *it;
     auto interpolation = [&] {
@@ -144,6 +155,18 @@ Transform transform_from_json(const json& j, const std::string& where, const std
             fail("recipe {}: '{}.interpolation' is '{}'; expected bilinear or bicubic", source, where, name);
         }
         t.interpolation = name == "bicubic" ? Interpolation::Bicubic : Interpolation::Bilinear;
+    };
+    // "value": a number, or "random" for standard normal noise
+    auto erase_value = [&] {
+        const json* v = f.get("value");
+        if (v == nullptr) return;
+        if (v->is_string() && v->get<std::string>() == "random") {
+            t.erase_random = true;
+        } else if (v->is_number()) {
+            t.erase_value = v->get<float>();
+        } else {
+            fail("recipe {}: '{}.value' must be a number or \"random\", got {}", source, where, v->dump());
+        }
     };
     auto pair = [&](const char* key, float (&field)[2]) {
         std::vector<float> v(field, field + 2);
@@ -169,6 +192,12 @@ Transform transform_from_json(const json& j, const std::string& where, const std
         case TransformOp::Normalize:
             f.numbers("mean", t.mean);
             f.numbers("std", t.std);
+            break;
+        case TransformOp::RandomErasing:
+            f.number("p", t.p);
+            pair("scale", t.scale);
+            pair("ratio", t.ratio);
+            erase_value();
             break;
     }
     f.done();

@@ -173,6 +173,24 @@ def make_resample(out_dir, seed):
     write_safetensors(os.path.join(out_dir, "resample.safetensors"), tensors, meta)
 
 
+def erasing_stats(height, width, draws):
+    """torchvision's RandomErasing box on a [1, height, width] image with its defaults (scale 0.02-0.33,
+    ratio 0.3-3.3), over many draws: the mean top, left, height and width of the boxes, their mean
+    area fraction and the fraction of draws where no try fits."""
+    from torchvision.transforms import RandomErasing
+    img = torch.zeros(1, height, width)
+    boxes, misses = [], 0
+    for _ in range(draws):
+        i, j, h, w, v = RandomErasing.get_params(img, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=[0.0])
+        if v is img:
+            misses += 1
+        else:
+            boxes.append((i, j, h, w))
+    b = torch.tensor(boxes, dtype=torch.float64)
+    area = (b[:, 2] * b[:, 3] / (height * width)).mean()
+    return torch.cat([b.mean(0), area.reshape(1), torch.tensor([misses / draws], dtype=torch.float64)]).float()
+
+
 def make_images(out_dir, seed):
     """JPEG and PNG files written by Pillow with Pillow's decoded pixels, and torchvision's
     transforms on a fixed float image."""
@@ -211,6 +229,8 @@ def make_images(out_dir, seed):
     tensors["hflip"] = hwc(TF.hflip(t))
     tensors["pad4_crop_1_6"] = hwc(TF.crop(TF.pad(t, 4), 1, 6, 37, 23))
     tensors["normalize"] = hwc(TF.normalize(t, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+    tensors["erase_3_2_20_15"] = hwc(TF.erase(t, 3, 2, 20, 15, torch.tensor(0.25)))
+    tensors["erasing_stats"] = erasing_stats(37, 23, draws=20000)
     meta = {"fixture": "images", "fixture_version": FIXTURE_VERSION}
     write_safetensors(os.path.join(out_dir, "images.safetensors"), tensors, meta)
 

@@ -288,7 +288,19 @@ TEST(Recipe, JsonRoundTripAndErrors) {
                      "unknown optimizer 'lamb' (expected one of: adamw, adam, sgd)");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"train_transforms": [{"op": "blur"}]})", "d.json", defaults),
                      "recipe d.json: 'train_transforms[0].op' is 'blur'; expected one of: resize, center_crop, "
-                     "random_resized_crop, random_crop, horizontal_flip, normalize");
+                     "random_resized_crop, random_crop, horizontal_flip, normalize, random_erasing");
+    const Recipe erasing = recipe_from_json(
+        R"({"train_transforms": [{"op": "normalize", "mean": [0.5], "std": [0.5]},
+                                 {"op": "random_erasing", "p": 0.25, "value": "random"}]})", "g.json", defaults);
+    ASSERT_EQ(erasing.train_transforms.size(), 2u);
+    EXPECT_EQ(erasing.train_transforms[1].op, TransformOp::RandomErasing);
+    EXPECT_EQ(erasing.train_transforms[1].p, 0.25);
+    EXPECT_EQ(erasing.train_transforms[1].scale[1], 0.33f);  // torchvision's defaults for the rest
+    EXPECT_TRUE(erasing.train_transforms[1].erase_random);
+    EXPECT_EQ(recipe_to_json(recipe_from_json(recipe_to_json(erasing), "h.json", defaults)), recipe_to_json(erasing));
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"train_transforms": [{"op": "random_erasing", "value": "noise"}]})", "i.json",
+                                      defaults),
+                     "recipe i.json: 'train_transforms[0].value' must be a number or \"random\", got \"noise\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"model": {"preset": "vit_tiny_patch16_224", "depth": "x"}})", "e.json", defaults),
                      "recipe e.json: model config: 'depth' must be an integer, got \"x\"");
     EXPECT_VIT_ERROR(recipe_from_json("{", "f.json", defaults), "recipe f.json: not valid JSON");
