@@ -42,6 +42,24 @@ void softmax_rows(float* p, int64_t rows, int64_t cols) {
     }
 }
 
+// The softmax's backward over an N x N tile, times `scale`, written over d: row by row,
+// d = P * (d - rowsum(d * P)) * scale.
+void softmax_backward_rows(float* d, const float* p, int64_t N, float scale) {
+    for (int64_t i = 0; i < N; i++) {
+        const float* p_row = p + i * N;
+        float* d_row = d + i * N;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < N; j++) {
+            dot += d_row[j] * p_row[j];
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < N; j++) {
+            d_row[j] = p_row[j] * (d_row[j] - dot) * scale;
+        }
+    }
+}
+
 // dst = src * keep / (1 - p) for the attention-dropout mask of one (sample, head) tile.
 void apply_dropout_mask(float* dst, const float* src, int64_t n, float p, uint64_t seed,
                         uint64_t stream, uint64_t first_index) {
@@ -59,6 +77,18 @@ T* scratch(std::vector<T>& buffer, int64_t n) {
         buffer.resize(static_cast<std::size_t>(n));
     }
     return buffer.data();
+}
+
+// Pd of work item bh: its probabilities p themselves, or with the attention-dropout mask applied
+// in the scratch tile.
+const float* dropped_probs(std::vector<float>& tile, const float* p, int64_t N, float attn_drop, uint64_t seed,
+                           uint64_t stream, int64_t bh) {
+    if (!(attn_drop > 0.0f)) {
+        return p;
+    }
+    float* dropped = scratch(tile, N * N);
+    apply_dropout_mask(dropped, p, N * N, attn_drop, seed, stream, static_cast<uint64_t>(bh * N * N));
+    return dropped;
 }
 
 void round_to_bf16_serial(bf16* out, const float* inp, int64_t n) {
@@ -94,13 +124,7 @@ void attention_forward(float* out, float* probs, const float* qkv, int64_t B, in
         float* p = probs + bh * N * N;
         small_gemm(p, N, q, row, 1, k, 1, row, N, N, HS, scale);  // S = q k^T * scale
         softmax_rows(p, N, N);
-        const float* pd = p;
-        if (attn_drop > 0.0f) {
-            float* tile = scratch(dropped_buffer, N * N);
-            apply_dropout_mask(tile, p, N * N, attn_drop, seed, stream,
-                               static_cast<uint64_t>(bh * N * N));
-            pd = tile;
-        }
+        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
         small_gemm(out + b * N * I + h * HS, I, pd, N, 1, v, row, 1, N, HS, N, 1.0f);  // o = Pd v
     }
 }
@@ -127,13 +151,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
         const float* p = probs + bh * N * N;
         float* dp = scratch(dp_buffer, N * N);
 
-        const float* pd = p;
-        if (attn_drop > 0.0f) {
-            float* tile = scratch(dropped_buffer, N * N);
-            apply_dropout_mask(tile, p, N * N, attn_drop, seed, stream,
-                               static_cast<uint64_t>(bh * N * N));
-            pd = tile;
-        }
+        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
         // forward: o = Pd v   =>   dv = Pd^T do,  dPd = do v^T
         small_gemm(dv, row, pd, 1, N, d_o, I, 1, N, HS, N, 1.0f);
         small_gemm(dp, N, d_o, I, 1, v, 1, row, N, N, HS, 1.0f);
@@ -142,30 +160,18 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
                                static_cast<uint64_t>(bh * N * N));
         }
         // forward: P = softmax(S)   =>   dS = P * (dP - rowsum(dP * P)), written over dp
-        for (int64_t i = 0; i < N; i++) {
-            const float* p_row = p + i * N;
-            float* d_row = dp + i * N;
-            float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t j = 0; j < N; j++) {
-                dot += d_row[j] * p_row[j];
-            }
-#pragma omp simd
-            for (int64_t j = 0; j < N; j++) {
-                d_row[j] = p_row[j] * (d_row[j] - dot);
-            }
-        }
+        softmax_backward_rows(dp, p, N, 1.0f);
         // forward: S = q k^T * scale   =>   dq = scale dS k,  dk = scale dS^T q
         small_gemm(dq, row, dp, N, 1, k, row, 1, N, HS, N, scale);
         small_gemm(dk, row, dp, 1, N, q, row, 1, N, HS, N, scale);
     }
 }
 
-// Mixed precision. Each product's A operand is read in place along p (q, the rounded
-// probabilities and score gradients) or from a small transposed copy (q^T, do^T: N x HS values);
-// its B operand is packed into pair panels. The products whose natural A is an N x N tile
-// transposed (dv = Pd^T do, dk = dS^T q) are computed transposed instead (dv^T = do^T Pd,
-// dk^T = q^T dS) and stored through strides, so that no N x N tile is ever transposed.
+// Mixed precision. Each product's B operand is packed into pair panels; its A operand is read in
+// place along p (q, the rounded probabilities and score gradients) or as the rows of a pair panel
+// (q^T and do^T: packing q or do gives their transposes' pairs). The products whose natural A is
+// an N x N tile transposed (dv = Pd^T do, dk = dS^T q) are computed transposed instead
+// (dv^T = do^T Pd, dk^T = q^T dS) and stored through strides, so no N x N tile is transposed.
 void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B, int64_t N, int64_t NH,
                             int64_t HS, float attn_drop, uint64_t seed, uint64_t stream) {
     const int64_t I = NH * HS;
@@ -185,13 +191,7 @@ void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B,
         pack_pair_panels(panels, k, 1, row, HS, N);                   // k^T
         small_gemm_bf16(p, N, 1, q, row, 2, panels, N, N, HS, scale);    // S = q k^T * scale
         softmax_rows(p, N, N);
-        const float* pd = p;
-        if (attn_drop > 0.0f) {
-            float* tile = scratch(dropped_buffer, N * N);
-            apply_dropout_mask(tile, p, N * N, attn_drop, seed, stream,
-                               static_cast<uint64_t>(bh * N * N));
-            pd = tile;
-        }
+        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
         bf16* pd_bf16 = scratch(pd_buffer, N * N);
         round_to_bf16_serial(pd_bf16, pd, N * N);
         pack_pair_panels(panels, v, row, 1, N, HS);
@@ -232,13 +232,7 @@ void attention_backward_bf16(float* dqkv, const float* dout, const bf16* qkv, co
             round_to_bf16_serial(do_bf16 + i * HS, d_o + i * I, HS);
         }
 
-        const float* pd = p;
-        if (attn_drop > 0.0f) {
-            float* tile = scratch(dropped_buffer, N * N);
-            apply_dropout_mask(tile, p, N * N, attn_drop, seed, stream,
-                               static_cast<uint64_t>(bh * N * N));
-            pd = tile;
-        }
+        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
         // forward: o = Pd v   =>   dv^T = do^T Pd (stored into dv transposed),  dPd = do v^T
         pack_pair_panels(x_t, do_bf16, HS, 1, N, HS);
         pack_pair_panels(panels, pd, N, 1, N, N);
@@ -250,21 +244,9 @@ void attention_backward_bf16(float* dqkv, const float* dout, const bf16* qkv, co
                                static_cast<uint64_t>(bh * N * N));
         }
         // forward: P = softmax(S), S = (q k^T) * scale   =>   dp = scale * P * (dP - rowsum(dP * P))
+        softmax_backward_rows(dp, p, N, scale);
         bf16* ds_bf16 = scratch(ds_buffer, N * N);
-        for (int64_t i = 0; i < N; i++) {
-            const float* p_row = p + i * N;
-            float* d_row = dp + i * N;
-            float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t j = 0; j < N; j++) {
-                dot += d_row[j] * p_row[j];
-            }
-#pragma omp simd
-            for (int64_t j = 0; j < N; j++) {
-                d_row[j] = p_row[j] * (d_row[j] - dot) * scale;
-            }
-            round_to_bf16_serial(ds_bf16 + i * N, d_row, N);
-        }
+        round_to_bf16_serial(ds_bf16, dp, N * N);
         // dq = dS k,  dk^T = q^T dS (stored into dk transposed)
         pack_pair_panels(panels, k, row, 1, N, HS);
         small_gemm_bf16(dq, row, 1, ds_bf16, N, 2, panels, N, HS, N, 1.0f);
