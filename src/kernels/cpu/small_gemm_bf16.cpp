@@ -31,7 +31,7 @@ typedef float f32x16 __attribute__((vector_size(64)));
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 
 constexpr int64_t kPanel = kPairPanel;  // columns per panel: two f32x16 accumulators
-constexpr int64_t kRows = 6;    // rows of C per register block
+constexpr int64_t kRows = 6;             // rows of C per register block
 
 inline f32x16 splat(float x) { return f32x16{} + x; }
 
