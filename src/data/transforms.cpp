@@ -9,6 +9,17 @@
 
 namespace vit {
 
+namespace {
+
+// An h x w box at a uniform position inside a height x width area (the top drawn first).
+CropBox place_box(int64_t h, int64_t w, int64_t height, int64_t width, Rng& rng) {
+    const int64_t top = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(height - h + 1));
+    const int64_t left = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(width - w + 1));
+    return {top, left, h, w};
+}
+
+}  // namespace
+
 Image resize(const Image& img, int64_t height, int64_t width, Interpolation interp) {
     if (height == img.height && width == img.width) {
         return img;
@@ -85,9 +96,7 @@ CropBox random_resized_crop_box(int64_t height, int64_t width, const float scale
         const int64_t w = std::llround(std::sqrt(target * aspect));
         const int64_t h = std::llround(std::sqrt(target / aspect));
         if (w > 0 && w <= width && h > 0 && h <= height) {
-            const int64_t top = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(height - h + 1));
-            const int64_t left = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(width - w + 1));
-            return {top, left, h, w};
+            return place_box(h, w, height, width, rng);
         }
     }
     const double in_ratio = static_cast<double>(width) / static_cast<double>(height);
@@ -109,9 +118,7 @@ CropBox random_erasing_box(int64_t height, int64_t width, const float scale[2], 
         const int64_t h = std::llround(std::sqrt(target * aspect));
         const int64_t w = std::llround(std::sqrt(target / aspect));
         if (h < height && w < width) {
-            const int64_t top = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(height - h + 1));
-            const int64_t left = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(width - w + 1));
-            return {top, left, h, w};
+            return place_box(h, w, height, width, rng);
         }
     }
     return {};
@@ -268,9 +275,8 @@ void Pipeline::apply(const Image& input, Rng& rng, float* out) const {
                     fail("transform random_crop: {}x{} crop of a {}x{} image padded to {}x{}", t.height, t.width,
                          img.height, img.width, H, W);
                 }
-                const int64_t top = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(H - t.height + 1));
-                const int64_t left = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(W - t.width + 1));
-                img = crop(img, top - t.padding, left - t.padding, t.height, t.width);
+                const CropBox b = place_box(t.height, t.width, H, W, rng);
+                img = crop(img, b.top - t.padding, b.left - t.padding, t.height, t.width);
                 break;
             }
             case TransformOp::HorizontalFlip:

@@ -136,7 +136,8 @@ void block_backward(const BlockParams& p, const BlockActs& a, const BlockScratch
                               Dropout::stream(layer, kProjDrop), B, N * D);
     linear_backward(p.proj, s.datty, dbranch, a.atty, a.atty_bf16, s.dout_bf16, rows);
     const float attn_drop = drop.training ? p.attn_drop : 0.0f;
-    if (p.qkv.weight_bf16 != nullptr) {
+    const bool mixed = p.qkv.weight_bf16 != nullptr;
+    if (mixed) {
         cpu::attention_backward_bf16(s.dqkv, s.datty, a.qkv_bf16, a.probs, B, N, p.heads, p.head_size,
                                      attn_drop, drop.seed, Dropout::stream(layer, kAttnDrop));
     } else {
