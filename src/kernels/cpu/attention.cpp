@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "kernels/cpu/vec16.h"
 #include "kernels/cpu/vector_math.h"
 #include "kernels/kernels.h"
 #include "vit/rng.h"
@@ -20,42 +21,93 @@ namespace vit::cpu {
 
 namespace {
 
-void softmax_rows(float* p, int64_t rows, int64_t cols) {
+// Up to this many values past the last full 16 of a row go through the scalar exp: cheaper
+// than a whole vector of it (rows of 17 values at patch 7 on 28 x 28).
+constexpr int64_t kScalarTail = 3;
+
+// One row of the softmax: C 16-column vector chunks held in registers (the last one masked) and
+// the `tail` values after them as scalars; one load and one store per value. C = 0 walks the
+// row's chunks in memory instead, for long rows.
+template <int64_t C>
+void softmax_row(float* row, int64_t cols, int64_t tail, bf16* rounded) {
+    constexpr float kNegInf = -__builtin_inff();
+    constexpr int64_t kChunks = C > 0 ? C : 1;
+    const int64_t chunks = C > 0 ? C : (cols - tail + 15) / 16;
+    const int64_t vector_cols = cols - tail;
+    f32x16 x[kChunks];
+    float t[kScalarTail];
+    auto chunk = [&](int64_t c) -> f32x16& { return x[C > 0 ? c : 0]; };
+    auto width = [&](int64_t c) { return std::min<int64_t>(16, vector_cols - 16 * c); };
+    f32x16 chunk_max = splat16(kNegInf);
+    for (int64_t c = 0; c < chunks; c++) {
+        const f32x16 s = load_first(row + 16 * c, width(c), kNegInf);
+        if (C > 0) chunk(c) = s;
+        chunk_max = s > chunk_max ? s : chunk_max;
+    }
+    float row_max = reduce_max(chunk_max);
+    for (int64_t j = 0; j < tail; j++) row_max = std::max(row_max, row[vector_cols + j]);
+    f32x16 chunk_sum = {};
+    for (int64_t c = 0; c < chunks; c++) {
+        if (C == 0) chunk(c) = load_first(row + 16 * c, width(c), 0.0f);
+        chunk(c) = first_lanes(exp16(chunk(c) - row_max), width(c));
+        chunk_sum += chunk(c);
+        if (C == 0) store_first(row + 16 * c, chunk(c), width(c));
+    }
+    float sum = reduce_add(chunk_sum);
+    for (int64_t j = 0; j < tail; j++) {
+        t[j] = exp_approx(row[vector_cols + j] - row_max);
+        sum += t[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t c = 0; c < chunks; c++) {
+        if (C == 0) chunk(c) = load_first(row + 16 * c, width(c), 0.0f);
+        const f32x16 prob = chunk(c) * inv;
+        store_first(row + 16 * c, prob, width(c));
+        if (rounded != nullptr) store_first_bf16(rounded + 16 * c, prob, width(c));
+    }
+    for (int64_t j = 0; j < tail; j++) {
+        row[vector_cols + j] = t[j] * inv;
+        if (rounded != nullptr) rounded[vector_cols + j] = to_bf16(row[vector_cols + j]);
+    }
+}
+
+// p = softmax of each row of p [rows, cols]; with `rounded`, its bf16 copy [rows, cols] too.
+void softmax_rows(float* p, int64_t rows, int64_t cols, bf16* rounded) {
+    const int64_t tail = cols % 16 <= kScalarTail && cols > 16 ? cols % 16 : 0;
     for (int64_t i = 0; i < rows; i++) {
         float* row = p + i * cols;
-        float row_max = row[0];
-#pragma omp simd reduction(max : row_max)
-        for (int64_t j = 1; j < cols; j++) {
-            row_max = row[j] > row_max ? row[j] : row_max;
-        }
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < cols; j++) {
-            row[j] = exp_approx(row[j] - row_max);
-            sum += row[j];
-        }
-        float inv = 1.0f / sum;
-#pragma omp simd
-        for (int64_t j = 0; j < cols; j++) {
-            row[j] *= inv;
+        bf16* rounded_row = rounded != nullptr ? rounded + i * cols : nullptr;
+        switch ((cols - tail + 15) / 16) {
+            case 1: softmax_row<1>(row, cols, tail, rounded_row); break;
+            case 2: softmax_row<2>(row, cols, tail, rounded_row); break;
+            case 3: softmax_row<3>(row, cols, tail, rounded_row); break;
+            case 4: softmax_row<4>(row, cols, tail, rounded_row); break;
+            default: softmax_row<0>(row, cols, tail, rounded_row); break;
         }
     }
 }
 
-// The softmax's backward over an N x N tile, times `scale`, written over d: row by row,
-// d = P * (d - rowsum(d * P)) * scale.
-void softmax_backward_rows(float* d, const float* p, int64_t N, float scale) {
+// The softmax's backward over an N x N tile, times `scale`, row by row:
+// dS = P * (d - rowsum(d * P)) * scale, written over d, or with `rounded` only rounded to bf16
+// there (d is left as it was).
+void softmax_backward_rows(float* d, const float* p, int64_t N, float scale, bf16* rounded) {
     for (int64_t i = 0; i < N; i++) {
         const float* p_row = p + i * N;
         float* d_row = d + i * N;
-        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t j = 0; j < N; j++) {
-            dot += d_row[j] * p_row[j];
+        f32x16 chunk_dot = {};
+        for (int64_t j = 0; j < N; j += 16) {
+            const int64_t n = std::min<int64_t>(16, N - j);
+            chunk_dot += load_first(d_row + j, n, 0.0f) * load_first(p_row + j, n, 0.0f);
         }
-#pragma omp simd
-        for (int64_t j = 0; j < N; j++) {
-            d_row[j] = p_row[j] * (d_row[j] - dot) * scale;
+        const float dot = reduce_add(chunk_dot);
+        for (int64_t j = 0; j < N; j += 16) {
+            const int64_t n = std::min<int64_t>(16, N - j);
+            const f32x16 ds = load_first(p_row + j, n, 0.0f) * (load_first(d_row + j, n, 0.0f) - dot) * scale;
+            if (rounded != nullptr) {
+                store_first_bf16(rounded + i * N + j, ds, n);
+            } else {
+                store_first(d_row + j, ds, n);
+            }
         }
     }
 }
@@ -123,7 +175,7 @@ void attention_forward(float* out, float* probs, const float* qkv, int64_t B, in
         const float* v = q + 2 * I;
         float* p = probs + bh * N * N;
         small_gemm(p, N, q, row, 1, k, 1, row, N, N, HS, scale);  // S = q k^T * scale
-        softmax_rows(p, N, N);
+        softmax_rows(p, N, N, nullptr);
         const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
         small_gemm(out + b * N * I + h * HS, I, pd, N, 1, v, row, 1, N, HS, N, 1.0f);  // o = Pd v
     }
@@ -160,7 +212,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
                                static_cast<uint64_t>(bh * N * N));
         }
         // forward: P = softmax(S)   =>   dS = P * (dP - rowsum(dP * P)), written over dp
-        softmax_backward_rows(dp, p, N, 1.0f);
+        softmax_backward_rows(dp, p, N, 1.0f, nullptr);
         // forward: S = q k^T * scale   =>   dq = scale dS k,  dk = scale dS^T q
         small_gemm(dq, row, dp, N, 1, k, row, 1, N, HS, N, scale);
         small_gemm(dk, row, dp, 1, N, q, row, 1, N, HS, N, scale);
@@ -190,10 +242,13 @@ void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B,
         bf16* panels = scratch(panel_buffer, std::max(pair_panel_size(HS, N), pair_panel_size(N, HS)));
         pack_pair_panels(panels, k, 1, row, HS, N);                   // k^T
         small_gemm_bf16(p, N, 1, q, row, 2, panels, N, N, HS, scale);    // S = q k^T * scale
-        softmax_rows(p, N, N);
-        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
         bf16* pd_bf16 = scratch(pd_buffer, N * N);
-        round_to_bf16_serial(pd_bf16, pd, N * N);
+        if (attn_drop > 0.0f) {
+            softmax_rows(p, N, N, nullptr);
+            round_to_bf16_serial(pd_bf16, dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh), N * N);
+        } else {
+            softmax_rows(p, N, N, pd_bf16);
+        }
         pack_pair_panels(panels, v, row, 1, N, HS);
         float* o = scratch(out_buffer, N * HS);
         small_gemm_bf16(o, HS, 1, pd_bf16, N, 2, panels, N, HS, N, 1.0f);  // o = Pd v
@@ -244,9 +299,8 @@ void attention_backward_bf16(float* dqkv, const float* dout, const bf16* qkv, co
                                static_cast<uint64_t>(bh * N * N));
         }
         // forward: P = softmax(S), S = (q k^T) * scale   =>   dp = scale * P * (dP - rowsum(dP * P))
-        softmax_backward_rows(dp, p, N, scale);
         bf16* ds_bf16 = scratch(ds_buffer, N * N);
-        round_to_bf16_serial(ds_bf16, dp, N * N);
+        softmax_backward_rows(dp, p, N, scale, ds_bf16);
         // dq = dS k,  dk^T = q^T dS (stored into dk transposed)
         pack_pair_panels(panels, k, row, 1, N, HS);
         small_gemm_bf16(dq, row, 1, ds_bf16, N, 2, panels, N, HS, N, 1.0f);

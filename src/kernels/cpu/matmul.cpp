@@ -150,11 +150,11 @@ ProductShape linear_shape(int64_t M, int64_t K, int64_t N, dt type, bool bias, b
 
 Activation gelu_kind(bool tanh_approx) { return tanh_approx ? Activation::GeluTanh : Activation::GeluErf; }
 
-constexpr int64_t kBiasBlock = 16;
+constexpr int64_t kBiasBlock = 128;
 
-// Over `width` <= 16 columns of dout (row stride N): dbias += the column sums, taken in row order
-// in a local accumulator (one register when width is the constant 16), and dout_bf16 = dout
-// rounded to bf16; either output may be nullptr.
+// Over `width` <= kBiasBlock columns of dout (row stride N): dbias += the column sums, taken in
+// row order in a local accumulator (a row of independent sums, so the adds of one row overlap),
+// and dout_bf16 = dout rounded to bf16; either output may be nullptr.
 inline void column_block_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N,
                                   int64_t width) {
     float sum[kBiasBlock] = {};
@@ -176,22 +176,18 @@ inline void column_block_backward(float* dbias, bf16* dout_bf16, const float* do
 }
 
 // dbias[n] += sum over rows of dout[m, n] and, when dout_bf16 is given, dout_bf16 = dout rounded
-// to bf16: one pass over dout for both. Each thread owns a range of whole 16-column blocks and
-// sums each column in row order, so the result does not depend on the thread count.
+// to bf16: one pass over dout for both. Each thread owns a range of columns (cut at multiples of
+// 16) and sums each column in row order, so the result does not depend on the thread count.
 void bias_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N) {
-    const int64_t blocks = (N + kBiasBlock - 1) / kBiasBlock;
+    const int64_t vectors = (N + 15) / 16;
 #pragma omp parallel
     {
         const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-        for (int64_t blk = blocks * t / T; blk < blocks * (t + 1) / T; blk++) {
-            const int64_t n0 = blk * kBiasBlock;
-            float* db = dbias != nullptr ? dbias + n0 : nullptr;
-            bf16* rounded = dout_bf16 != nullptr ? dout_bf16 + n0 : nullptr;
-            if (N - n0 >= kBiasBlock) {
-                column_block_backward(db, rounded, dout + n0, M, N, kBiasBlock);
-            } else {
-                column_block_backward(db, rounded, dout + n0, M, N, N - n0);
-            }
+        const int64_t end = std::min(N, vectors * (t + 1) / T * 16);
+        for (int64_t n0 = vectors * t / T * 16; n0 < end; n0 += kBiasBlock) {
+            column_block_backward(dbias != nullptr ? dbias + n0 : nullptr,
+                                  dout_bf16 != nullptr ? dout_bf16 + n0 : nullptr, dout + n0, M, N,
+                                  std::min(kBiasBlock, end - n0));
         }
     }
 }

@@ -14,9 +14,11 @@
 //
 // On CPUs without the instruction the same pair sums run on fp32 vectors (the products are
 // exact, so only the flushing of subnormal values can differ).
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
+#include "kernels/cpu/vec16.h"
 #include "kernels/kernels.h"
 
 #if defined(__AVX512BF16__)
@@ -27,13 +29,8 @@ namespace vit::cpu {
 
 namespace {
 
-typedef float f32x16 __attribute__((vector_size(64)));
-typedef uint32_t u32x16 __attribute__((vector_size(64)));
-
 constexpr int64_t kPanel = kPairPanel;  // columns per panel: two f32x16 accumulators
 constexpr int64_t kRows = 6;             // rows of C per register block
-
-inline f32x16 splat(float x) { return f32x16{} + x; }
 
 // acc[i] += a_hi b[2i+1] + a_lo b[2i] for the pair a = (a_lo, a_hi) packed in one word and 16
 // pairs of b (32 bf16 values).
@@ -45,8 +42,8 @@ inline f32x16 dot_pairs(f32x16 acc, uint32_t a, const bf16* b) {
     u32x16 w;
     std::memcpy(&w, b, sizeof w);
     const f32x16 b_lo = (f32x16)(w << 16), b_hi = (f32x16)(w & 0xffff0000u);
-    acc += splat(std::bit_cast<float>(a & 0xffff0000u)) * b_hi;
-    acc += splat(std::bit_cast<float>(a << 16)) * b_lo;
+    acc += splat16(std::bit_cast<float>(a & 0xffff0000u)) * b_hi;
+    acc += splat16(std::bit_cast<float>(a << 16)) * b_lo;
     return acc;
 #endif
 }
@@ -57,56 +54,55 @@ inline uint32_t load_pair(const bf16* a) {
     return w;
 }
 
-// C[R, cols] = alpha * A[R, K] panel[K, kPanel] for the first cols <= kPanel columns; element
-// (i, j) of C at C[i * c_row + j * c_col].
-template <int64_t R>
+// C[R, cols] = alpha * A[R, K] panel[K, kPanel] for the first cols <= 16 * V columns (V = 1 for
+// a panel of at most 16 columns: its second half is zero padding); element (i, j) of C at
+// C[i * c_row + j * c_col].
+template <int64_t R, int64_t V>
 void block_product(float* C, int64_t c_row, int64_t c_col, const bf16* A, int64_t a_row, int64_t a_pair,
                    const bf16* panel, int64_t K, int64_t cols, float alpha) {
-    f32x16 acc[R][2] = {};
+    f32x16 acc[R][V] = {};
     const int64_t pairs = K / 2;
     for (int64_t q = 0; q < pairs; q++) {
         const bf16* b = panel + q * 2 * kPanel;
 #pragma GCC unroll 8
         for (int64_t r = 0; r < R; r++) {
             const uint32_t a = load_pair(A + r * a_row + q * a_pair);
-            acc[r][0] = dot_pairs(acc[r][0], a, b);
-            acc[r][1] = dot_pairs(acc[r][1], a, b + kPanel);
+            for (int64_t v = 0; v < V; v++) acc[r][v] = dot_pairs(acc[r][v], a, b + 32 * v);  // 16 pairs per vector
         }
     }
     if (K % 2 != 0) {  // the last p alone: (A[i, K-1], 0) against the panel's zero-padded pair
         const bf16* b = panel + pairs * 2 * kPanel;
         for (int64_t r = 0; r < R; r++) {
             const uint32_t a = A[r * a_row + pairs * a_pair].bits;
-            acc[r][0] = dot_pairs(acc[r][0], a, b);
-            acc[r][1] = dot_pairs(acc[r][1], a, b + kPanel);
+            for (int64_t v = 0; v < V; v++) acc[r][v] = dot_pairs(acc[r][v], a, b + 32 * v);
         }
     }
 #pragma GCC unroll 8
     for (int64_t r = 0; r < R; r++) {
-        float row[kPanel];
-        const f32x16 lo = acc[r][0] * alpha, hi = acc[r][1] * alpha;
         float* c = C + r * c_row;
-        if (c_col == 1 && cols == kPanel) {
-            std::memcpy(c, &lo, sizeof lo);
-            std::memcpy(c + 16, &hi, sizeof hi);
-            continue;
+        for (int64_t v = 0; v < V; v++) {
+            const f32x16 sum = acc[r][v] * alpha;
+            const int64_t n = std::min<int64_t>(16, cols - 16 * v);
+            if (c_col == 1) {
+                store_first(c + 16 * v, sum, n);
+            } else {
+                for (int64_t j = 0; j < n; j++) c[(16 * v + j) * c_col] = sum[j];
+            }
         }
-        std::memcpy(row, &lo, sizeof lo);
-        std::memcpy(row + 16, &hi, sizeof hi);
-        for (int64_t j = 0; j < cols; j++) c[j * c_col] = row[j];
     }
 }
 
 static_assert(kRows == 6, "block_product_rows dispatches up to 6 rows");
+template <int64_t V>
 void block_product_rows(int64_t rows, float* C, int64_t c_row, int64_t c_col, const bf16* A, int64_t a_row,
                         int64_t a_pair, const bf16* panel, int64_t K, int64_t cols, float alpha) {
     switch (rows) {
-        case 6: block_product<6>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
-        case 5: block_product<5>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
-        case 4: block_product<4>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
-        case 3: block_product<3>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
-        case 2: block_product<2>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
-        default: block_product<1>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        case 6: block_product<6, V>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        case 5: block_product<5, V>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        case 4: block_product<4, V>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        case 3: block_product<3, V>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        case 2: block_product<2, V>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
+        default: block_product<1, V>(C, c_row, c_col, A, a_row, a_pair, panel, K, cols, alpha); break;
     }
 }
 
@@ -124,18 +120,12 @@ void pack_pairs(bf16* panels, const T* B, int64_t b_row, int64_t b_col, int64_t 
             uint32_t* dst = out + (j0 / kPanel * pairs + q) * kPanel;
             const T* lo = B + 2 * q * b_row + j0 * b_col;
             const bool has_hi = 2 * q + 1 < K;
-            if (b_col == 1) {  // rows of B contiguous: vectorised
-                const T* hi = lo + b_row;
-                if (has_hi) {
-#pragma omp simd
-                    for (int64_t j = 0; j < cols; j++) {
-                        dst[j] = static_cast<uint32_t>(bits_of(lo[j])) | static_cast<uint32_t>(bits_of(hi[j])) << 16;
-                    }
-                } else {
-#pragma omp simd
-                    for (int64_t j = 0; j < cols; j++) dst[j] = bits_of(lo[j]);
+            if (b_col == 1) {  // rows of B contiguous: 16 columns per vector, zeros past cols
+                for (int64_t j = 0; j < kPanel; j += 16) {
+                    const int64_t n = std::clamp<int64_t>(cols - j, 0, 16);
+                    const u32x16 w_lo = load_first_bits(lo + j, n);
+                    store16(dst + j, has_hi ? w_lo | load_first_bits(lo + b_row + j, n) << 16 : w_lo);
                 }
-                for (int64_t j = cols; j < kPanel; j++) dst[j] = 0;
                 continue;
             }
             for (int64_t j = 0; j < kPanel; j++) {
@@ -193,8 +183,12 @@ void small_gemm_bf16(float* C, int64_t c_row, int64_t c_col, const bf16* A, int6
         const bf16* panel = panels + j0 / kPanel * panel_size;
         for (int64_t i0 = 0; i0 < M; i0 += kRows) {
             const int64_t rows = M - i0 < kRows ? M - i0 : kRows;
-            block_product_rows(rows, C + i0 * c_row + j0 * c_col, c_row, c_col, A + i0 * a_row, a_row, a_pair,
-                               panel, K, cols, alpha);
+            float* c = C + i0 * c_row + j0 * c_col;
+            if (cols > 16) {
+                block_product_rows<2>(rows, c, c_row, c_col, A + i0 * a_row, a_row, a_pair, panel, K, cols, alpha);
+            } else {
+                block_product_rows<1>(rows, c, c_row, c_col, A + i0 * a_row, a_row, a_pair, panel, K, cols, alpha);
+            }
         }
     }
 }
