@@ -60,7 +60,10 @@ inline uint32_t load_pair(const bf16* a) {
 template <int64_t R, int64_t V>
 void block_product(float* C, int64_t c_row, int64_t c_col, const bf16* A, int64_t a_row, int64_t a_pair,
                    const bf16* panel, int64_t K, int64_t cols, float alpha) {
-    f32x16 acc[R][V] = {};
+    f32x16 acc[R][V];  // zeroed element by element: `= {}` becomes a memset of a stack copy
+    for (int64_t r = 0; r < R; r++) {
+        for (int64_t v = 0; v < V; v++) acc[r][v] = f32x16{};
+    }
     const int64_t pairs = K / 2;
     for (int64_t q = 0; q < pairs; q++) {
         const bf16* b = panel + q * 2 * kPanel;
@@ -86,7 +89,9 @@ void block_product(float* C, int64_t c_row, int64_t c_col, const bf16* A, int64_
             if (c_col == 1) {
                 store_first(c + 16 * v, sum, n);
             } else {
-                for (int64_t j = 0; j < n; j++) c[(16 * v + j) * c_col] = sum[j];
+                float lanes[16];
+                store16(lanes, sum);
+                for (int64_t j = 0; j < n; j++) c[(16 * v + j) * c_col] = lanes[j];
             }
         }
     }
