@@ -89,6 +89,19 @@ expect eval_top1 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors"
 expect eval_confusion 0 "confusion matrix (rows: true class, columns: predicted)" -- "$vit" eval --weights "$tmp/run/checkpoint.safetensors" --test-limit 200
 expect eval_json 0 '"confusion"' -- cat "$tmp/eval.json"
 expect eval_class_names 0 "Ankle boot" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 100
+# vit inspect: the model fine-tuned on Fashion-MNIST above (its recipe resizes), pretrained RGB weights.
+expect inspect_text 0 "rollout: $tmp/insp/grey_rollout.png" -- "$vit" inspect --weights "$tmp/ft/model.safetensors" "$fx/preprocess/grey.png" --out "$tmp/insp"
+expect inspect_class 0 "grey.png: " -- "$vit" inspect --weights "$tmp/ft/model.safetensors" "$fx/preprocess/grey.png" --out "$tmp/insp"
+expect inspect_png 0 "PNG" -- head -c 4 "$tmp/insp/grey_attention.png"
+expect inspect_distance_png 0 "PNG" -- head -c 4 "$tmp/insp/attention_distance.png"
+expect inspect_json 0 '"mean_attention_distance_px":[[' -- "$vit" inspect --weights "$fx/weights/timm.pth" "$fx/preprocess" --layer 0 --out "$tmp/insp2" --json
+expect inspect_layer 1 "error: layer 7 is out of range: the model has 3 layers (0 to 2, or -1 to -3 counting from the end)" -- "$vit" inspect --weights "$tmp/run/model.safetensors" "$fx/preprocess/grey.png" --layer 7 --out "$tmp/insp"
+expect inspect_bad_image 1 "$tmp/fake.jpg" -- "$vit" inspect --weights "$tmp/run/model.safetensors" "$tmp/fake.jpg" --out "$tmp/insp"
+expect inspect_test_images 0 "test_0_Ankle_boot: " -- "$vit" inspect --weights "$tmp/run/model.safetensors" --test-images 2 --out "$tmp/insp3"
+expect inspect_test_png 0 "PNG" -- head -c 4 "$tmp/insp3/test_1_Pullover_rollout.png"
+expect inspect_no_images 1 "error: no images: give image files or folders, or --test-images N" -- "$vit" inspect --weights "$tmp/run/model.safetensors"
+expect inspect_no_recipe 1 "error: --test-images needs weights written by vit train (they name their dataset); '$fx/weights/timm.pth' carries no recipe" -- "$vit" inspect --weights "$fx/weights/timm.pth" --test-images 2
+expect inspect_no_weights 2 "--weights is required" -- "$vit" inspect "$fx/preprocess/grey.png"
 expect resume_done 0 "done in" -- "$vit" train --resume "$tmp/run/checkpoint.safetensors" --epochs 2 --out "$tmp/run"
 expect stop_early 0 "resume with: vit train --resume $tmp/run2/checkpoint.safetensors" -- "$vit" train "${small[@]}" --out "$tmp/run2" --max-steps 2
 # Ctrl-C: a checkpoint at the next step boundary, the resume command, exit status 130.

@@ -3,6 +3,8 @@
 parity_<config>.safetensors: for each config, random weights, inputs, the output, the loss,
 every parameter gradient and the losses and parameters of 5 AdamW steps.
 parity_bf16_<config>.safetensors: the same for some configs in mixed precision.
+inspect.safetensors: random weights, two images, every layer's attention probabilities, their
+attention rollout and mean attention distances (vit_ref.attention_rollout, mean_attention_distance).
 resample.safetensors: F.interpolate(mode='bicubic' and 'bilinear', align_corners=False) with and
 without antialias on random grids, up and down.
 weights/: weight files in every supported format and hostile ones; preprocess/: images and the
@@ -235,6 +237,31 @@ def make_images(out_dir, seed):
     write_safetensors(os.path.join(out_dir, "images.safetensors"), tensors, meta)
 
 
+# Non-square grid (4 x 6 patches), three layers: rollout multiplies through all of them.
+INSPECT = dict(image_height=32, image_width=48, patch_size=8, embed_dim=48, depth=3, num_heads=4, mlp_dim=96)
+
+
+def make_inspect(out_dir, seed):
+    c = dict(BASE)
+    c.update(INSPECT)
+    gen = torch.Generator().manual_seed(seed)
+    model = ViT(c)
+    randomise(model, gen)
+    images = torch.randn(2, c["channels"], c["image_height"], c["image_width"], generator=gen)
+    with torch.no_grad():
+        model(images)
+    attns = [blk.attn.last_attn for blk in model.blocks]
+    tensors = {k: v.clone() for k, v in state_dict_for_file(model).items()}
+    tensors["input.images"] = images
+    for i, attn in enumerate(attns):
+        tensors[f"expected.attention.{i}"] = attn
+    tensors["expected.rollout"] = vit_ref.attention_rollout(attns)
+    tensors["expected.distance"] = vit_ref.mean_attention_distance(
+        attns, c["image_height"] // c["patch_size"], c["image_width"] // c["patch_size"], c["patch_size"])
+    meta = {"fixture": "inspect", "fixture_version": FIXTURE_VERSION, "vit.config": json.dumps(c)}
+    write_safetensors(os.path.join(out_dir, "inspect.safetensors"), tensors, meta)
+
+
 def main():
     out_dir = sys.argv[1]
     os.makedirs(out_dir, exist_ok=True)
@@ -244,6 +271,7 @@ def main():
         if name in BF16_CONFIGS:
             make(name, overrides, out_dir, seed=1000 + i, bf16=True)
     make_resample(out_dir, seed=7)
+    make_inspect(out_dir, seed=23)
     make_images(out_dir, seed=11)
     make_preprocess_files(out_dir, seed=17)
     make_weight_files(out_dir, seed=13)  # uses preprocess/photo.jpg

@@ -246,3 +246,29 @@ def write_safetensors(path, tensors, metadata):
         f.write(text)
         for b in blobs:
             f.write(b)
+
+
+def attention_rollout(attns):
+    """Attention rollout (Abnar & Zuidema 2020) of per-layer probabilities [B, H, N, N], first layer
+    first: R = A_L ... A_1 with A_l = 0.5 mean_h(attn_l) + 0.5 I, rows renormalised. [B, N, N], float64."""
+    B, _, N, _ = attns[0].shape
+    eye = torch.eye(N, dtype=torch.float64)
+    r = eye.expand(B, N, N).clone()
+    for attn in attns:
+        a = 0.5 * attn.double().mean(dim=1) + 0.5 * eye
+        r = (a / a.sum(dim=-1, keepdim=True)) @ r
+    return r
+
+
+def mean_attention_distance(attns, grid_h, grid_w, patch):
+    """[B, layers, heads] in pixels: each patch query's attention over the patch keys, renormalised,
+    weighting the distances between patch centres; averaged over the queries."""
+    ys, xs = torch.meshgrid(torch.arange(grid_h), torch.arange(grid_w), indexing="ij")
+    centres = torch.stack([ys.flatten(), xs.flatten()], dim=1).double() * patch
+    dist = torch.cdist(centres, centres)
+    per_layer = []
+    for attn in attns:
+        w = attn.double()[:, :, 1:, 1:]
+        w = w / w.sum(dim=-1, keepdim=True)
+        per_layer.append((w * dist).sum(dim=-1).mean(dim=-1))
+    return torch.stack(per_layer, dim=1)

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "vit/config.h"
+#include "vit/model.h"
 #include "vit/weights.h"
 
 namespace vit::tools {
@@ -77,12 +79,40 @@ struct PredictCliOptions {
     bool json = false;
 };
 
+struct InspectCliOptions {
+    ModelSource model;                 // weights (required), heads and image-size overrides
+    std::vector<std::string> inputs;   // image files and folders
+    int64_t test_images = 0;           // also the first this many test images of the recipe's dataset
+    int64_t layer = -1;                // the layer whose heads are drawn (negative: from the end)
+    std::string out = "inspect";       // folder for the pictures
+    int64_t batch = 16;
+    int threads = 0;                   // 0: every core
+    std::string preprocess;            // timm | torchvision | hf; empty: from the weights
+    std::string precision = "fp32";
+    std::string labels;                // class names, one per line
+    bool non_strict = false;
+    bool json = false;
+};
+
+// Weights loaded for inference (missing and unused tensors reported on stderr) and packed for
+// oneDNN's products; `weights` stays open for the class names and preprocessing it carries.
+struct InferenceModel {
+    WeightSource weights;
+    ViTConfig config;
+    std::unique_ptr<ViT> model;
+};
+InferenceModel load_for_inference(const ModelSource& source, const std::string& precision, bool non_strict);
+
+// The class names of labels (a file, one per line) when given, else the weights', else "class k".
+std::vector<std::string> class_names_for(const InferenceModel& m, const std::string& labels);
+
 // The model config of a source: the weights' (opened once by the caller), a JSON file's or a
 // preset's, with the heads, class-count and image-size overrides applied and validated.
 ViTConfig resolve_config(const ModelSource& m, const std::optional<WeightSource>& weights);
 
 int run_info(const InfoOptions& options);
 int run_predict(const PredictCliOptions& options);
+int run_inspect(const InspectCliOptions& options);
 int run_train(const TrainCliOptions& options);
 int run_eval(const EvalCliOptions& options);
 int run_bench(const BenchOptions& options);

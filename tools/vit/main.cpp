@@ -152,6 +152,35 @@ int main(int argc, char** argv) {
     predict_cmd->add_flag("--non-strict", predict.non_strict, "load what matches; report missing and unused tensors");
     predict_cmd->add_flag("--json", predict.json, "print one JSON object");
 
+    vit::tools::InspectCliOptions inspect;
+    auto* inspect_cmd = app.add_subcommand("inspect", "attention maps, attention rollout and mean attention distance "
+                                                       "of images, as PNG pictures");
+    inspect_cmd->add_option("--weights", inspect.model.weights,
+                            "weights: safetensors (timm or Hugging Face names, or from vit train), PyTorch "
+                            ".pth/.pt/.bin (timm or torchvision names) or JAX .npz")->required();
+    inspect_cmd->add_option("images", inspect.inputs, "image files (JPEG, PNG) and folders of them");
+    inspect_cmd->add_option("--test-images", inspect.test_images, "also the first N test images of the dataset "
+                            "named in the weights' recipe (weights from vit train)")
+        ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+    inspect_cmd->add_option("--layer", inspect.layer, "draw the heads of this layer (0-based; -1 is the last)")
+        ->capture_default_str()->check(CLI::Range(int64_t{-100000}, int64_t{100000}));
+    inspect_cmd->add_option("--out", inspect.out, "folder for the pictures")->capture_default_str();
+    inspect_cmd->add_option("--batch", inspect.batch, "images per forward pass")->capture_default_str()
+        ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+    inspect_cmd->add_option("--threads", inspect.threads, "compute threads (default: every core)")->check(CLI::Range(1, 1024));
+    inspect_cmd->add_option("--preprocess", inspect.preprocess,
+                            "preprocessing preset (default: the recipe of a vit train checkpoint, else the "
+                            "preset of the weights' origin)")->check(CLI::IsMember({"timm", "torchvision", "hf"}));
+    inspect_cmd->add_option("--precision", inspect.precision, "fp32, or bf16 matrix products with fp32 accumulation")
+        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
+    inspect_cmd->add_option("--labels", inspect.labels, "class names, one per line (default: from the weights)");
+    inspect_cmd->add_option("--heads", inspect.model.num_heads, "number of heads, for files that cannot tell")
+        ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+    inspect_cmd->add_option("--image-size", inspect.model.image_size, "run at this square input size (the position "
+                            "table is resampled)")->check(CLI::Range(int64_t{1}, int64_t{16384}));
+    inspect_cmd->add_flag("--non-strict", inspect.non_strict, "load what matches; report missing and unused tensors");
+    inspect_cmd->add_flag("--json", inspect.json, "print one JSON object");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -169,6 +198,9 @@ int main(int argc, char** argv) {
         }
         if (predict_cmd->parsed()) {
             return vit::tools::run_predict(predict);
+        }
+        if (inspect_cmd->parsed()) {
+            return vit::tools::run_inspect(inspect);
         }
         return vit::tools::run_bench(bench);
     } catch (const vit::Error& e) {

@@ -10,26 +10,35 @@
 
 namespace vit::tools {
 
-int run_predict(const PredictCliOptions& o) {
-    set_num_threads(o.threads > 0 ? o.threads : num_cores());
-    const WeightSource w = open_weights(o.model.weights);
-    const ViTConfig c = resolve_config(o.model, w);
+InferenceModel load_for_inference(const ModelSource& source, const std::string& precision_name, bool non_strict) {
+    InferenceModel m{.weights = open_weights(source.weights), .config = {}, .model = nullptr};
+    m.config = resolve_config(source, m.weights);
     // bf16: the matrices are converted once while loading and only their bf16 copies are kept;
     // either way they are then packed for oneDNN's product kernels.
-    const Precision precision = parse_precision(o.precision);
-    ViT model(c, inference_storage(precision));
-    const LoadReport report = load_weights(model, w, {.strict = !o.non_strict});
-    for (const std::string& name : report.missing) fmt::print(stderr, "warning: '{}' lacks '{}' (left zero)\n", o.model.weights, name);
-    for (const std::string& name : report.unexpected) fmt::print(stderr, "warning: '{}' has unused tensor '{}'\n", o.model.weights, name);
-    model.pack_for_inference();
+    m.model = std::make_unique<ViT>(m.config, inference_storage(parse_precision(precision_name)));
+    const LoadReport report = load_weights(*m.model, m.weights, {.strict = !non_strict});
+    for (const std::string& name : report.missing) fmt::print(stderr, "warning: '{}' lacks '{}' (left zero)\n", source.weights, name);
+    for (const std::string& name : report.unexpected) fmt::print(stderr, "warning: '{}' has unused tensor '{}'\n", source.weights, name);
+    m.model->pack_for_inference();
+    return m;
+}
+
+std::vector<std::string> class_names_for(const InferenceModel& m, const std::string& labels) {
+    const int64_t K = m.config.num_classes;
+    if (!labels.empty()) return read_class_names(labels, K);
+    if (auto found = class_names_of(m.weights, K)) return *found;
     std::vector<std::string> names;
-    if (!o.labels.empty()) {
-        names = read_class_names(o.labels, c.num_classes);
-    } else if (auto found = class_names_of(w, c.num_classes)) {
-        names = *found;
-    } else {
-        for (int64_t k = 0; k < c.num_classes; k++) names.push_back(fmt::format("class {}", k));
-    }
+    for (int64_t k = 0; k < K; k++) names.push_back(fmt::format("class {}", k));
+    return names;
+}
+
+int run_predict(const PredictCliOptions& o) {
+    set_num_threads(o.threads > 0 ? o.threads : num_cores());
+    const InferenceModel loaded = load_for_inference(o.model, o.precision, o.non_strict);
+    const WeightSource& w = loaded.weights;
+    const ViTConfig& c = loaded.config;
+    ViT& model = *loaded.model;
+    const std::vector<std::string> names = class_names_for(loaded, o.labels);
     const Pipeline pipe = eval_pipeline_for(w, c, o.preprocess);
     const std::vector<std::string> files = collect_images(o.inputs);
     PredictTiming timing;
