@@ -65,6 +65,15 @@ std::string tick_label(double v, double step, bool percent) {
     return fmt::format("{:.{}f}", v, decimals);
 }
 
+// The smallest of 1, 2, 5 times a power of ten that is at least `step`.
+double nice_step(double step) {
+    const double magnitude = std::pow(10.0, std::floor(std::log10(step)));
+    for (double m : {1.0, 2.0, 5.0}) {
+        if (m * magnitude >= step) return m * magnitude;
+    }
+    return 10.0 * magnitude;
+}
+
 }  // namespace
 
 void Canvas::line(double x0, double y0, double x1, double y1, Rgb c, int thickness) {
@@ -120,8 +129,8 @@ void draw_panel(Canvas& cv, int64_t left, int64_t top, int64_t w, int64_t h, con
     bool whole = true;
     for (const Series& s : series)
         for (double v : s.x) whole = whole && v == std::round(v);
-    const double x_step = whole ? std::max(1.0, std::ceil((x1 - x0) / 4.0)) : (x1 - x0) / 4.0;
-    for (double xv = whole ? std::ceil(x0) : x0; xv <= x1 + 1e-9 * (x1 - x0); xv += x_step) {
+    const double x_step = whole ? std::max(1.0, nice_step((x1 - x0) / 4.0)) : (x1 - x0) / 4.0;
+    for (double xv = whole ? std::ceil(x0 / x_step) * x_step : x0; xv <= x1 + 1e-9 * (x1 - x0); xv += x_step) {
         cv.text(std::llround(X(xv)), pt + ph + 10, tick_label(xv, x_step, false), kBlack, 1);
     }
     cv.line(static_cast<double>(pl), static_cast<double>(pt), static_cast<double>(pl), static_cast<double>(pt + ph), kBlack, 2);
