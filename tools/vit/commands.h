@@ -66,10 +66,10 @@ struct EvalCliOptions {
     std::string json_out;          // also write the results as JSON here
 };
 
-struct PredictCliOptions {
+// What the commands that run a model over images (predict, inspect) share.
+struct ImageRunOptions {
     ModelSource model;                 // weights (required), heads and image-size overrides
     std::vector<std::string> inputs;   // image files and folders
-    int64_t top_k = 5;
     int64_t batch = 16;
     int threads = 0;                   // 0: every core
     std::string preprocess;            // timm | torchvision | hf; empty: from the weights
@@ -79,19 +79,16 @@ struct PredictCliOptions {
     bool json = false;
 };
 
+struct PredictCliOptions {
+    ImageRunOptions run;
+    int64_t top_k = 5;
+};
+
 struct InspectCliOptions {
-    ModelSource model;                 // weights (required), heads and image-size overrides
-    std::vector<std::string> inputs;   // image files and folders
+    ImageRunOptions run;
     int64_t test_images = 0;           // also the first this many test images of the recipe's dataset
     int64_t layer = -1;                // the layer whose heads are drawn (negative: from the end)
     std::string out = "inspect";       // folder for the pictures
-    int64_t batch = 16;
-    int threads = 0;                   // 0: every core
-    std::string preprocess;            // timm | torchvision | hf; empty: from the weights
-    std::string precision = "fp32";
-    std::string labels;                // class names, one per line
-    bool non_strict = false;
-    bool json = false;
 };
 
 // Weights loaded for inference (missing and unused tensors reported on stderr) and packed for

@@ -17,10 +17,11 @@ namespace {
 
 // The image files and folders given, then the first --test-images images of the test split of
 // the dataset in the weights' recipe.
-ImageSource images_to_inspect(const InspectCliOptions& o, const InferenceModel& loaded) {
-    if (o.inputs.empty() && o.test_images == 0) fail("no images: give image files or folders, or --test-images N");
+ImageSource images_to_inspect(const InspectCliOptions& options, const InferenceModel& loaded) {
+    const ImageRunOptions& o = options.run;
+    if (o.inputs.empty() && options.test_images == 0) fail("no images: give image files or folders, or --test-images N");
     ImageSource files = o.inputs.empty() ? ImageSource{} : image_files(collect_images(o.inputs));
-    if (o.test_images == 0) return files;
+    if (options.test_images == 0) return files;
     const auto it = loaded.weights.metadata.find("vit.recipe");
     if (it == loaded.weights.metadata.end()) {
         fail("--test-images needs weights written by vit train (they name their dataset); '{}' carries no recipe",
@@ -28,7 +29,7 @@ ImageSource images_to_inspect(const InspectCliOptions& o, const InferenceModel& 
     }
     const Recipe defaults;
     const Recipe recipe = recipe_from_json(it->second, o.model.weights + " (vit.recipe metadata)", defaults);
-    ImageSource test = dataset_images(open_dataset(recipe.dataset, Split::Test), o.test_images, "test");
+    ImageSource test = dataset_images(open_dataset(recipe.dataset, Split::Test), options.test_images, "test");
     if (o.inputs.empty()) return test;
     const int64_t n_files = static_cast<int64_t>(files.names.size());
     files.names.insert(files.names.end(), test.names.begin(), test.names.end());
@@ -40,14 +41,15 @@ ImageSource images_to_inspect(const InspectCliOptions& o, const InferenceModel& 
 
 }  // namespace
 
-int run_inspect(const InspectCliOptions& o) {
+int run_inspect(const InspectCliOptions& options) {
+    const ImageRunOptions& o = options.run;
     set_num_threads(o.threads > 0 ? o.threads : num_cores());
     const InferenceModel loaded = load_for_inference(o.model, o.precision, o.non_strict);
     const ViTConfig& c = loaded.config;
     const std::vector<std::string> names = class_names_for(loaded, o.labels);
     const Pipeline pipe = eval_pipeline_for(loaded.weights, c, o.preprocess);
-    const InspectResult r = inspect_images(*loaded.model, pipe, images_to_inspect(o, loaded),
-                                           {.layer = o.layer, .batch = o.batch, .out_dir = o.out});
+    const InspectResult r = inspect_images(*loaded.model, pipe, images_to_inspect(options, loaded),
+                                           {.layer = options.layer, .batch = o.batch, .out_dir = options.out});
     const int64_t H = c.num_heads;
     if (o.json) {
         nlohmann::ordered_json j;

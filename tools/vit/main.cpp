@@ -30,6 +30,31 @@ void add_model_flags(CLI::App* cmd, vit::tools::ModelSource& m) {
         ->check(CLI::Range(int64_t{1}, int64_t{16384}));
 }
 
+// The flags of the commands that run a model over images (predict, inspect).
+void add_image_run_flags(CLI::App* cmd, vit::tools::ImageRunOptions& o, bool images_required) {
+    cmd->add_option("--weights", o.model.weights,
+                    "weights: safetensors (timm or Hugging Face names, or from vit train), PyTorch "
+                    ".pth/.pt/.bin (timm or torchvision names) or JAX .npz")->required();
+    auto* images = cmd->add_option("images", o.inputs, "image files (JPEG, PNG) and folders of them");
+    if (images_required) images->required();
+    cmd->add_option("--batch", o.batch, "images per forward pass")->capture_default_str()
+        ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+    cmd->add_option("--threads", o.threads, "compute threads (default: every core)")->check(CLI::Range(1, 1024));
+    cmd->add_option("--preprocess", o.preprocess,
+                    "preprocessing preset (default: the recipe of a vit train checkpoint, else the "
+                    "preset of the weights' origin)")->check(CLI::IsMember({"timm", "torchvision", "hf"}));
+    cmd->add_option("--precision", o.precision, "fp32, or bf16 matrix products with fp32 accumulation")
+        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
+    cmd->add_option("--labels", o.labels, "class names, one per line (default: from the weights, "
+                    "or ImageNet-1k's for 1000 classes)");
+    cmd->add_option("--heads", o.model.num_heads, "number of heads, for files that cannot tell")
+        ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+    cmd->add_option("--image-size", o.model.image_size, "run at this square input size (the position "
+                    "table is resampled)")->check(CLI::Range(int64_t{1}, int64_t{16384}));
+    cmd->add_flag("--non-strict", o.non_strict, "load what matches; report missing and unused tensors");
+    cmd->add_flag("--json", o.json, "print one JSON object");
+}
+
 void add_recipe_flags(CLI::App* cmd, vit::tools::RecipeOverrides& o, bool training) {
     cmd->add_option("--data", o.data, "dataset folder (overrides the recipe)");
     cmd->add_option("--data-kind", o.data_kind, "dataset kind")
@@ -129,57 +154,20 @@ int main(int argc, char** argv) {
 
     vit::tools::PredictCliOptions predict;
     auto* predict_cmd = app.add_subcommand("predict", "top-k classes of images with pretrained or trained weights");
-    predict_cmd->add_option("--weights", predict.model.weights,
-                            "weights: safetensors (timm or Hugging Face names, or from vit train), PyTorch "
-                            ".pth/.pt/.bin (timm or torchvision names) or JAX .npz")->required();
-    predict_cmd->add_option("images", predict.inputs, "image files (JPEG, PNG) and folders of them")->required();
+    add_image_run_flags(predict_cmd, predict.run, true);
     predict_cmd->add_option("--top-k", predict.top_k, "classes to show per image")->capture_default_str()
         ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
-    predict_cmd->add_option("--batch", predict.batch, "images per forward pass")->capture_default_str()
-        ->check(CLI::Range(int64_t{1}, int64_t{4096}));
-    predict_cmd->add_option("--threads", predict.threads, "compute threads (default: every core)")->check(CLI::Range(1, 1024));
-    predict_cmd->add_option("--preprocess", predict.preprocess,
-                            "preprocessing preset (default: the recipe of a vit train checkpoint, else the "
-                            "preset of the weights' origin)")->check(CLI::IsMember({"timm", "torchvision", "hf"}));
-    predict_cmd->add_option("--precision", predict.precision, "fp32, or bf16 matrix products with fp32 accumulation")
-        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
-    predict_cmd->add_option("--labels", predict.labels, "class names, one per line (default: from the weights, "
-                            "or ImageNet-1k's for 1000 classes)");
-    predict_cmd->add_option("--heads", predict.model.num_heads, "number of heads, for files that cannot tell")
-        ->check(CLI::Range(int64_t{1}, int64_t{1024}));
-    predict_cmd->add_option("--image-size", predict.model.image_size, "run at this square input size (the position "
-                            "table is resampled)")->check(CLI::Range(int64_t{1}, int64_t{16384}));
-    predict_cmd->add_flag("--non-strict", predict.non_strict, "load what matches; report missing and unused tensors");
-    predict_cmd->add_flag("--json", predict.json, "print one JSON object");
 
     vit::tools::InspectCliOptions inspect;
     auto* inspect_cmd = app.add_subcommand("inspect", "attention maps, attention rollout and mean attention distance "
                                                        "of images, as PNG pictures");
-    inspect_cmd->add_option("--weights", inspect.model.weights,
-                            "weights: safetensors (timm or Hugging Face names, or from vit train), PyTorch "
-                            ".pth/.pt/.bin (timm or torchvision names) or JAX .npz")->required();
-    inspect_cmd->add_option("images", inspect.inputs, "image files (JPEG, PNG) and folders of them");
+    add_image_run_flags(inspect_cmd, inspect.run, false);
     inspect_cmd->add_option("--test-images", inspect.test_images, "also the first N test images of the dataset "
                             "named in the weights' recipe (weights from vit train)")
         ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
     inspect_cmd->add_option("--layer", inspect.layer, "draw the heads of this layer (0-based; -1 is the last)")
         ->capture_default_str()->check(CLI::Range(int64_t{-100000}, int64_t{100000}));
     inspect_cmd->add_option("--out", inspect.out, "folder for the pictures")->capture_default_str();
-    inspect_cmd->add_option("--batch", inspect.batch, "images per forward pass")->capture_default_str()
-        ->check(CLI::Range(int64_t{1}, int64_t{4096}));
-    inspect_cmd->add_option("--threads", inspect.threads, "compute threads (default: every core)")->check(CLI::Range(1, 1024));
-    inspect_cmd->add_option("--preprocess", inspect.preprocess,
-                            "preprocessing preset (default: the recipe of a vit train checkpoint, else the "
-                            "preset of the weights' origin)")->check(CLI::IsMember({"timm", "torchvision", "hf"}));
-    inspect_cmd->add_option("--precision", inspect.precision, "fp32, or bf16 matrix products with fp32 accumulation")
-        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
-    inspect_cmd->add_option("--labels", inspect.labels, "class names, one per line (default: from the weights)");
-    inspect_cmd->add_option("--heads", inspect.model.num_heads, "number of heads, for files that cannot tell")
-        ->check(CLI::Range(int64_t{1}, int64_t{1024}));
-    inspect_cmd->add_option("--image-size", inspect.model.image_size, "run at this square input size (the position "
-                            "table is resampled)")->check(CLI::Range(int64_t{1}, int64_t{16384}));
-    inspect_cmd->add_flag("--non-strict", inspect.non_strict, "load what matches; report missing and unused tensors");
-    inspect_cmd->add_flag("--json", inspect.json, "print one JSON object");
 
     try {
         app.parse(argc, argv);

@@ -32,7 +32,8 @@ std::vector<std::string> class_names_for(const InferenceModel& m, const std::str
     return names;
 }
 
-int run_predict(const PredictCliOptions& o) {
+int run_predict(const PredictCliOptions& options) {
+    const ImageRunOptions& o = options.run;
     set_num_threads(o.threads > 0 ? o.threads : num_cores());
     const InferenceModel loaded = load_for_inference(o.model, o.precision, o.non_strict);
     const WeightSource& w = loaded.weights;
@@ -43,7 +44,7 @@ int run_predict(const PredictCliOptions& o) {
     const std::vector<std::string> files = collect_images(o.inputs);
     PredictTiming timing;
     const std::vector<Prediction> results =
-        predict_images(model, pipe, files, {.top_k = o.top_k, .batch = o.batch}, &timing);
+        predict_images(model, pipe, files, {.top_k = options.top_k, .batch = o.batch}, &timing);
     const double n = static_cast<double>(files.size());
     if (o.json) {
         nlohmann::ordered_json j;
