@@ -375,7 +375,10 @@ TEST(SmallGemmBf16, MatchesReferenceForEveryLayout) {
 // 2e-3 of the largest gradient.
 TEST(Attention, Bf16MatchesReference) {
     struct Case { int64_t B, N, NH, HS; };
-    for (Case c : {Case{1, 1, 1, 2}, Case{2, 17, 3, 5}, Case{1, 65, 4, 16}, Case{1, 50, 2, 64}, Case{3, 50, 5, 8}}) {
+    // rows of 1, 17, 50, 65 (vector chunks and 1-2 scalar values), 40 (a masked chunk), 197 (past
+    // the register-held rows)
+    for (Case c : {Case{1, 1, 1, 2}, Case{2, 17, 3, 5}, Case{1, 65, 4, 16}, Case{1, 50, 2, 64}, Case{3, 50, 5, 8},
+                   Case{2, 40, 2, 24}, Case{1, 197, 2, 16}}) {
         const int64_t I = c.NH * c.HS;
         auto qkv = round_all(random_floats(c.B * c.N * 3 * I, 19, 1.5));
         auto qkv_d = to_double(widen(qkv));
@@ -404,7 +407,8 @@ TEST(Attention, Bf16MatchesReference) {
 
 TEST(Attention, ForwardMatchesReference) {
     struct Case { int64_t B, N, NH, HS; };
-    for (Case c : {Case{1, 1, 1, 1}, Case{2, 17, 3, 5}, Case{1, 65, 4, 16}, Case{3, 5, 2, 3}}) {
+    for (Case c : {Case{1, 1, 1, 1}, Case{2, 17, 3, 5}, Case{1, 65, 4, 16}, Case{3, 5, 2, 3}, Case{2, 40, 2, 24},
+                   Case{1, 197, 2, 16}}) {
         auto qkv = random_floats(c.B * c.N * 3 * c.NH * c.HS, 9, 1.5);
         std::vector<float> out(static_cast<size_t>(c.B * c.N * c.NH * c.HS));
         std::vector<float> probs(static_cast<size_t>(c.B * c.NH * c.N * c.N));
