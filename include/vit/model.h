@@ -109,7 +109,8 @@ class ViT {
     void backward(const float* doutput);
     void zero_grad();
 
-    // Bytes held in activation buffers after the last forward (for memory reports).
+    // Bytes held in activation buffers (for memory reports): the largest plan so far, since the
+    // buffers only grow.
     int64_t activation_bytes() const;
 
     // For inference only, from here on: reorders the matrix weights of the patch projection and

@@ -325,11 +325,15 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
             plan->head_scratch.dpooled = scr(B * D);
             plan->head_scratch.dtokens = scr(rows * D);
         }
-        if (pass == 0) {
-            acts_.resize(acts_used);
-            scratch_.resize(scratch_used);
-            acts_bf16_.resize(acts_bf16_used);
-            scratch_bf16_.resize(scratch_bf16_used);
+        if (pass == 0) {  // buffers only grow: switching between training and evaluation, or a
+                          // smaller last batch, reuses them instead of reallocating and zeroing
+            auto grow = [](auto& buffer, int64_t n) {
+                if (buffer.size() < n) buffer.resize(n);
+            };
+            grow(acts_, acts_used);
+            grow(scratch_, scratch_used);
+            grow(acts_bf16_, acts_bf16_used);
+            grow(scratch_bf16_, scratch_bf16_used);
         }
     }
     plan_ = std::move(plan);
