@@ -6,7 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <map>
+#include <set>
 
 #include "inspect_render.h"
 #include "vit/error.h"
@@ -24,14 +24,16 @@ Pipeline display_pipeline(const Pipeline& pipe, const ViTConfig& c) {
     return Pipeline(std::move(steps), c.channels, c.image_height, c.image_width);
 }
 
-// Output names: each image's file stem, numbered from the second image of a stem on.
+// Output names: each image's file stem, numbered (_2, _3, ...) when already taken.
 std::vector<std::string> output_stems(const std::vector<std::string>& names) {
-    std::map<std::string, int> seen;
+    std::set<std::string> taken;
     std::vector<std::string> stems;
     for (const std::string& p : names) {
         const std::string stem = std::filesystem::path(p).stem().string();
-        const int n = seen[stem]++;
-        stems.push_back(n == 0 ? stem : fmt::format("{}_{}", stem, n + 1));
+        std::string name = stem;
+        for (int n = 2; taken.count(name) > 0; n++) name = fmt::format("{}_{}", stem, n);
+        taken.insert(name);
+        stems.push_back(name);
     }
     return stems;
 }
