@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "kernels/cpu/vec16.h"
-#include "kernels/cpu/vector_math.h"
 #include "kernels/kernels.h"
 #include "vit/rng.h"
 
@@ -49,7 +48,7 @@ void softmax_row(float* row, int64_t cols, int64_t tail, bf16* rounded) {
     f32x16 chunk_sum = {};
     for (int64_t c = 0; c < chunks; c++) {
         if (C == 0) chunk(c) = load_first(row + 16 * c, width(c), 0.0f);
-        chunk(c) = first_lanes(exp16(chunk(c) - row_max), width(c));
+        chunk(c) = first_lanes(exp_approx(chunk(c) - row_max), width(c));
         chunk_sum += chunk(c);
         if (C == 0) store_first(row + 16 * c, chunk(c), width(c));
     }

@@ -11,29 +11,17 @@
 // A is read in place with any strides: each of its elements is broadcast, so the layout of A does
 // not matter. Each C element is a sum over p in order, so results do not depend on the threads.
 #include <cstddef>
-#include <cstring>
 #include <vector>
 
+#include "kernels/cpu/vec16.h"
 #include "kernels/kernels.h"
 
 namespace vit::cpu {
 
 namespace {
 
-// 16 floats: one AVX-512 register, or two AVX / four SSE registers where the CPU has less
-// (GCC lowers the vector type to the widest registers the target has).
-typedef float f32x16 __attribute__((vector_size(64)));
-
 constexpr int64_t kPanel = 32;  // columns per panel: two f32x16
 constexpr int64_t kRows = 6;    // rows of C per register block: 12 accumulators
-
-inline f32x16 load16(const float* p) {
-    f32x16 v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-
-inline void store16(float* p, f32x16 v) { std::memcpy(p, &v, sizeof v); }
 
 // C[R, cols] = alpha * A[R, K] panel[K, kPanel] (row stride ldp) for the first cols <= kPanel
 // columns.

@@ -1,5 +1,4 @@
-// Rows of 16 fp32 values as one vector (an AVX-512 register, or two AVX / four SSE registers
-// where the CPU has less: GCC lowers the vector type to the widest registers the target has).
+// Rows of 16 fp32 values as one vector (f32x16, vector_math.h).
 // For rows shorter than a multiple of 16, load_first / store_first move only the first n lanes:
 // masked loads and stores on AVX-512, a plain loop elsewhere. Attention's softmax works on rows
 // of N = 17 or 50 values, where a scalar remainder loop would cost as much as the vector body.
@@ -9,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/cpu/vector_math.h"
 #include "vit/bf16.h"
 
 #if defined(__AVX512F__)
@@ -17,9 +17,9 @@
 
 namespace vit::cpu {
 
-typedef float f32x16 __attribute__((vector_size(64)));
-typedef int32_t i32x16 __attribute__((vector_size(64)));
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef float f32x4 __attribute__((vector_size(16)));
 
 inline f32x16 splat16(float x) { return f32x16{} + x; }
 
@@ -70,7 +70,8 @@ inline void store_first_bf16(bf16* p, f32x16 v, int64_t n) {
 #endif
 }
 
-// The bits of p[0..n-1] in the low halves of lanes 0..n-1, the other lanes zero.
+// The bits of p[0..n-1] (rounded to bf16 for fp32) in the low halves of lanes 0..n-1, the other
+// lanes zero.
 inline u32x16 load_first_bits(const bf16* p, int64_t n) {
 #if defined(__AVX512BW__)
     const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
@@ -82,18 +83,13 @@ inline u32x16 load_first_bits(const bf16* p, int64_t n) {
 #endif
 }
 
-inline u32x16 load_first_bits(const float* p, int64_t n) {
-    const i32x16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    return lane < static_cast<int32_t>(n) ? bf16_bits(load_first(p, n, 0.0f)) : u32x16{};
-}
+inline u32x16 load_first_bits(const float* p, int64_t n) { return bf16_bits(load_first(p, n, 0.0f)); }
 
 inline void store16(uint32_t* p, u32x16 v) { std::memcpy(p, &v, sizeof v); }
 
 // Sums and maxima of the 16 lanes as a tree: halves, quarters, ... (GCC's reduction intrinsics
 // trip its own uninitialised-variable warning).
 inline float reduce_add(f32x16 v) {
-    typedef float f32x8 __attribute__((vector_size(32)));
-    typedef float f32x4 __attribute__((vector_size(16)));
     const f32x8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
                     __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
     const f32x4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
@@ -101,8 +97,6 @@ inline float reduce_add(f32x16 v) {
 }
 
 inline float reduce_max(f32x16 v) {
-    typedef float f32x8 __attribute__((vector_size(32)));
-    typedef float f32x4 __attribute__((vector_size(16)));
     const f32x8 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
     const f32x8 hi = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
     const f32x8 h = lo > hi ? lo : hi;
@@ -116,25 +110,6 @@ inline float reduce_max(f32x16 v) {
 inline f32x16 first_lanes(f32x16 v, int64_t n) {
     const i32x16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     return lane < static_cast<int32_t>(n) ? v : f32x16{};
-}
-
-// e^x lane by lane: exp_approx (vector_math.h) step for step (GCC may fuse the multiply-adds
-// differently, so a lane can differ from it in the last bit).
-inline f32x16 exp16(f32x16 x) {
-    x = x < -87.0f ? splat16(-87.0f) : x;
-    x = x > 88.0f ? splat16(88.0f) : x;
-    const f32x16 n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    f32x16 r = x - n * 0.693145751953125f;
-    r = r - n * 1.428606765330187045e-06f;
-    f32x16 p = splat16(1.0f / 720.0f);
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const i32x16 bits = (__builtin_convertvector(n, i32x16) + 127) << 23;
-    return p * std::bit_cast<f32x16>(bits);
 }
 
 }  // namespace vit::cpu

@@ -12,23 +12,35 @@
 
 namespace vit::cpu {
 
-// e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor polynomial (truncation error
-// below 1.2e-7 relative), 2^n assembled in the exponent bits. n is rounded by adding and
-// subtracting 1.5 * 2^23 (floorf and branches would stop GCC from vectorising the loop).
-inline float exp_approx(float x) {
-    x = std::min(std::max(x, -87.0f), 88.0f);
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693145751953125f;  // ln2 split in a high part exact in fp32 ...
+// 16 fp32 lanes (an AVX-512 register, or two AVX / four SSE registers where the CPU has less:
+// GCC lowers the vector type to the widest registers the target has); vec16.h has their loads,
+// stores and reductions.
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+
+inline int32_t truncate_to_int(float x) { return static_cast<int32_t>(x); }
+inline i32x16 truncate_to_int(f32x16 x) { return __builtin_convertvector(x, i32x16); }
+
+// e^x of a float, or of each lane of an f32x16 (softmax rows written with vectors): x = n ln2 + r
+// with |r| <= ln2/2, e^r by its degree-6 Taylor polynomial (truncation error below 1.2e-7
+// relative), 2^n assembled in the exponent bits. n is rounded by adding and subtracting
+// 1.5 * 2^23 (floorf and branches would stop GCC from vectorising the loop).
+template <typename F>
+inline F exp_approx(F x) {
+    const F lo = F{} - 87.0f, hi = F{} + 88.0f;
+    x = x < lo ? lo : x;
+    x = x > hi ? hi : x;
+    const F n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    F r = x - n * 0.693145751953125f;  // ln2 split in a high part exact in fp32 ...
     r = r - n * 1.428606765330187045e-06f;  // ... and the rest
-    float p = 1.0f / 720.0f;
+    F p = F{} + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
     p = p * r + 1.0f / 24.0f;
     p = p * r + 1.0f / 6.0f;
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-    return p * std::bit_cast<float>(bits);
+    return p * std::bit_cast<F>((truncate_to_int(n) + 127) << 23);
 }
 
 // erf: for |x| < 0.5 its Taylor series to x^11 (relative error < 1e-7: no cancellation near 0);
