@@ -39,6 +39,10 @@ struct Prediction {
     std::vector<float> probabilities;    // softmax of the logits
 };
 
+// The k most probable of K classes for one row of logits (ties: the lower class first), with
+// their softmax probabilities; path left empty.
+Prediction top_classes(const float* logits, int64_t K, int64_t k);
+
 struct PredictTiming {
     double preprocess_s = 0.0;  // decoding and transforms
     double forward_s = 0.0;

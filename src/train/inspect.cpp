@@ -10,6 +10,7 @@
 
 #include "inspect_render.h"
 #include "vit/error.h"
+#include "vit/predict.h"
 
 namespace vit {
 
@@ -36,11 +37,6 @@ std::vector<std::string> output_stems(const std::vector<std::string>& names) {
         stems.push_back(name);
     }
     return stems;
-}
-
-// A row of an [N, N] matrix over the patch keys (the class token's column left out).
-std::vector<double> patch_columns(const double* matrix_row, int64_t tokens) {
-    return std::vector<double>(matrix_row + 1, matrix_row + tokens);
 }
 
 }  // namespace
@@ -161,14 +157,12 @@ InspectResult inspect_images(ViT& model, const Pipeline& pipe, const ImageSource
             InspectedImage shot;
             shot.name = source.names[static_cast<size_t>(start + b)];
             if (K > 0) {
-                const float* z = output + b * K;
-                shot.top_class = std::max_element(z, z + K) - z;
-                double sum = 0.0;
-                for (int64_t j = 0; j < K; j++) sum += std::exp(static_cast<double>(z[j] - z[shot.top_class]));
-                shot.top_probability = 1.0 / sum;
+                const Prediction top = top_classes(output + b * K, K, 1);
+                shot.top_class = top.classes[0];
+                shot.top_probability = top.probabilities[0];
             }
             const std::vector<double> rollout = attention_rollout(layers, H, N);
-            shot.rollout = patch_columns(rollout.data(), N);
+            shot.rollout.assign(rollout.begin() + 1, rollout.begin() + N);  // the class token's row, patch keys
             const std::vector<double> distance = mean_attention_distance(layers, H, c);
             for (size_t i = 0; i < distance.size(); i++) result.distance[i] += distance[i] / static_cast<double>(count);
 

@@ -66,6 +66,23 @@ Pipeline eval_pipeline_for(const WeightSource& w, const ViTConfig& c, const std:
     return preprocess_pipeline(default_preprocess(w.scheme), c);
 }
 
+Prediction top_classes(const float* z, int64_t K, int64_t k) {
+    const float zmax = *std::max_element(z, z + K);
+    double sum = 0.0;
+    for (int64_t j = 0; j < K; j++) sum += std::exp(static_cast<double>(z[j] - zmax));
+    std::vector<int64_t> order(static_cast<size_t>(K));
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [z](int64_t a, int64_t b) { return z[a] > z[b] || (z[a] == z[b] && a < b); });
+    Prediction p;
+    for (int64_t j = 0; j < k; j++) {
+        const int64_t cls = order[static_cast<size_t>(j)];
+        p.classes.push_back(cls);
+        p.probabilities.push_back(static_cast<float>(std::exp(static_cast<double>(z[cls] - zmax)) / sum));
+    }
+    return p;
+}
+
 std::vector<Prediction> predict_images(ViT& model, const Pipeline& pipe, const std::vector<std::string>& paths,
                                        const PredictOptions& o, PredictTiming* timing) {
     const ViTConfig& c = model.config();
@@ -101,21 +118,9 @@ std::vector<Prediction> predict_images(ViT& model, const Pipeline& pipe, const s
         const float* logits = model.forward(batch.data(), B, {});
         t.forward_s += seconds_since(t0);
         for (int64_t b = 0; b < B; b++) {
-            const float* z = logits + b * K;
-            const float zmax = *std::max_element(z, z + K);
-            double sum = 0.0;
-            for (int64_t j = 0; j < K; j++) sum += std::exp(static_cast<double>(z[j] - zmax));
-            std::vector<int64_t> order(static_cast<size_t>(K));
-            std::iota(order.begin(), order.end(), 0);
-            std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                              [z](int64_t a, int64_t bb) { return z[a] > z[bb] || (z[a] == z[bb] && a < bb); });
             Prediction& p = out[static_cast<size_t>(start + b)];
+            p = top_classes(logits + b * K, K, k);
             p.path = paths[static_cast<size_t>(start + b)];
-            for (int64_t j = 0; j < k; j++) {
-                const int64_t cls = order[static_cast<size_t>(j)];
-                p.classes.push_back(cls);
-                p.probabilities.push_back(static_cast<float>(std::exp(static_cast<double>(z[cls] - zmax)) / sum));
-            }
         }
     }
     if (timing != nullptr) *timing = t;
