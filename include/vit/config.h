@@ -15,7 +15,15 @@
 
 namespace vit {
 
-enum class Pool { Token, Mean };  // class token's row, or the mean over patch tokens
+enum class Pool { Token, Mean };
+
+// One weight-standardised convolution of the hybrid backbone and the GroupNorm after it.
+struct BackboneConv {
+    std::string conv, norm;  // timm module names, e.g. "patch_embed.backbone.stem.conv"
+    int64_t in_channels = 0, out_channels = 0, kernel = 1, stride = 1;
+    int64_t in_height = 0, in_width = 0;
+    bool relu = true;  // GroupNormAct's ReLU; not on a block's last norm or its shortcut's
+};  // class token's row, or the mean over patch tokens
 enum class Gelu { Erf, Tanh };    // exact GELU, or the tanh approximation
 
 struct ViTConfig {
@@ -39,16 +47,37 @@ struct ViTConfig {
     float attn_drop_rate = 0.0f;   // on attention probabilities
     float drop_path_rate = 0.0f;   // stochastic depth, rising linearly to this over the blocks
     bool patch_norm = false;       // lucidrains: LayerNorm before and after the patch projection
+    // Hybrid (paper section 4.1, timm's vit_*_r*): a ResNet-v2 backbone replaces the image
+    // patches. Stem: 7x7 stride-2 convolution to hybrid_width channels, GroupNorm + ReLU, 3x3
+    // stride-2 max pool; then one stage per entry of hybrid_layers, of that many bottleneck
+    // blocks (stride 1 in the first stage, 2 after), stage s giving 4 * hybrid_width * 2^s
+    // channels. Convolutions are weight-standardised with TF "same" padding, norms are GroupNorm
+    // with 32 groups. patch_size then counts feature-map pixels (1 in the paper's R50 + ViT-B/16).
+    bool hybrid = false;
+    std::vector<int64_t> hybrid_layers = {};  // e.g. {3, 4, 9} for ResNet-50's first three stages
+    int64_t hybrid_width = 64;
 
-    int64_t grid_height() const { return image_height / patch_size; }
-    int64_t grid_width() const { return image_width / patch_size; }
+    static constexpr int64_t kGroupNormGroups = 32;
+    static constexpr float kGroupNormEps = 1e-5f;
+    static constexpr float kStdConvEps = 1e-8f;
+
+    // What the patch projection reads: the image, or the hybrid's feature map.
+    int64_t embed_in_height() const;
+    int64_t embed_in_width() const;
+    int64_t embed_in_channels() const;
+    int64_t grid_height() const { return embed_in_height() / patch_size; }
+    int64_t grid_width() const { return embed_in_width() / patch_size; }
     int64_t num_patches() const { return grid_height() * grid_width(); }
     int64_t num_tokens() const { return num_patches() + 1; }
-    int64_t patch_dim() const { return channels * patch_size * patch_size; }
+    int64_t patch_dim() const { return embed_in_channels() * patch_size * patch_size; }
     int64_t head_size() const { return head_dim > 0 ? head_dim : embed_dim / num_heads; }
     int64_t inner_dim() const { return num_heads * head_size(); }
     int64_t feature_dim() const { return pre_logits_dim > 0 ? pre_logits_dim : embed_dim; }
     int64_t output_dim() const { return num_classes > 0 ? num_classes : feature_dim(); }
+    // The hybrid backbone's convolutions in timm's order: the stem's, then per bottleneck block
+    // the shortcut's (first block of a stage: "...downsample.conv"), conv1, conv2 and conv3.
+    std::vector<BackboneConv> backbone_convs() const;
+
     // Drop-path rate of block i: linear from 0 to drop_path_rate.
     float drop_path_at(int64_t block) const;
 

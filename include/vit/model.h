@@ -124,6 +124,8 @@ class ViT {
   private:
     struct Plan;
     void plan_activations(int64_t batch, bool training, bool keep_attention);
+    template <typename Act, typename Scratch>
+    void plan_backbone(Plan& plan, Act&& act, Scratch&& scr) const;
     void refresh_bf16_weights(bool always);
 
     ViTConfig config_;

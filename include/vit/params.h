@@ -10,7 +10,8 @@
 
 namespace vit {
 
-enum class Init { Zeros, Ones, TruncNormal02, ClassToken };
+// KaimingFanOut: N(0, 2 / (out_channels * kernel^2)), timm's ResNet-v2 convolutions.
+enum class Init { Zeros, Ones, TruncNormal02, ClassToken, KaimingFanOut };
 
 struct ParamInfo {
     std::string name;             // timm name, e.g. "blocks.0.attn.qkv.weight"

@@ -103,6 +103,23 @@ ViTConfig config_from_weights(const WeightSource& w, int64_t num_heads) {
              "size explicitly", w.path, pos.shape[1] - 1);
     }
     c.image_height = c.image_width = grid * c.patch_size;
+    if (const SourceTensor* stem = w.find("patch_embed.backbone.stem.conv.weight")) {
+        // a hybrid: its channels come from the stem, its stages and blocks from the names
+        if (stem->shape.size() != 4) {
+            fail("'{}': tensor 'patch_embed.backbone.stem.conv.weight' has shape {}, expected 4 dimensions",
+                 w.path, shape_string(stem->shape));
+        }
+        c.hybrid = true;
+        c.hybrid_width = stem->shape[0];
+        c.channels = stem->shape[1];
+        for (int64_t s = 0; w.find(fmt::format("patch_embed.backbone.stages.{}.blocks.0.conv1.weight", s)); s++) {
+            int64_t blocks = 0;
+            while (w.find(fmt::format("patch_embed.backbone.stages.{}.blocks.{}.conv1.weight", s, blocks))) blocks++;
+            c.hybrid_layers.push_back(blocks);
+        }
+        const int64_t stride = int64_t{4} << std::max<int64_t>(static_cast<int64_t>(c.hybrid_layers.size()) - 1, 0);
+        c.image_height = c.image_width = grid * c.patch_size * stride;
+    }
     c.depth = 0;
     while (w.find(fmt::format("blocks.{}.norm1.weight", c.depth)) != nullptr) {
         c.depth++;

@@ -141,11 +141,59 @@ void im2patch_forward(float* patches, const float* images, int64_t B, int64_t C,
 void im2patch_backward(float* dimages, const float* dpatches, int64_t B, int64_t C, int64_t H,
                        int64_t W, int64_t P);
 
+// The same unfolding of channel-last feature maps maps[B,H,W,C] (the hybrid's backbone output);
+// the backward writes dmaps.
+void nhwc2patch_forward(float* patches, const float* maps, int64_t B, int64_t C, int64_t H, int64_t W,
+                        int64_t P);
+void nhwc2patch_backward(float* dmaps, const float* dpatches, int64_t B, int64_t C, int64_t H, int64_t W,
+                         int64_t P);
+
 // x[B,N,C] with N = 1 + NP: x[b,0] = cls + pos[0]; x[b,1+i] = patch_tokens[b,i] + pos[1+i].
 void tokens_forward(float* x, const float* patch_tokens, const float* cls, const float* pos,
                     int64_t B, int64_t NP, int64_t C);
 void tokens_backward(float* dpatch_tokens, float* dcls, float* dpos, const float* dx, int64_t B,
                      int64_t NP, int64_t C);
+
+// ---- the hybrid's convolutional backbone (conv.cpp, groupnorm.cpp, maxpool.cpp) --------------
+
+// A bias-free 2-D convolution (or pooling window) with TF "same" padding, as timm's StdConv2dSame
+// and MaxPool2dSame: OH = ceil(H / stride), and the total padding max((OH - 1) * stride + kernel - H, 0)
+// split with the smaller half on top (left). Activations are channel-last [B, H, W, C]; the stem
+// reads images [B, C, H, W] (nchw_input). Weights are PyTorch's [O, C, kernel, kernel].
+struct ConvShape {
+    int64_t B = 0, C = 0, H = 0, W = 0;
+    int64_t O = 0, kernel = 1, stride = 1;
+    int64_t OH = 0, OW = 0, pad_top = 0, pad_left = 0;
+    bool nchw_input = false;
+};
+ConvShape same_conv_shape(int64_t B, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kernel,
+                          int64_t stride, bool nchw_input);
+// out[B, OH, OW, O] = conv(inp, weight), through oneDNN.
+void conv2d_forward(float* out, const float* inp, const float* weight, const ConvShape& s);
+// dinp and dweight, both written (dweight is the gradient of the standardised weight, which
+// standardize_weight_backward carries to the parameter); either may be nullptr.
+void conv2d_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
+                     const ConvShape& s);
+// Weight standardisation of weight[O, K]: out = (w - mean) * rstd per row, rstd = 1 / sqrt(var + eps)
+// (biased variance). The backward adds into dweight.
+void standardize_weight_forward(float* out, float* rstd, const float* weight, int64_t O, int64_t K, float eps);
+void standardize_weight_backward(float* dweight, const float* dout, const float* out, const float* rstd,
+                                 int64_t O, int64_t K);
+// GroupNorm of inp[B, HW, C] in G groups of C/G channels, then weight/bias per channel and
+// optionally ReLU; mean and rstd [B, G] are saved when not nullptr. The backward reads the forward's
+// output (for the ReLU's mask), writes dinp (may be nullptr) and adds into dweight and dbias.
+void groupnorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t B, int64_t HW, int64_t C, int64_t G, float eps, bool relu);
+void groupnorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* out, const float* weight, const float* mean, const float* rstd,
+                        int64_t B, int64_t HW, int64_t C, int64_t G, bool relu);
+// Max over kernel x kernel windows of inp[B, H, W, C] (s.O unused), padding never chosen. The
+// backward writes dinp, routing each gradient to the first maximum of its window.
+void maxpool_forward(float* out, const float* inp, const ConvShape& s);
+void maxpool_backward(float* dinp, const float* dout, const float* inp, const ConvShape& s);
+// out = max(a + b, 0) (the end of a bottleneck block); relu_backward: dinp = out > 0 ? dout : 0.
+void add_relu_forward(float* out, const float* a, const float* b, int64_t n);
+void relu_backward(float* dinp, const float* out, const float* dout, int64_t n);
 
 // ---- residuals, dropout, drop-path, pooling (elementwise.cpp) --------------------------------
 

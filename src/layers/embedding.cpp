@@ -16,7 +16,11 @@ void embedding_forward(const EmbeddingParams& p, const EmbeddingActs& a, const f
                        int64_t B, const Dropout& drop) {
     const int64_t NP = (p.image_height / p.patch) * (p.image_width / p.patch);
     const int64_t D = p.proj.out;
-    cpu::im2patch_forward(a.patches, images, B, p.channels, p.image_height, p.image_width, p.patch);
+    if (p.nhwc_input) {
+        cpu::nhwc2patch_forward(a.patches, images, B, p.channels, p.image_height, p.image_width, p.patch);
+    } else {
+        cpu::im2patch_forward(a.patches, images, B, p.channels, p.image_height, p.image_width, p.patch);
+    }
     const float* proj_in = a.patches;
     if (p.patch_norm) {
         norm_forward(p.norm_pre, a.patches_normed, a.patches, B * NP);
@@ -54,8 +58,11 @@ void embedding_backward(const EmbeddingParams& p, const EmbeddingActs& a, const 
         dtokens = s.dtokens_normed;
     }
     const float* proj_in = p.patch_norm ? a.patches_normed.out : a.patches;
-    float* dproj_in = p.patch_norm ? s.dpatches_normed : nullptr;
+    float* dproj_in = p.patch_norm ? s.dpatches_normed : (p.nhwc_input ? s.dpatches : nullptr);
     linear_backward(p.proj, dproj_in, dtokens, proj_in, a.proj_in_bf16, s.dout_bf16, B * NP);
+    if (p.nhwc_input) {
+        cpu::nhwc2patch_backward(s.dmaps, s.dpatches, B, p.channels, p.image_height, p.image_width, p.patch);
+    }
     if (p.patch_norm) {
         // The image gradient is not needed, but the norm's parameter gradients are.
         norm_backward(p.norm_pre, nullptr, dproj_in, a.patches_normed, a.patches, B * NP);

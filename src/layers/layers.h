@@ -73,7 +73,9 @@ void norm_backward(const Norm& n, float* dinp, const float* dout, const NormActs
 // ---- embedding: image -> token sequence --------------------------------------------------------
 
 struct EmbeddingParams {
+    // The input: images [B, C, H, W], or the hybrid backbone's feature maps [B, H, W, C] (nhwc_input).
     int64_t channels = 0, image_height = 0, image_width = 0, patch = 0;
+    bool nhwc_input = false;
     bool patch_norm = false;
     Norm norm_pre;      // over patch_dim values, lucidrains' first norm (patch_norm only)
     Linear proj;        // [D, patch_dim] view of the conv weight [D, C, P, P]
@@ -99,11 +101,13 @@ struct EmbeddingScratch {           // backward only
     float* dtokens_normed = nullptr; // [B*NP, D] (patch_norm only)
     float* dpatches_normed = nullptr;// [B*NP, patch_dim] (patch_norm only)
     bf16* dout_bf16 = nullptr;       // [B*NP, D] (mixed precision)
+    float* dpatches = nullptr;       // [B*NP, patch_dim] (nhwc_input only)
+    float* dmaps = nullptr;          // [B, H, W, C]: the input's gradient (nhwc_input only)
 };
 
 void embedding_forward(const EmbeddingParams& p, const EmbeddingActs& a, const float* images,
                        int64_t B, const Dropout& drop);
-// dx (the gradient of the sequence entering block 0) is overwritten.
+// With nhwc_input, the input's gradient goes to s.dmaps.
 // dx, the gradient of the sequence entering block 0, is used as scratch and overwritten.
 void embedding_backward(const EmbeddingParams& p, const EmbeddingActs& a, const EmbeddingScratch& s,
                         float* dx, int64_t B, const Dropout& drop);

@@ -20,12 +20,72 @@ constexpr Size kSizes[] = {
 };
 constexpr int64_t kPatches[] = {32, 16, 14, 8};
 
+struct HybridBackbone {
+    const char* name;
+    std::vector<int64_t> layers;
+    int64_t patch;
+};
+// timm's vit_<size>_<backbone>_<image size> hybrids: ResNet-v2 stages and the patch on its map.
+const HybridBackbone kHybrids[] = {
+    {"r50_s16", {3, 4, 9}, 1}, {"r26_s32", {2, 2, 2, 2}, 1}, {"r20_s16", {2, 2, 2}, 1}, {"r_s16_p8", {}, 8}};
+
 bool parse_int(std::string_view s, int64_t& out) {
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     return ec == std::errc() && ptr == s.data() + s.size();
 }
 
 }  // namespace
+
+namespace {
+int64_t half_up(int64_t n) { return (n + 1) / 2; }  // a stride-2 "same" convolution or pool
+}  // namespace
+
+int64_t ViTConfig::embed_in_height() const {
+    if (!hybrid) return image_height;
+    int64_t h = half_up(half_up(image_height));  // stem convolution and pool
+    for (size_t s = 1; s < hybrid_layers.size(); s++) h = half_up(h);
+    return h;
+}
+
+int64_t ViTConfig::embed_in_width() const {
+    if (!hybrid) return image_width;
+    int64_t w = half_up(half_up(image_width));
+    for (size_t s = 1; s < hybrid_layers.size(); s++) w = half_up(w);
+    return w;
+}
+
+int64_t ViTConfig::embed_in_channels() const {
+    if (!hybrid) return channels;
+    return hybrid_layers.empty() ? hybrid_width : 4 * hybrid_width << (hybrid_layers.size() - 1);
+}
+
+std::vector<BackboneConv> ViTConfig::backbone_convs() const {
+    std::vector<BackboneConv> convs;
+    if (!hybrid) return convs;
+    const std::string root = "patch_embed.backbone.";
+    convs.push_back({root + "stem.conv", root + "stem.norm", channels, hybrid_width, 7, 2, image_height,
+                     image_width, true});
+    int64_t h = half_up(half_up(image_height)), w = half_up(half_up(image_width)), in = hybrid_width;
+    for (size_t s = 0; s < hybrid_layers.size(); s++) {
+        const int64_t out = 4 * hybrid_width << s, mid = out / 4;
+        for (int64_t j = 0; j < hybrid_layers[s]; j++) {
+            const std::string b = fmt::format("{}stages.{}.blocks.{}.", root, s, j);
+            const int64_t stride = s > 0 && j == 0 ? 2 : 1;
+            if (j == 0) {
+                convs.push_back({b + "downsample.conv", b + "downsample.norm", in, out, 1, stride, h, w, false});
+            }
+            convs.push_back({b + "conv1", b + "norm1", in, mid, 1, 1, h, w, true});
+            convs.push_back({b + "conv2", b + "norm2", mid, mid, 3, stride, h, w, true});
+            if (stride == 2) {
+                h = half_up(h);
+                w = half_up(w);
+            }
+            convs.push_back({b + "conv3", b + "norm3", mid, out, 1, 1, h, w, false});
+            in = out;
+        }
+    }
+    return convs;
+}
 
 float ViTConfig::drop_path_at(int64_t block) const {
     if (depth <= 1) {
@@ -48,7 +108,27 @@ void ViTConfig::validate() const {
     positive("depth", depth, 256);
     positive("num_heads", num_heads, 1024);
     positive("mlp_dim", mlp_dim, 65536);
-    if (image_height % patch_size != 0 || image_width % patch_size != 0) {
+    if (hybrid) {
+        if (hybrid_width < kGroupNormGroups || hybrid_width > 4096 || hybrid_width % kGroupNormGroups != 0) {
+            fail("hybrid_width must be a multiple of {} in [{}, 4096] (GroupNorm's groups), got {}",
+                 kGroupNormGroups, kGroupNormGroups, hybrid_width);
+        }
+        if (hybrid_layers.size() > 4) {
+            fail("hybrid_layers must have at most 4 stages, got {}", hybrid_layers.size());
+        }
+        for (int64_t n : hybrid_layers) {
+            if (n < 1 || n > 64) fail("hybrid_layers entries must be in [1, 64] blocks, got {}", n);
+        }
+        if (patch_norm) {
+            fail("patch_norm and hybrid cannot be combined");
+        }
+        if (embed_in_height() % patch_size != 0 || embed_in_width() % patch_size != 0) {
+            fail("the hybrid backbone's {}x{} feature map (from {}x{} images) must be divisible by patch_size {}",
+                 embed_in_height(), embed_in_width(), image_height, image_width, patch_size);
+        }
+    } else if (!hybrid_layers.empty()) {
+        fail("hybrid_layers is set but hybrid is false");
+    } else if (image_height % patch_size != 0 || image_width % patch_size != 0) {
         fail("image size {}x{} must be divisible by patch_size {}", image_height, image_width,
              patch_size);
     }
@@ -92,6 +172,11 @@ double ViTConfig::forward_flops() const {
                    + 2.0 * N * I * D        // output projection
                    + 2.0 * 2.0 * N * D * M; // MLP
     flops += static_cast<double>(depth) * block;
+    for (const BackboneConv& c : backbone_convs()) {
+        const double out_pixels = static_cast<double>(((c.in_height + c.stride - 1) / c.stride) *
+                                                      ((c.in_width + c.stride - 1) / c.stride));
+        flops += 2.0 * out_pixels * static_cast<double>(c.out_channels * c.in_channels * c.kernel * c.kernel);
+    }
     flops += 2.0 * D * static_cast<double>(pre_logits_dim);
     flops += 2.0 * static_cast<double>(feature_dim()) * static_cast<double>(num_classes);
     return flops;
@@ -119,6 +204,11 @@ std::string ViTConfig::to_json() const {
     j["attn_drop_rate"] = attn_drop_rate;
     j["drop_path_rate"] = drop_path_rate;
     j["patch_norm"] = patch_norm;
+    if (hybrid) {
+        j["hybrid"] = true;
+        j["hybrid_layers"] = hybrid_layers;
+        j["hybrid_width"] = hybrid_width;
+    }
     return j.dump();
 }
 
@@ -173,6 +263,20 @@ ViTConfig ViTConfig::from_json(const std::string& text) {
         else if (key == "attn_drop_rate") number(c.attn_drop_rate);
         else if (key == "drop_path_rate") number(c.drop_path_rate);
         else if (key == "patch_norm") boolean(c.patch_norm);
+        else if (key == "hybrid") boolean(c.hybrid);
+        else if (key == "hybrid_width") integer(c.hybrid_width);
+        else if (key == "hybrid_layers") {
+            if (!value.is_array() || value.size() > 4) {
+                fail("model config: 'hybrid_layers' must be a list of at most 4 block counts, got {}", value.dump());
+            }
+            c.hybrid_layers.clear();
+            for (const auto& n : value) {
+                if (!n.is_number_integer()) {
+                    fail("model config: 'hybrid_layers' entries must be integers, got {}", n.dump());
+                }
+                c.hybrid_layers.push_back(n.get<int64_t>());
+            }
+        }
         else fail("model config: unknown key '{}'", key);
     }
     c.validate();
@@ -180,50 +284,54 @@ ViTConfig ViTConfig::from_json(const std::string& text) {
 }
 
 ViTConfig preset(std::string_view name) {
-    // vit_<size>_patch<P>_<image size>
+    // vit_<size>_patch<P>_<image size>, or vit_<size>_<hybrid backbone>_<image size>
     auto fail_unknown = [&]() -> ViTConfig {
         std::string valid;
         for (const auto& n : preset_names()) {
             valid += (valid.empty() ? "" : ", ") + n;
         }
-        fail("unknown preset '{}'; expected vit_<tiny|small|base|large|huge>_patch<32|16|14|8>_<image "
-             "size>, e.g. {}", name, valid);
+        fail("unknown preset '{}'; expected vit_<tiny|small|base|large|huge>_patch<32|16|14|8>_<image size> "
+             "or a hybrid vit_<size>_<r50_s16|r26_s32|r20_s16|r_s16_p8>_<image size>, e.g. {}", name, valid);
     };
     if (!name.starts_with("vit_")) {
         return fail_unknown();
     }
     std::string_view rest = name.substr(4);
-    size_t sep = rest.find("_patch");
-    if (sep == std::string_view::npos) {
-        return fail_unknown();
-    }
-    std::string_view size_name = rest.substr(0, sep);
-    rest = rest.substr(sep + 6);
-    size_t sep2 = rest.find('_');
-    int64_t patch = 0;
+    const size_t size_end = rest.find('_'), image_start = rest.rfind('_');
     int64_t image = 0;
-    if (sep2 == std::string_view::npos || !parse_int(rest.substr(0, sep2), patch) ||
-        !parse_int(rest.substr(sep2 + 1), image)) {
+    if (size_end == std::string_view::npos || image_start == size_end ||
+        !parse_int(rest.substr(image_start + 1), image)) {
         return fail_unknown();
     }
+    const std::string_view size_name = rest.substr(0, size_end);
+    const std::string_view middle = rest.substr(size_end + 1, image_start - size_end - 1);
     for (const Size& s : kSizes) {
         if (size_name != s.name) {
             continue;
-        }
-        bool known_patch = false;
-        for (int64_t p : kPatches) {
-            known_patch = known_patch || p == patch;
-        }
-        if (!known_patch) {
-            return fail_unknown();
         }
         ViTConfig c;
         c.embed_dim = s.dim;
         c.depth = s.depth;
         c.num_heads = s.heads;
         c.mlp_dim = s.mlp;
-        c.patch_size = patch;
         c.image_height = c.image_width = image;
+        int64_t patch = 0;
+        bool known = false;
+        if (middle.starts_with("patch") && parse_int(middle.substr(5), patch)) {
+            for (int64_t p : kPatches) known = known || p == patch;
+            c.patch_size = patch;
+        }
+        for (const HybridBackbone& h : kHybrids) {
+            if (middle == h.name) {
+                known = true;
+                c.hybrid = true;
+                c.hybrid_layers = h.layers;
+                c.patch_size = h.patch;
+            }
+        }
+        if (!known) {
+            return fail_unknown();
+        }
         c.validate();
         return c;
     }
@@ -235,6 +343,9 @@ std::vector<std::string> preset_names() {
     for (const Size& s : kSizes) {
         for (int64_t p : kPatches) {
             names.push_back(fmt::format("vit_{}_patch{}_224", s.name, p));
+        }
+        for (const HybridBackbone& h : kHybrids) {
+            names.push_back(fmt::format("vit_{}_{}_224", s.name, h.name));
         }
     }
     return names;

@@ -53,7 +53,12 @@ std::vector<ParamInfo> param_table_build(const ViTConfig& c) {
     if (c.patch_norm) {
         norm("patch_embed.norm_pre", c.patch_dim());
     }
-    add("patch_embed.proj.weight", {D, c.channels, c.patch_size, c.patch_size}, true,
+    for (const BackboneConv& conv : c.backbone_convs()) {
+        add(conv.conv + ".weight", {conv.out_channels, conv.in_channels, conv.kernel, conv.kernel}, true,
+            Init::KaimingFanOut);
+        norm(conv.norm, conv.out_channels);
+    }
+    add("patch_embed.proj.weight", {D, c.embed_in_channels(), c.patch_size, c.patch_size}, true,
         Init::TruncNormal02);
     add("patch_embed.proj.bias", {D}, false, Init::Zeros);
     if (c.patch_norm) {

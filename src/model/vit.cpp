@@ -4,9 +4,11 @@
 #include "vit/model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "kernels/kernels.h"
+#include "layers/backbone.h"
 #include "layers/layers.h"
 #include "vit/error.h"
 #include "vit/rng.h"
@@ -19,6 +21,9 @@ struct ViT::Plan {
     bool keep_attention = false;
     Precision precision = Precision::F32;
     uint64_t seed = 0;
+    float* images = nullptr;  // the hybrid's input, kept for its stem's weight gradient
+    layers::BackboneActs backbone;
+    layers::BackboneScratch backbone_scratch;
     layers::EmbeddingActs embed;
     layers::EmbeddingScratch embed_scratch;
     std::vector<layers::BlockActs> blocks;
@@ -189,6 +194,8 @@ void ViT::init_weights(uint64_t seed) {
     std::vector<float> values;
     for (const ParamInfo& p : table_) {
         values.resize(static_cast<size_t>(p.numel));
+        const double fan_out_std =
+            p.shape.size() == 4 ? std::sqrt(2.0 / static_cast<double>(p.numel / p.shape[1])) : 0.0;
         float* w = values.data();
         for (int64_t i = 0; i < p.numel; i++) {
             switch (p.init) {
@@ -196,6 +203,7 @@ void ViT::init_weights(uint64_t seed) {
                 case Init::Ones: w[i] = 1.0f; break;
                 case Init::TruncNormal02: w[i] = static_cast<float>(rng.truncated_normal(0.02, 2.0)); break;
                 case Init::ClassToken: w[i] = static_cast<float>(rng.normal() * 1e-6); break;
+                case Init::KaimingFanOut: w[i] = static_cast<float>(rng.normal() * fan_out_std); break;
             }
         }
         set_param(p, w);
@@ -245,6 +253,11 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
                                     training ? act(r) : nullptr};
         };
 
+        if (c.hybrid) {
+            plan_backbone(*plan, act, scr);
+            plan->embed_scratch.dpatches = training ? scr(B * NP * PD) : nullptr;
+            plan->embed_scratch.dmaps = training ? scr(B * NP * PD) : nullptr;
+        }
         layers::EmbeddingActs& e = plan->embed;
         e.patches = act(B * NP * PD);
         if (c.patch_norm) {
@@ -339,11 +352,53 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
     plan_ = std::move(plan);
 }
 
+// The backbone's buffers: every unit's standardised weight, convolution output, statistics and
+// output, the pooled stem output and each block's output; in training, the backward's scratch.
+template <typename Act, typename Scratch>
+void ViT::plan_backbone(Plan& plan, Act&& act, Scratch&& scr) const {
+    const ViTConfig& c = config_;
+    const int64_t B = plan.batch, G = ViTConfig::kGroupNormGroups;
+    layers::BackboneActs& a = plan.backbone;
+    const std::vector<BackboneConv> convs = c.backbone_convs();
+    a.convs.assign(convs.size(), {});
+    a.blocks.clear();
+    int64_t largest_map = 0, largest_weight = 0;
+    for (size_t i = 0; i < convs.size(); i++) {
+        const BackboneConv& conv = convs[i];
+        const cpu::ConvShape s = cpu::same_conv_shape(B, conv.in_channels, conv.in_height, conv.in_width,
+                                                      conv.out_channels, conv.kernel, conv.stride, i == 0);
+        const int64_t n = B * s.OH * s.OW * s.O, weight = s.O * s.C * s.kernel * s.kernel;
+        layers::ConvNormActs& u = a.convs[i];
+        u.weight_std = act(weight);
+        u.weight_rstd = act(s.O);
+        u.conv = act(n);
+        u.mean = act(B * G);
+        u.rstd = act(B * G);
+        u.out = act(n);
+        if (conv.conv.ends_with("conv3")) {
+            a.blocks.push_back(act(n));
+        }
+        largest_map = std::max({largest_map, n, i > 0 ? B * s.H * s.W * s.C : 0});
+        largest_weight = std::max(largest_weight, weight);
+        if (i == 0) {
+            const cpu::ConvShape pool = cpu::same_conv_shape(B, s.O, s.OH, s.OW, s.O, 3, 2, false);
+            a.pooled = act(B * pool.OH * pool.OW * s.O);
+        }
+    }
+    a.features = a.blocks.empty() ? a.pooled : a.blocks.back();
+    if (plan.training) {
+        plan.images = act(B * c.channels * c.image_height * c.image_width);
+        for (float*& map : plan.backbone_scratch.maps) map = scr(largest_map);
+        plan.backbone_scratch.dweight_std = scr(largest_weight);
+    }
+}
+
 // ---- parameter views --------------------------------------------------------------------------
 
 namespace {
 
 struct Views {
+    layers::BackboneParams backbone;
     layers::EmbeddingParams embed;
     std::vector<layers::BlockParams> blocks;
     layers::HeadParams head;
@@ -382,10 +437,29 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
     };
     const int64_t D = c.embed_dim, I = c.inner_dim();
     Views v;
+    for (const BackboneConv& conv : c.backbone_convs()) {
+        layers::ConvNorm u;
+        u.weight = p(conv.conv + ".weight");
+        u.dweight = g(conv.conv + ".weight");
+        u.norm = layers::Norm{p(conv.norm + ".weight"), p(conv.norm + ".bias"), g(conv.norm + ".weight"),
+                              g(conv.norm + ".bias"), conv.out_channels, ViTConfig::kGroupNormEps};
+        u.in = conv.in_channels;
+        u.out = conv.out_channels;
+        u.kernel = conv.kernel;
+        u.stride = conv.stride;
+        u.in_height = conv.in_height;
+        u.in_width = conv.in_width;
+        u.relu = conv.relu;
+        u.shortcut = conv.conv.ends_with("downsample.conv");
+        v.backbone.convs.push_back(u);
+    }
+    v.backbone.groups = ViTConfig::kGroupNormGroups;
+    v.backbone.std_eps = ViTConfig::kStdConvEps;
     layers::EmbeddingParams& e = v.embed;
-    e.channels = c.channels;
-    e.image_height = c.image_height;
-    e.image_width = c.image_width;
+    e.channels = c.embed_in_channels();
+    e.image_height = c.embed_in_height();
+    e.image_width = c.embed_in_width();
+    e.nhwc_input = c.hybrid;
     e.patch = c.patch_size;
     e.patch_norm = c.patch_norm;
     if (c.patch_norm) {
@@ -452,7 +526,15 @@ const float* ViT::forward(const float* images, int64_t B, const ForwardOptions& 
     const layers::Dropout drop{options.training, options.dropout_seed};
     const int64_t N = config_.num_tokens();
 
-    layers::embedding_forward(v.embed, plan_->embed, images, B, drop);
+    const float* embed_in = images;
+    if (config_.hybrid) {
+        if (plan_->images != nullptr) {
+            std::copy_n(images, B * config_.channels * config_.image_height * config_.image_width, plan_->images);
+        }
+        layers::backbone_forward(v.backbone, plan_->backbone, images, B);
+        embed_in = plan_->backbone.features;
+    }
+    layers::embedding_forward(v.embed, plan_->embed, embed_in, B, drop);
     const float* x = plan_->embed.x;
     for (size_t l = 0; l < v.blocks.size(); l++) {
         layers::block_forward(v.blocks[l], plan_->blocks[l], x, B, N, drop);
@@ -490,6 +572,10 @@ void ViT::backward(const float* doutput) {
                                plan_->block_scratch, dx, x_in, B, N, drop);
     }
     layers::embedding_backward(v.embed, plan_->embed, plan_->embed_scratch, dx, B, drop);
+    if (config_.hybrid) {
+        layers::backbone_backward(v.backbone, plan_->backbone, plan_->backbone_scratch, plan_->embed_scratch.dmaps,
+                                  plan_->images, B);
+    }
 }
 
 }  // namespace vit

@@ -4,8 +4,6 @@
 // atol 1e-4 + rtol 1e-3, the rounding of fp32 sums over at most a few hundred terms.
 #include <gtest/gtest.h>
 
-#include <functional>
-
 #include "kernel_test_util.h"
 #include "kernels/kernels.h"
 #include "test_util.h"
@@ -17,30 +15,10 @@ using test::all_near;
 using test::random_floats;
 using test::to_double;
 using test::to_float;
-using Objective = std::function<double(const ref::Vec&)>;
+using test::dot;
+using test::numeric_grad;
 
 constexpr test::Tol kGradTol{1e-4, 1e-3};
-
-double dot(const ref::Vec& a, const ref::Vec& b) {
-    double s = 0.0;
-    for (size_t i = 0; i < a.size(); i++) s += a[i] * b[i];
-    return s;
-}
-
-std::vector<float> numeric_grad(const Objective& f, const std::vector<float>& x) {
-    ref::Vec xd = to_double(x);
-    ref::Vec g(xd.size());
-    for (size_t i = 0; i < xd.size(); i++) {
-        const double h = 1e-6, saved = xd[i];
-        xd[i] = saved + h;
-        double up = f(xd);
-        xd[i] = saved - h;
-        double down = f(xd);
-        xd[i] = saved;
-        g[i] = (up - down) / (2 * h);
-    }
-    return to_float(g);
-}
 
 TEST(GradCheck, Matmul) {
     const int64_t M = 3, K = 5, N = 4;

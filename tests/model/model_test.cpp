@@ -38,7 +38,8 @@ TEST(Presets, ParameterCountsMatchThePaper) {
     // timm's counts with a 1000-class head, patch 16 at 224.
     const std::pair<const char*, double> expected[] = {
         {"vit_tiny_patch16_224", 5.72}, {"vit_small_patch16_224", 22.05}, {"vit_base_patch16_224", 86.57},
-        {"vit_large_patch16_224", 304.33}, {"vit_huge_patch14_224", 632.05}};
+        {"vit_large_patch16_224", 304.33}, {"vit_huge_patch14_224", 632.05},
+        {"vit_base_r50_s16_384", 98.95}};  // the paper's R50 + ViT-B/16 hybrid
     for (auto [name, millions] : expected) {
         int64_t n = 0;
         for (const ParamInfo& p : param_table_build(preset(name))) n += p.numel;
@@ -46,6 +47,10 @@ TEST(Presets, ParameterCountsMatchThePaper) {
     }
     EXPECT_NEAR(preset("vit_base_patch16_224").forward_flops() / 1e9, 35.1, 0.1);
     EXPECT_EQ(preset("vit_base_patch32_384").num_tokens(), 145);
+    EXPECT_EQ(preset("vit_base_r50_s16_224").num_tokens(), 197);  // a 14x14 map of 1024 channels
+    EXPECT_EQ(preset("vit_base_r50_s16_224").patch_dim(), 1024);
+    EXPECT_EQ(preset("vit_small_r26_s32_224").num_tokens(), 50);
+    EXPECT_EQ(preset("vit_tiny_r_s16_p8_224").num_tokens(), 50);  // stem only: 56x56, patch 8
 }
 
 TEST(Presets, UnknownNameListsTheChoices) {
@@ -74,6 +79,19 @@ TEST(Config, ValidationNamesTheField) {
     EXPECT_VIT_ERROR(ViTConfig::from_json(R"({"depth": 2, "colour": 1})"), "model config: unknown key 'colour'");
     EXPECT_VIT_ERROR(ViTConfig::from_json(R"({"pool": "max"})"), "model config: 'pool' must be \"token\" or \"mean\", got \"max\"");
     EXPECT_VIT_ERROR(ViTConfig::from_json("[1"), "model config: expected a JSON object, got '[1'");
+    c = tiny_config();
+    c.hybrid = true;
+    c.patch_size = 1;
+    c.hybrid_width = 48;
+    EXPECT_VIT_ERROR(c.validate(), "hybrid_width must be a multiple of 32 in [32, 4096] (GroupNorm's groups), got 48");
+    c.hybrid_width = 32;
+    c.patch_size = 3;
+    EXPECT_VIT_ERROR(c.validate(), "the hybrid backbone's 4x6 feature map (from 16x24 images) must be divisible by patch_size 3");
+    c = tiny_config();
+    c.hybrid_layers = {1};
+    EXPECT_VIT_ERROR(c.validate(), "hybrid_layers is set but hybrid is false");
+    EXPECT_VIT_ERROR(ViTConfig::from_json(R"({"hybrid": true, "hybrid_layers": [1, "2"]})"),
+                     "model config: 'hybrid_layers' entries must be integers, got \"2\"");
 }
 
 TEST(Config, JsonRoundTrip) {
@@ -83,6 +101,48 @@ TEST(Config, JsonRoundTrip) {
     c.head_dim = 12;
     c.layernorm_eps = 1e-12f;
     EXPECT_EQ(ViTConfig::from_json(c.to_json()).to_json(), c.to_json());
+    c.hybrid = true;
+    c.hybrid_layers = {2, 1};
+    c.patch_size = 1;
+    const ViTConfig back = ViTConfig::from_json(c.to_json());
+    EXPECT_EQ(back.hybrid_layers, c.hybrid_layers);
+    EXPECT_EQ(back.to_json(), c.to_json());
+}
+
+// The hybrid's backbone runs in fp32 at both precisions; in bf16 only the patch projection and the
+// blocks change, so the logits stay close to fp32's and every parameter still gets a gradient.
+TEST(Model, HybridTrainsInBothPrecisions) {
+    ViTConfig c = tiny_config();
+    c.hybrid = true;
+    c.hybrid_layers = {1, 1};
+    c.hybrid_width = 32;
+    c.patch_size = 1;
+    c.image_height = 32;
+    c.image_width = 24;
+    std::vector<float> fp32_logits;
+    for (Precision precision : {Precision::F32, Precision::BF16}) {
+        if (precision == Precision::BF16 && !bf16_supported()) continue;
+        ViT model(c);
+        model.init_weights(5);
+        model.set_precision(precision);
+        auto images = random_images(c, 2, 6);
+        model.zero_grad();
+        const float* logits = model.forward(images.data(), 2, {.training = true});
+        std::vector<float> out(logits, logits + 2 * c.num_classes);
+        if (precision == Precision::F32) {
+            fp32_logits = out;
+        } else {
+            EXPECT_TRUE(test::all_near(out, fp32_logits, {2e-2, 2e-2}, "bf16 vs fp32 hybrid logits"));
+        }
+        std::vector<int32_t> targets = {1, 4};
+        Loss loss = cross_entropy(logits, targets.data(), 2, c.num_classes, 0.0f);
+        model.backward(loss.dlogits.data());
+        for (const ParamInfo& p : model.params()) {
+            double norm = 0.0;
+            for (int64_t i = 0; i < p.numel; i++) norm += std::pow(model.grad_data()[p.offset + i], 2.0);
+            EXPECT_TRUE(std::isfinite(norm) && norm > 0.0) << p.name << " in " << precision_name(precision);
+        }
+    }
 }
 
 TEST(Model, EveryParameterGetsAFiniteNonZeroGradient) {

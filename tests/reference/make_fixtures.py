@@ -49,6 +49,14 @@ CONFIGS = {
     "fashion_shape": dict(image_height=28, image_width=28, patch_size=4, channels=1, embed_dim=40,
                           depth=3, num_heads=5, mlp_dim=80, qkv_bias=False, gelu="tanh",
                           pre_logits_dim=16),
+    # hybrid: stem and two stages of ResNet-v2 bottlenecks (an identity block, a stride-2
+    # shortcut) on 36x28 images, whose odd maps (18x14 -> 9x7 -> 5x4) pad asymmetrically
+    "hybrid_stages": dict(image_height=36, image_width=28, patch_size=1, hybrid=True, hybrid_layers=[2, 1],
+                          hybrid_width=32, embed_dim=48, num_heads=3, mlp_dim=96),
+    # hybrid stem only, one channel, a 2x2 patch on its 6x10 feature map
+    "hybrid_stem_patch2": dict(image_height=24, image_width=40, channels=1, patch_size=2, hybrid=True,
+                               hybrid_layers=[], hybrid_width=32, embed_dim=32, num_heads=2, mlp_dim=64,
+                               depth=1),
 }
 
 # The same configs in mixed precision (bf16 products, fp32 sums) against the emulation in

@@ -1,7 +1,9 @@
 """A Vision Transformer in PyTorch with timm's parameter names: the oracle the C++ engine is
 compared against. Written for Debian's PyTorch 1.13; every option of vit::ViTConfig is here."""
 import json
+import math
 import struct
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -127,14 +129,122 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+class StdConv2dSame(nn.Conv2d):
+    """timm's StdConv2dSame: TF "same" padding, weight standardised per output channel."""
+
+    def __init__(self, cin, cout, kernel, stride=1, eps=1e-8):
+        super().__init__(cin, cout, kernel, stride=stride, padding=0, bias=False)
+        self.eps = eps
+
+    def forward(self, x):
+        x = pad_same(x, self.kernel_size[0], self.stride[0])
+        w = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
+                         momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        return F.conv2d(x, w, None, self.stride)
+
+
+def pad_same(x, kernel, stride, value=0.0):
+    ih, iw = x.shape[-2:]
+    ph = max((math.ceil(ih / stride) - 1) * stride + kernel - ih, 0)
+    pw = max((math.ceil(iw / stride) - 1) * stride + kernel - iw, 0)
+    return F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2], value=value)
+
+
+class GroupNormAct(nn.GroupNorm):
+    def __init__(self, channels, act=True):
+        super().__init__(32, channels, eps=1e-5)
+        self.act = act
+
+    def forward(self, x):
+        x = F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        return F.relu(x) if self.act else x
+
+
+class MaxPool2dSame(nn.Module):
+    def forward(self, x):
+        return F.max_pool2d(pad_same(x, 3, 2, value=-float("inf")), 3, 2)
+
+
+class Downsample(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv = StdConv2dSame(cin, cout, 1, stride)
+        self.norm = GroupNormAct(cout, act=False)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+
+
+class Bottleneck(nn.Module):
+    """timm's non-pre-activation bottleneck (resnetv2.Bottleneck), stride on the 3x3."""
+
+    def __init__(self, cin, cout, stride, shortcut):
+        super().__init__()
+        mid = cout // 4
+        self.downsample = Downsample(cin, cout, stride) if shortcut else None
+        self.conv1 = StdConv2dSame(cin, mid, 1)
+        self.norm1 = GroupNormAct(mid)
+        self.conv2 = StdConv2dSame(mid, mid, 3, stride)
+        self.norm2 = GroupNormAct(mid)
+        self.conv3 = StdConv2dSame(mid, cout, 1)
+        self.norm3 = GroupNormAct(cout, act=False)
+
+    def forward(self, x):
+        shortcut = x if self.downsample is None else self.downsample(x)
+        x = self.norm3(self.conv3(self.norm2(self.conv2(self.norm1(self.conv1(x))))))
+        return F.relu(x + shortcut)
+
+
+class Stage(nn.Module):
+    def __init__(self, cin, cout, stride, depth):
+        super().__init__()
+        self.blocks = nn.Sequential(*[Bottleneck(cin if j == 0 else cout, cout, stride if j == 0 else 1, j == 0)
+                                      for j in range(depth)])
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+class Backbone(nn.Module):
+    """The hybrid's ResNet-v2 (timm ResNetV2, preact=False, stem_type='same', no final norm)."""
+
+    def __init__(self, c):
+        super().__init__()
+        width = c["hybrid_width"]
+        self.stem = nn.Sequential(OrderedDict(conv=StdConv2dSame(c["channels"], width, 7, 2),
+                                              norm=GroupNormAct(width), pool=MaxPool2dSame()))
+        stages, cin = [], width
+        for i, depth in enumerate(c["hybrid_layers"]):
+            stages.append(Stage(cin, 4 * width * 2 ** i, 1 if i == 0 else 2, depth))
+            cin = 4 * width * 2 ** i
+        self.stages = nn.Sequential(*stages)
+        self.channels = cin
+
+    def forward(self, x):
+        return self.stages(self.stem(x))
+
+
+def embed_input_size(c):
+    """(channels, height, width) of what the patch projection reads."""
+    if not c.get("hybrid"):
+        return c["channels"], c["image_height"], c["image_width"]
+    h, w = c["image_height"], c["image_width"]
+    for _ in range(2 + max(len(c["hybrid_layers"]) - 1, 0)):
+        h, w = (h + 1) // 2, (w + 1) // 2
+    layers = c["hybrid_layers"]
+    return (4 * c["hybrid_width"] * 2 ** (len(layers) - 1) if layers else c["hybrid_width"]), h, w
+
+
 class PatchEmbed(nn.Module):
     """Conv2d(kernel = stride = P); with patch_norm, lucidrains' LayerNorm before and after the
     projection, computed on unfolded patches in the conv weight's (c, py, px) order."""
 
     def __init__(self, c):
         super().__init__()
-        P, C, D = c["patch_size"], c["channels"], c["embed_dim"]
+        P, D = c["patch_size"], c["embed_dim"]
+        C = embed_input_size(c)[0]
         self.patch, self.patch_norm, self.bf16 = P, c["patch_norm"], False
+        self.backbone = Backbone(c) if c.get("hybrid") else None
         if self.patch_norm:
             self.norm_pre = nn.LayerNorm(C * P * P, eps=c["layernorm_eps"])
         self.proj = nn.Conv2d(C, D, P, P)
@@ -142,6 +252,8 @@ class PatchEmbed(nn.Module):
             self.norm = nn.LayerNorm(D, eps=c["layernorm_eps"])
 
     def forward(self, img):
+        if self.backbone is not None:
+            img = self.backbone(img)
         if not self.patch_norm and not self.bf16:
             return self.proj(img).flatten(2).transpose(1, 2)
         patches = F.unfold(img, self.patch, stride=self.patch).transpose(1, 2)
@@ -171,7 +283,8 @@ class ViT(nn.Module):
         super().__init__()
         self.c = c
         D = c["embed_dim"]
-        n_tokens = (c["image_height"] // c["patch_size"]) * (c["image_width"] // c["patch_size"]) + 1
+        _, in_h, in_w = embed_input_size(c)
+        n_tokens = (in_h // c["patch_size"]) * (in_w // c["patch_size"]) + 1
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.pos_embed = nn.Parameter(torch.zeros(1, n_tokens, D))
         self.patch_embed = PatchEmbed(c)

@@ -51,6 +51,41 @@ void im2patch_backward(float* dimages, const float* dpatches, int64_t B, int64_t
     }
 }
 
+namespace {
+
+// Visits every (patch value, map value) pair of the channel-last unfolding: patch (b, gy, gx),
+// value (c, py, px) <-> maps[b, gy*P + py, gx*P + px, c]. Patches do not overlap.
+template <typename F>
+void for_each_nhwc_patch_value(int64_t B, int64_t C, int64_t H, int64_t W, int64_t P, F&& f) {
+    const int64_t GH = H / P, GW = W / P, patch_dim = C * P * P;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t gy = 0; gy < GH; gy++) {
+            for (int64_t gx = 0; gx < GW; gx++) {
+                const int64_t patch = ((b * GH + gy) * GW + gx) * patch_dim;
+                for (int64_t py = 0; py < P; py++) {
+                    for (int64_t px = 0; px < P; px++) {
+                        const int64_t map = ((b * H + gy * P + py) * W + gx * P + px) * C;
+                        for (int64_t c = 0; c < C; c++) f(patch + (c * P + py) * P + px, map + c);
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void nhwc2patch_forward(float* patches, const float* maps, int64_t B, int64_t C, int64_t H, int64_t W,
+                        int64_t P) {
+    for_each_nhwc_patch_value(B, C, H, W, P, [&](int64_t p, int64_t m) { patches[p] = maps[m]; });
+}
+
+void nhwc2patch_backward(float* dmaps, const float* dpatches, int64_t B, int64_t C, int64_t H, int64_t W,
+                         int64_t P) {
+    for_each_nhwc_patch_value(B, C, H, W, P, [&](int64_t p, int64_t m) { dmaps[m] = dpatches[p]; });
+}
+
 void tokens_forward(float* x, const float* patch_tokens, const float* cls, const float* pos,
                     int64_t B, int64_t NP, int64_t C) {
     const int64_t N = NP + 1;

@@ -45,4 +45,19 @@ void adam(Vec& param, const Vec& grad, Vec& m, Vec& v, double lr, double beta1, 
 void sgd(Vec& param, const Vec& grad, Vec& buf, double lr, double momentum, double weight_decay,
          bool nesterov, bool first_step);
 
+// ---- the hybrid's backbone (reference_conv.cpp); maps are channel-last [B, H, W, C] ----------
+
+// A convolution of inp [B, H, W, C] (or [B, C, H, W] with nchw_input) with weight[O, C, k, k] and
+// TF "same" padding: OH = ceil(H / stride), padding top = total / 2 of
+// total = max((OH - 1) * stride + k - H, 0). Returns [B, OH, OW, O].
+Vec conv2d_same(const Vec& inp, const Vec& weight, int64_t B, int64_t C, int64_t H, int64_t W, int64_t O,
+                int64_t kernel, int64_t stride, bool nchw_input);
+// Per row of weight[O, K]: (w - mean) / sqrt(var + eps), biased variance.
+Vec standardize(const Vec& weight, int64_t O, int64_t K, double eps);
+// GroupNorm of x[B, HW, C] in G groups, per-channel weight and bias, then ReLU if asked.
+Vec groupnorm(const Vec& x, const Vec& weight, const Vec& bias, int64_t B, int64_t HW, int64_t C, int64_t G,
+              double eps, bool relu);
+// Max over kernel x kernel windows with "same" padding (padding never chosen); [B, OH, OW, C].
+Vec maxpool_same(const Vec& x, int64_t B, int64_t H, int64_t W, int64_t C, int64_t kernel, int64_t stride);
+
 }  // namespace vit::ref
