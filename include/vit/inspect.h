@@ -27,7 +27,8 @@ std::vector<double> attention_rollout(const std::vector<const float*>& layers, i
 
 // The mean attention distance [layers, heads] in pixels: for each patch query, the distances from
 // its patch centre to every patch key's centre weighted by its attention to the patch keys
-// (renormalised to sum 1: the class token has no position), averaged over the queries.
+// (renormalised to sum 1: the class token has no position), averaged over the queries. A
+// hybrid's tokens are image_height / grid_height pixels apart (the area each one covers).
 std::vector<double> mean_attention_distance(const std::vector<const float*>& layers, int64_t heads,
                                             const ViTConfig& config);
 

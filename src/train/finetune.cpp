@@ -40,11 +40,13 @@ std::string init_from_pretrained(ViT& model, const WeightSource& w) {
         notes.push_back(fmt::format("new head for {} classes (was {})", c.num_classes,
                                     head != nullptr && !head->shape.empty() ? head->shape[0] : 0));
     }
+    // The convolution that reads the image: the hybrid's stem, else the patch projection.
+    const std::string first_conv = c.hybrid ? "patch_embed.backbone.stem.conv.weight" : "patch_embed.proj.weight";
     for (SourceTensor& t : adapted.tensors) {
-        if (t.name != "patch_embed.proj.weight" || t.shape.size() != 4 || t.shape[1] == c.channels) continue;
+        if (t.name != first_conv || t.shape.size() != 4 || t.shape[1] == c.channels) continue;
         if (c.channels != 1) {
-            fail("'{}': the patch projection takes {} channels; only 1-channel input can be adapted from it, not {}",
-                 w.path, t.shape[1], c.channels);
+            fail("'{}': {} takes {} channels; only 1-channel input can be adapted from it, not {}", w.path,
+                 c.hybrid ? "the hybrid's stem" : "the patch projection", t.shape[1], c.channels);
         }
         // timm's adapt_input_conv: a grey image is the sum of equal R, G and B planes.
         const int64_t D = t.shape[0], C = t.shape[1], PP = t.shape[2] * t.shape[3];
@@ -59,7 +61,7 @@ std::string init_from_pretrained(ViT& model, const WeightSource& w) {
                 }
             }
         };
-        notes.push_back(fmt::format("patch projection summed over {} channels", C));
+        notes.push_back(fmt::format("{} summed over {} channels", c.hybrid ? "stem convolution" : "patch projection", C));
         t.shape[1] = 1;
     }
     if (const SourceTensor* pos = w.find("pos_embed"); pos != nullptr && pos->shape.size() == 3 &&

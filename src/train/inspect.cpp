@@ -92,11 +92,13 @@ std::vector<double> attention_rollout(const std::vector<const float*>& layers, i
 
 std::vector<double> mean_attention_distance(const std::vector<const float*>& layers, int64_t heads, const ViTConfig& c) {
     const int64_t gw = c.grid_width(), NP = c.num_patches(), N = c.num_tokens();
-    const double P = static_cast<double>(c.patch_size);
+    // image pixels per token: the patch size, or for a hybrid the area a feature-map token covers
+    const double py = static_cast<double>(c.image_height) / static_cast<double>(c.grid_height());
+    const double px = static_cast<double>(c.image_width) / static_cast<double>(gw);
     std::vector<double> dist(static_cast<size_t>(NP * NP));  // between patch centres, in pixels
     for (int64_t p = 0; p < NP; p++) {
         for (int64_t k = 0; k < NP; k++) {
-            const double dy = static_cast<double>(p / gw - k / gw) * P, dx = static_cast<double>(p % gw - k % gw) * P;
+            const double dy = static_cast<double>(p / gw - k / gw) * py, dx = static_cast<double>(p % gw - k % gw) * px;
             dist[static_cast<size_t>(p * NP + k)] = std::sqrt(dy * dy + dx * dx);
         }
     }
@@ -181,8 +183,8 @@ InspectResult inspect_images(ViT& model, const Pipeline& pipe, const ImageSource
             shot.attention_png = stem + "_attention.png";
             shot.rollout_png = stem + "_rollout.png";
             write_heatmap_tiles(shot.attention_png, fmt::format("layer {}: class-token attention", result.layer), img,
-                                c.patch_size, tiles);
-            write_heatmap_tiles(shot.rollout_png, "attention rollout", img, c.patch_size,
+                                c.grid_height(), c.grid_width(), tiles);
+            write_heatmap_tiles(shot.rollout_png, "attention rollout", img, c.grid_height(), c.grid_width(),
                                 {{.caption = "input", .grid = {}}, {.caption = "rollout", .grid = shot.rollout}});
             result.images.push_back(std::move(shot));
         }

@@ -37,9 +37,10 @@ double grey_at(const DisplayImage& img, int64_t y, int64_t x) {
 }
 
 // The tile at (left, top), `scale` canvas pixels per image pixel.
-void draw_tile(Canvas& cv, int64_t left, int64_t top, int64_t scale, const DisplayImage& img, int64_t patch,
-               const HeatTile& tile) {
-    const int64_t grid_w = img.width / patch;
+// Image pixel (y, x) lies in grid cell (y * grid_h / H, x * grid_w / W): a patch of a plain ViT,
+// or the area a hybrid's feature-map token covers.
+void draw_tile(Canvas& cv, int64_t left, int64_t top, int64_t scale, const DisplayImage& img, int64_t grid_h,
+               int64_t grid_w, const HeatTile& tile) {
     const double peak = tile.grid.empty() ? 0.0 : *std::max_element(tile.grid.begin(), tile.grid.end());
     for (int64_t y = 0; y < img.height * scale; y++) {
         for (int64_t x = 0; x < img.width * scale; x++) {
@@ -49,7 +50,7 @@ void draw_tile(Canvas& cv, int64_t left, int64_t top, int64_t scale, const Displ
             if (tile.grid.empty()) {
                 c.fill(static_cast<uint8_t>(std::lround(grey)));
             } else {
-                const double v = peak > 0.0 ? tile.grid[static_cast<size_t>(iy / patch * grid_w + ix / patch)] / peak : 0.0;
+                const double v = peak > 0.0 ? tile.grid[static_cast<size_t>(iy * grid_h / img.height * grid_w + ix * grid_w / img.width)] / peak : 0.0;
                 const Rgb heat = heat_color(v);
                 for (size_t k = 0; k < 3; k++) c[k] = static_cast<uint8_t>(std::lround(0.4 * grey + 0.6 * heat[k]));
             }
@@ -62,7 +63,7 @@ void draw_tile(Canvas& cv, int64_t left, int64_t top, int64_t scale, const Displ
 }  // namespace
 
 void write_heatmap_tiles(const std::string& path, const std::string& title, const DisplayImage& img,
-                         int64_t patch_size, const std::vector<HeatTile>& tiles) {
+                         int64_t grid_height, int64_t grid_width, const std::vector<HeatTile>& tiles) {
     const int64_t scale = std::max<int64_t>(1, (kMinTile + std::max(img.height, img.width) - 1) /
                                                    std::max(img.height, img.width));
     const int64_t tile_w = img.width * scale, tile_h = img.height * scale;
@@ -75,7 +76,7 @@ void write_heatmap_tiles(const std::string& path, const std::string& title, cons
     for (int64_t i = 0; i < n; i++) {
         const int64_t left = kMargin + i % kTilesPerRow * (tile_w + kMargin);
         const int64_t top = kTitle + i / kTilesPerRow * (tile_h + kCaption + kMargin) + kCaption;
-        draw_tile(cv, left, top, scale, img, patch_size, tiles[static_cast<size_t>(i)]);
+        draw_tile(cv, left, top, scale, img, grid_height, grid_width, tiles[static_cast<size_t>(i)]);
     }
     write_png(path, cv.data(), cv.height(), cv.width(), 3);
 }

@@ -15,14 +15,14 @@ struct DisplayImage {
 
 struct HeatTile {
     std::string caption;
-    std::vector<double> grid;  // [height / patch, width / patch], drawn relative to its maximum; empty: the image alone
+    std::vector<double> grid;  // [grid_height, grid_width], drawn relative to its maximum; empty: the image alone
 };
 
 // One row of up to 8 tiles per line under a title; each tile is the image in grey (enlarged by
 // a whole factor to at least 128 pixels) with its grid's patch cells coloured from dark
 // purple (0) to yellow (the maximum).
 void write_heatmap_tiles(const std::string& path, const std::string& title, const DisplayImage& img,
-                         int64_t patch_size, const std::vector<HeatTile>& tiles);
+                         int64_t grid_height, int64_t grid_width, const std::vector<HeatTile>& tiles);
 
 // distance [layers, heads] in pixels: one dot per head at its layer (1-based), and the mean
 // over the heads of each layer as a line.

@@ -35,6 +35,11 @@ expect info_override 0 "3x384x384 (patch 16, grid 24x24, 577 tokens)" -- "$vit" 
 expect bench_tiny 0 "images/s best" -- "$vit" bench --preset vit_tiny_patch16_224 --image-size 32 --batch 2 --repeats 1 --warmup 0 --threads 1 --no-peak
 expect bench_json 0 '"train":{"images_per_s_best"' -- "$vit" bench --preset vit_tiny_patch16_224 --image-size 32 --batch 2 --repeats 1 --warmup 0 --no-peak --json
 expect unknown_preset 1 "error: unknown preset 'vit_giant_patch16_224'; expected vit_<tiny|small|base|large|huge>" -- "$vit" info --preset vit_giant_patch16_224
+expect info_hybrid 0 "98950952 (98.95 M)" -- "$vit" info --preset vit_base_r50_s16_384
+expect info_hybrid_map 0 "ResNet-v2 stem 64 channels, stages [3, 4, 9] -> 24x24x1024 feature map" -- "$vit" info --preset vit_base_r50_s16_384
+expect info_hybrid_inferred 0 "ResNet-v2 stem 32 channels, stages [1, 1] -> 4x4x256 feature map" -- "$vit" info --weights "$fx/weights/hybrid_timm.pth"
+echo '{"hybrid": true, "hybrid_width": 48, "patch_size": 1}' > "$tmp/badhybrid.json"
+expect hybrid_width_bad 1 "hybrid_width must be a multiple of 32 in [32, 4096] (GroupNorm's groups), got 48" -- "$vit" bench --config "$tmp/badhybrid.json" --no-peak
 expect indivisible 1 "error: image size 200x200 must be divisible by patch_size 16" -- "$vit" info --preset vit_base_patch16_224 --image-size 200
 expect threads_zero 2 "--threads: Value 0 not in range 1 to 1024" -- "$vit" bench --threads 0
 expect threads_text 2 "--threads: Value 2x not in range 1 to 1024" -- "$vit" bench --threads 2x
@@ -89,6 +94,10 @@ expect eval_top1 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors"
 expect eval_confusion 0 "confusion matrix (rows: true class, columns: predicted)" -- "$vit" eval --weights "$tmp/run/checkpoint.safetensors" --test-limit 200
 expect eval_json 0 '"confusion"' -- cat "$tmp/eval.json"
 expect eval_class_names 0 "Ankle boot" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 100
+# the hybrid recipe (ResNet-v2 stem and stage before the encoder): train, evaluate, inspect
+expect train_hybrid 0 "plot: $tmp/hyb/curves.png" -- "$vit" train --recipe "$root/examples/fashion_mnist_hybrid.json" "${small[@]}" --warmup-epochs 0.5 --out "$tmp/hyb"
+expect eval_hybrid 0 "top-1" -- "$vit" eval --weights "$tmp/hyb/model.safetensors" --test-limit 100
+expect inspect_hybrid 0 "test_0_Ankle_boot: " -- "$vit" inspect --weights "$tmp/hyb/model.safetensors" --test-images 1 --out "$tmp/insp_hyb"
 # vit inspect: the model fine-tuned on Fashion-MNIST above (its recipe resizes), pretrained RGB weights.
 expect inspect_text 0 "rollout: $tmp/insp/grey_rollout.png" -- "$vit" inspect --weights "$tmp/ft/model.safetensors" "$fx/preprocess/grey.png" --out "$tmp/insp"
 expect inspect_class 0 "grey.png: " -- "$vit" inspect --weights "$tmp/ft/model.safetensors" "$fx/preprocess/grey.png" --out "$tmp/insp"

@@ -93,6 +93,17 @@ TEST(WeightFormats, InferWhatShapesTell) {
     EXPECT_FLOAT_EQ(c.layernorm_eps, 1e-6f);
 }
 
+TEST(WeightFormats, HybridConfigFromTimmNames) {
+    ViTConfig c;
+    const std::vector<float> logits = logits_of("hybrid_timm.pth", &c);
+    EXPECT_TRUE(c.hybrid);
+    EXPECT_EQ(c.hybrid_layers, (std::vector<int64_t>{1, 1}));
+    EXPECT_EQ(c.hybrid_width, 32);
+    EXPECT_EQ(c.image_height, 32);  // a 4x4 map of patch 1 at the backbone's stride 8
+    EXPECT_EQ(c.patch_size, 1);
+    EXPECT_TRUE(test::all_near(logits, expected().read_f32("logits.hybrid_timm"), {1e-4, 1e-4}, "hybrid_timm.pth"));
+}
+
 TEST(WeightFormats, PositionTableResampledToOtherSizes) {
     for (auto [h, w] : {std::pair<int64_t, int64_t>{48, 48}, {32, 48}}) {
         const std::string tag = fmt::format("{}x{}", h, w);

@@ -9,6 +9,7 @@ logits PyTorch computes from the same weights (weights/expected.safetensors), an
   jax.npz                the original JAX release's names and layouts (np.savez)
   jax_compressed.npz     the same with np.savez_compressed
   imagenet_classes.pth   a tiny timm model with 1000 classes
+  hybrid_timm.pth        a timm-named hybrid (ResNet-v2 stem and two stages), no config
 and logits of the timm model with its position table resampled to 48x48 and 32x48 (bicubic,
 antialias, as timm's resample_abs_pos_embed); predict.<file>: the logits for preprocess/photo.jpg
 through the preprocessing of the file's origin, as vit predict runs it."""
@@ -203,6 +204,10 @@ def make_weight_files(out_dir, seed):
         np.savez_compressed(os.path.join(d, "jax_compressed.npz"), **arrays)
         expected["logits.jax"] = jax(images)
         expected["predict.jax.npz"] = jax(photo_input["timm"])
+
+        hybrid = randomised(dict(c, patch_size=1, hybrid=True, hybrid_layers=[1, 1], hybrid_width=32), gen)
+        torch.save(hybrid.state_dict(), os.path.join(d, "hybrid_timm.pth"))
+        expected["logits.hybrid_timm"] = hybrid(images)
 
         # 1000 classes: vit predict names them with ImageNet-1k's labels.
         wide = randomised(dict(c, embed_dim=32, num_heads=1, mlp_dim=32, depth=1, num_classes=1000), gen)

@@ -115,6 +115,11 @@ int run_info(const InfoOptions& o) {
     fmt::print("{:<18} {}x{}x{} (patch {}, grid {}x{}, {} tokens)\n", "input", c.channels,
                c.image_height, c.image_width, c.patch_size, c.grid_height(), c.grid_width(),
                c.num_tokens());
+    if (c.hybrid) {
+        fmt::print("{:<18} ResNet-v2 stem {} channels, stages [{}] -> {}x{}x{} feature map\n", "hybrid backbone",
+                   c.hybrid_width, fmt::join(c.hybrid_layers, ", "), c.embed_in_height(), c.embed_in_width(),
+                   c.embed_in_channels());
+    }
     fmt::print("{:<18} {}\n", "embed_dim", c.embed_dim);
     fmt::print("{:<18} {}\n", "depth", c.depth);
     fmt::print("{:<18} {} x {} (inner {})\n", "heads x head_dim", c.num_heads, c.head_size(), c.inner_dim());

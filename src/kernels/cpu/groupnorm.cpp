@@ -24,15 +24,18 @@ void groupnorm_forward(float* out, float* mean, float* rstd, const float* inp, c
             // two passes: the group means, then the squared deviations from them
             std::fill(channel.begin(), channel.end(), 0.0);
             for (int64_t i = 0; i < HW; i++) {
+#pragma omp simd
                 for (int64_t c = 0; c < C; c++) channel[c] += x[i * C + c];
             }
             std::vector<double> mu(static_cast<size_t>(G), 0.0), var(static_cast<size_t>(G), 0.0);
             for (int64_t c = 0; c < C; c++) mu[c / CG] += channel[c];
             for (int64_t g = 0; g < G; g++) mu[g] /= count;
+            for (int64_t c = 0; c < C; c++) shift[c] = static_cast<float>(mu[c / CG]);  // the mean, per channel
             std::fill(channel.begin(), channel.end(), 0.0);
             for (int64_t i = 0; i < HW; i++) {
+#pragma omp simd
                 for (int64_t c = 0; c < C; c++) {
-                    const double d = x[i * C + c] - mu[c / CG];
+                    const double d = static_cast<double>(x[i * C + c]) - shift[c];
                     channel[c] += d * d;
                 }
             }
@@ -65,43 +68,60 @@ void groupnorm_backward(float* dinp, float* dweight, float* dbias, const float* 
     const double count = static_cast<double>(HW * CG);
     // per image and channel: sum of dy * xhat and of dy (dy after the ReLU's mask)
     std::vector<double> sum_dy_xhat(static_cast<size_t>(B * C)), sum_dy(static_cast<size_t>(B * C));
-#pragma omp parallel for
-    for (int64_t b = 0; b < B; b++) {
-        const float* x = inp + b * HW * C;
-        const float* dy = dout + b * HW * C;
-        const float* y = out + b * HW * C;
-        double* sdx = sum_dy_xhat.data() + b * C;
-        double* sd = sum_dy.data() + b * C;
-        for (int64_t i = 0; i < HW; i++) {
+#pragma omp parallel
+    {
+        // the group statistics spread over channels, so that inner loops run over channels
+        std::vector<float> mu(static_cast<size_t>(C)), r(static_cast<size_t>(C)), a(static_cast<size_t>(C)),
+            m(static_cast<size_t>(C)), masked(static_cast<size_t>(C));
+#pragma omp for
+        for (int64_t b = 0; b < B; b++) {
             for (int64_t c = 0; c < C; c++) {
-                const int64_t g = c / CG;
-                const float d = relu && y[i * C + c] <= 0.0f ? 0.0f : dy[i * C + c];
-                sdx[c] += d * ((x[i * C + c] - mean[b * G + g]) * rstd[b * G + g]);
-                sd[c] += d;
+                mu[c] = mean[b * G + c / CG];
+                r[c] = rstd[b * G + c / CG];
             }
-        }
-        if (dinp == nullptr) {
-            continue;
-        }
-        // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) over the group,
-        // with dxhat = dy * weight
-        std::vector<float> a(static_cast<size_t>(G)), m(static_cast<size_t>(G));
-        for (int64_t g = 0; g < G; g++) {
-            double s_dxhat = 0.0, s_dxhat_xhat = 0.0;
-            for (int64_t c = g * CG; c < (g + 1) * CG; c++) {
-                s_dxhat += sd[c] * weight[c];
-                s_dxhat_xhat += sdx[c] * weight[c];
+            const float* x = inp + b * HW * C;
+            const float* dy = dout + b * HW * C;
+            const float* y = out + b * HW * C;
+            double* sdx = sum_dy_xhat.data() + b * C;
+            double* sd = sum_dy.data() + b * C;
+            auto mask_row = [&](int64_t i) {
+#pragma omp simd
+                for (int64_t c = 0; c < C; c++) {
+                    masked[c] = relu && y[i * C + c] <= 0.0f ? 0.0f : dy[i * C + c];
+                }
+            };
+            for (int64_t i = 0; i < HW; i++) {
+                mask_row(i);
+#pragma omp simd
+                for (int64_t c = 0; c < C; c++) {
+                    sdx[c] += masked[c] * ((x[i * C + c] - mu[c]) * r[c]);
+                    sd[c] += masked[c];
+                }
             }
-            m[g] = static_cast<float>(s_dxhat / count);
-            a[g] = static_cast<float>(s_dxhat_xhat / count);
-        }
-        float* dx = dinp + b * HW * C;
-        for (int64_t i = 0; i < HW; i++) {
-            for (int64_t c = 0; c < C; c++) {
-                const int64_t g = c / CG;
-                const float d = relu && y[i * C + c] <= 0.0f ? 0.0f : dy[i * C + c];
-                const float xhat = (x[i * C + c] - mean[b * G + g]) * rstd[b * G + g];
-                dx[i * C + c] = rstd[b * G + g] * (d * weight[c] - m[g] - xhat * a[g]);
+            if (dinp == nullptr) {
+                continue;
+            }
+            // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) over the group,
+            // with dxhat = dy * weight
+            for (int64_t g = 0; g < G; g++) {
+                double s_dxhat = 0.0, s_dxhat_xhat = 0.0;
+                for (int64_t c = g * CG; c < (g + 1) * CG; c++) {
+                    s_dxhat += sd[c] * weight[c];
+                    s_dxhat_xhat += sdx[c] * weight[c];
+                }
+                for (int64_t c = g * CG; c < (g + 1) * CG; c++) {
+                    m[c] = static_cast<float>(s_dxhat / count);
+                    a[c] = static_cast<float>(s_dxhat_xhat / count);
+                }
+            }
+            float* dx = dinp + b * HW * C;
+            for (int64_t i = 0; i < HW; i++) {
+                mask_row(i);
+#pragma omp simd
+                for (int64_t c = 0; c < C; c++) {
+                    const float xhat = (x[i * C + c] - mu[c]) * r[c];
+                    dx[i * C + c] = r[c] * (masked[c] * weight[c] - m[c] - xhat * a[c]);
+                }
             }
         }
     }
