@@ -182,6 +182,7 @@ void standardize_weight_backward(float* dweight, const float* dout, const float*
 // GroupNorm of inp[B, HW, C] in G groups of C/G channels, then weight/bias per channel and
 // optionally ReLU; mean and rstd [B, G] are saved when not nullptr. The backward reads the forward's
 // output (for the ReLU's mask), writes dinp (may be nullptr) and adds into dweight and dbias.
+// The forward's out may alias inp.
 void groupnorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t B, int64_t HW, int64_t C, int64_t G, float eps, bool relu);
 void groupnorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,

@@ -352,41 +352,67 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
     plan_ = std::move(plan);
 }
 
-// The backbone's buffers: every unit's standardised weight, convolution output, statistics and
-// output, the pooled stem output and each block's output; in training, the backward's scratch.
+// The backbone's buffers. Training keeps every unit's standardised weight, convolution output,
+// statistics and output, the pooled stem output and each block's output, and the backward's
+// scratch. Inference needs each map only until the next block: the units run their GroupNorm in
+// place, a block's four maps rotate through four buffers (its input, conv1, conv2, and conv3
+// whose buffer the residual sum overwrites and the next block reads), the shortcut has a fifth,
+// and all units share one standardised-weight buffer.
 template <typename Act, typename Scratch>
 void ViT::plan_backbone(Plan& plan, Act&& act, Scratch&& scr) const {
     const ViTConfig& c = config_;
     const int64_t B = plan.batch, G = ViTConfig::kGroupNormGroups;
+    const bool training = plan.training;
     layers::BackboneActs& a = plan.backbone;
     const std::vector<BackboneConv> convs = c.backbone_convs();
-    a.convs.assign(convs.size(), {});
-    a.blocks.clear();
+    std::vector<cpu::ConvShape> shapes;
     int64_t largest_map = 0, largest_weight = 0;
     for (size_t i = 0; i < convs.size(); i++) {
         const BackboneConv& conv = convs[i];
         const cpu::ConvShape s = cpu::same_conv_shape(B, conv.in_channels, conv.in_height, conv.in_width,
                                                       conv.out_channels, conv.kernel, conv.stride, i == 0);
+        shapes.push_back(s);
+        largest_map = std::max({largest_map, B * s.OH * s.OW * s.O, i > 0 ? B * s.H * s.W * s.C : 0});
+        largest_weight = std::max(largest_weight, s.O * s.C * s.kernel * s.kernel);
+    }
+    float* pool[4] = {};
+    float *shared_weight = nullptr, *shortcut = nullptr;
+    if (!training) {
+        for (float*& buffer : pool) buffer = act(largest_map);
+        shortcut = act(largest_map);
+        shared_weight = act(largest_weight);
+    }
+    a.convs.assign(convs.size(), {});
+    a.blocks.clear();
+    int64_t input = 1;  // inference: the pool buffer holding the current block's input
+    for (size_t i = 0; i < convs.size(); i++) {
+        const cpu::ConvShape& s = shapes[i];
         const int64_t n = B * s.OH * s.OW * s.O, weight = s.O * s.C * s.kernel * s.kernel;
         layers::ConvNormActs& u = a.convs[i];
-        u.weight_std = act(weight);
+        u.weight_std = training ? act(weight) : shared_weight;
         u.weight_rstd = act(s.O);
-        u.conv = act(n);
         u.mean = act(B * G);
         u.rstd = act(B * G);
-        u.out = act(n);
-        if (conv.conv.ends_with("conv3")) {
-            a.blocks.push_back(act(n));
+        if (training) {
+            u.conv = act(n);
+            u.out = act(n);
+        } else {
+            // the stem writes pool[0] and pools into pool[1]; conv1..3 follow their block's input
+            const bool is_shortcut = convs[i].conv.ends_with("downsample.conv");
+            const int64_t step = i == 0 ? -1 : convs[i].conv.ends_with("conv1") ? 1 : convs[i].conv.ends_with("conv2") ? 2 : 3;
+            u.conv = u.out = is_shortcut ? shortcut : pool[(input + step) % 4];
         }
-        largest_map = std::max({largest_map, n, i > 0 ? B * s.H * s.W * s.C : 0});
-        largest_weight = std::max(largest_weight, weight);
+        if (convs[i].conv.ends_with("conv3")) {
+            a.blocks.push_back(training ? act(n) : u.out);
+            input = (input + 3) % 4;
+        }
         if (i == 0) {
-            const cpu::ConvShape pool = cpu::same_conv_shape(B, s.O, s.OH, s.OW, s.O, 3, 2, false);
-            a.pooled = act(B * pool.OH * pool.OW * s.O);
+            const cpu::ConvShape pooled = cpu::same_conv_shape(B, s.O, s.OH, s.OW, s.O, 3, 2, false);
+            a.pooled = training ? act(B * pooled.OH * pooled.OW * s.O) : pool[1];
         }
     }
     a.features = a.blocks.empty() ? a.pooled : a.blocks.back();
-    if (plan.training) {
+    if (training) {
         plan.images = act(B * c.channels * c.image_height * c.image_width);
         for (float*& map : plan.backbone_scratch.maps) map = scr(largest_map);
         plan.backbone_scratch.dweight_std = scr(largest_weight);
