@@ -38,8 +38,8 @@ struct ConvPrimitives {
     // the weight layouts the three primitives chose, and a buffer for weights in those layouts
     dnnl::memory::desc forward_weights, backward_data_weights, backward_weights_diff;
     std::vector<float> weights_buffer;
-    // NCHW images (the stem): the NHWC layout the primitives read, and a buffer for it
-    dnnl::memory::desc chosen_src;
+    // the NHWC layout the primitives read (the stem's NCHW images are reordered into src_buffer)
+    dnnl::memory::desc nhwc_src;
     std::vector<float> src_buffer;
     dnnl::convolution_forward forward;
     dnnl::convolution_backward_data backward_data;
@@ -97,9 +97,9 @@ ConvPrimitives& primitives(const ConvShape& s) {
     const size_t largest = std::max({p.forward_weights.get_size(), p.backward_data_weights.get_size(),
                                      p.backward_weights_diff.get_size()});
     p.weights_buffer.resize((largest + sizeof(float) - 1) / sizeof(float));
-    p.chosen_src = fwd_pd.src_desc();
-    if (p.chosen_src != p.src) {
-        p.src_buffer.resize((p.chosen_src.get_size() + sizeof(float) - 1) / sizeof(float));
+    p.nhwc_src = fwd_pd.src_desc();
+    if (p.nhwc_src != p.src) {
+        p.src_buffer.resize((p.nhwc_src.get_size() + sizeof(float) - 1) / sizeof(float));
     }
     return cache.emplace(key, std::move(p)).first->second;
 }
@@ -110,10 +110,10 @@ dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data) {
 
 // The input in the layout the primitives read: itself, or reordered into p.src_buffer.
 dnnl::memory src_in(ConvPrimitives& p, const float* inp, dnnl::stream& stream) {
-    if (p.chosen_src == p.src) {
+    if (p.nhwc_src == p.src) {
         return wrap(p.src, inp);
     }
-    dnnl::memory plain = wrap(p.src, inp), chosen = wrap(p.chosen_src, p.src_buffer.data());
+    dnnl::memory plain = wrap(p.src, inp), chosen = wrap(p.nhwc_src, p.src_buffer.data());
     dnnl::reorder(plain, chosen).execute(stream, plain, chosen);
     return chosen;
 }
@@ -145,8 +145,8 @@ void conv2d_backward(float* dinp, float* dweight, const float* dout, const float
     ConvPrimitives& p = primitives(s);
     dnnl::stream stream(engine());
     if (dinp != nullptr) {
-        const bool plain = p.chosen_src == p.src;
-        dnnl::memory diff = wrap(p.chosen_src, plain ? dinp : p.src_buffer.data());
+        const bool plain = p.nhwc_src == p.src;
+        dnnl::memory diff = wrap(p.nhwc_src, plain ? dinp : p.src_buffer.data());
         p.backward_data.execute(stream, {{DNNL_ARG_DIFF_DST, wrap(p.dst, dout)},
                                          {DNNL_ARG_WEIGHTS, weights_in(p, p.backward_data_weights, weight, stream)},
                                          {DNNL_ARG_DIFF_SRC, diff}});

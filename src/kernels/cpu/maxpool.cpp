@@ -2,6 +2,7 @@
 // -inf, so padding never wins), and the ReLU'd residual sum that ends a bottleneck block.
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "kernels/kernels.h"
 
@@ -9,25 +10,18 @@ namespace vit::cpu {
 
 namespace {
 
-// The input pixel (row * W + column) holding the maximum of output pixel (oy, ox), channel c:
-// the first in row-major window order among equals, as PyTorch picks.
-inline int64_t window_argmax(const float* x, const ConvShape& s, int64_t oy, int64_t ox, int64_t c) {
-    float best = -std::numeric_limits<float>::infinity();
-    int64_t at = -1;
+// Calls f(pixel) for the input pixels (row * W + column) of output pixel (oy, ox)'s window, in
+// row-major order, skipping the padding.
+template <typename F>
+inline void for_each_window_pixel(const ConvShape& s, int64_t oy, int64_t ox, F&& f) {
     for (int64_t ky = 0; ky < s.kernel; ky++) {
         const int64_t iy = oy * s.stride - s.pad_top + ky;
         if (iy < 0 || iy >= s.H) continue;
         for (int64_t kx = 0; kx < s.kernel; kx++) {
             const int64_t ix = ox * s.stride - s.pad_left + kx;
-            if (ix < 0 || ix >= s.W) continue;
-            const float v = x[(iy * s.W + ix) * s.C + c];
-            if (at < 0 || v > best) {
-                best = v;
-                at = iy * s.W + ix;
-            }
+            if (ix >= 0 && ix < s.W) f(iy * s.W + ix);
         }
     }
-    return at;
 }
 
 }  // namespace
@@ -40,33 +34,44 @@ void maxpool_forward(float* out, const float* inp, const ConvShape& s) {
             for (int64_t ox = 0; ox < s.OW; ox++) {
                 float* y = out + ((b * s.OH + oy) * s.OW + ox) * s.C;
                 std::fill(y, y + s.C, -std::numeric_limits<float>::infinity());
-                for (int64_t ky = 0; ky < s.kernel; ky++) {
-                    const int64_t iy = oy * s.stride - s.pad_top + ky;
-                    if (iy < 0 || iy >= s.H) continue;
-                    for (int64_t kx = 0; kx < s.kernel; kx++) {
-                        const int64_t ix = ox * s.stride - s.pad_left + kx;
-                        if (ix < 0 || ix >= s.W) continue;
-                        const float* v = x + (iy * s.W + ix) * s.C;
+                for_each_window_pixel(s, oy, ox, [&](int64_t pixel) {
+                    const float* v = x + pixel * s.C;
 #pragma omp simd
-                        for (int64_t c = 0; c < s.C; c++) y[c] = std::max(y[c], v[c]);
-                    }
-                }
+                    for (int64_t c = 0; c < s.C; c++) y[c] = std::max(y[c], v[c]);
+                });
             }
         }
     }
 }
 
 void maxpool_backward(float* dinp, const float* dout, const float* inp, const ConvShape& s) {
-    // Windows overlap, so each thread owns whole images.
-#pragma omp parallel for
-    for (int64_t b = 0; b < s.B; b++) {
-        const float* x = inp + b * s.H * s.W * s.C;
-        float* dx = dinp + b * s.H * s.W * s.C;
-        std::fill(dx, dx + s.H * s.W * s.C, 0.0f);
-        for (int64_t oy = 0; oy < s.OH; oy++) {
-            for (int64_t ox = 0; ox < s.OW; ox++) {
-                const float* dy = dout + ((b * s.OH + oy) * s.OW + ox) * s.C;
-                for (int64_t c = 0; c < s.C; c++) dx[window_argmax(x, s, oy, ox, c) * s.C + c] += dy[c];
+    // Windows overlap, so each thread owns whole images. Each gradient goes to the first
+    // maximum of its window (row-major order among equals), as PyTorch routes it.
+#pragma omp parallel
+    {
+        std::vector<float> best(static_cast<size_t>(s.C));
+        std::vector<int64_t> at(static_cast<size_t>(s.C));
+#pragma omp for
+        for (int64_t b = 0; b < s.B; b++) {
+            const float* x = inp + b * s.H * s.W * s.C;
+            float* dx = dinp + b * s.H * s.W * s.C;
+            std::fill(dx, dx + s.H * s.W * s.C, 0.0f);
+            for (int64_t oy = 0; oy < s.OH; oy++) {
+                for (int64_t ox = 0; ox < s.OW; ox++) {
+                    std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
+                    std::fill(at.begin(), at.end(), int64_t{-1});
+                    for_each_window_pixel(s, oy, ox, [&](int64_t pixel) {
+                        const float* v = x + pixel * s.C;
+                        for (int64_t c = 0; c < s.C; c++) {
+                            if (at[c] < 0 || v[c] > best[c]) {
+                                best[c] = v[c];
+                                at[c] = pixel;
+                            }
+                        }
+                    });
+                    const float* dy = dout + ((b * s.OH + oy) * s.OW + ox) * s.C;
+                    for (int64_t c = 0; c < s.C; c++) dx[at[c] * s.C + c] += dy[c];
+                }
             }
         }
     }
