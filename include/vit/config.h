@@ -17,8 +17,11 @@ namespace vit {
 
 enum class Pool { Token, Mean };
 
-// One weight-standardised convolution of the hybrid backbone and the GroupNorm after it.
+// One weight-standardised convolution of the hybrid backbone and the GroupNorm after it: the
+// stem's, or in a bottleneck block the shortcut's, the 1x1 reduction, the 3x3, the 1x1 expansion.
+enum class ConvRole { Stem, Shortcut, Conv1, Conv2, Conv3 };
 struct BackboneConv {
+    ConvRole role = ConvRole::Stem;
     std::string conv, norm;  // timm module names, e.g. "patch_embed.backbone.stem.conv"
     int64_t in_channels = 0, out_channels = 0, kernel = 1, stride = 1;
     int64_t in_height = 0, in_width = 0;

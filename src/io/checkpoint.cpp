@@ -116,6 +116,9 @@ ViTConfig config_from_weights(const WeightSource& w, int64_t num_heads) {
             int64_t blocks = 0;
             while (w.find(fmt::format("patch_embed.backbone.stages.{}.blocks.{}.conv1.weight", s, blocks))) blocks++;
             c.hybrid_layers.push_back(blocks);
+            if (c.hybrid_layers.size() > 4) {
+                fail("'{}' has a hybrid backbone of more than 4 stages; at most 4 are supported", w.path);
+            }
         }
         const int64_t stride = int64_t{4} << std::max<int64_t>(static_cast<int64_t>(c.hybrid_layers.size()) - 1, 0);
         c.image_height = c.image_width = grid * c.patch_size * stride;

@@ -63,7 +63,7 @@ std::vector<BackboneConv> ViTConfig::backbone_convs() const {
     std::vector<BackboneConv> convs;
     if (!hybrid) return convs;
     const std::string root = "patch_embed.backbone.";
-    convs.push_back({root + "stem.conv", root + "stem.norm", channels, hybrid_width, 7, 2, image_height,
+    convs.push_back({ConvRole::Stem, root + "stem.conv", root + "stem.norm", channels, hybrid_width, 7, 2, image_height,
                      image_width, true});
     int64_t h = half_up(half_up(image_height)), w = half_up(half_up(image_width)), in = hybrid_width;
     for (size_t s = 0; s < hybrid_layers.size(); s++) {
@@ -72,15 +72,15 @@ std::vector<BackboneConv> ViTConfig::backbone_convs() const {
             const std::string b = fmt::format("{}stages.{}.blocks.{}.", root, s, j);
             const int64_t stride = s > 0 && j == 0 ? 2 : 1;
             if (j == 0) {
-                convs.push_back({b + "downsample.conv", b + "downsample.norm", in, out, 1, stride, h, w, false});
+                convs.push_back({ConvRole::Shortcut, b + "downsample.conv", b + "downsample.norm", in, out, 1, stride, h, w, false});
             }
-            convs.push_back({b + "conv1", b + "norm1", in, mid, 1, 1, h, w, true});
-            convs.push_back({b + "conv2", b + "norm2", mid, mid, 3, stride, h, w, true});
+            convs.push_back({ConvRole::Conv1, b + "conv1", b + "norm1", in, mid, 1, 1, h, w, true});
+            convs.push_back({ConvRole::Conv2, b + "conv2", b + "norm2", mid, mid, 3, stride, h, w, true});
             if (stride == 2) {
                 h = half_up(h);
                 w = half_up(w);
             }
-            convs.push_back({b + "conv3", b + "norm3", mid, out, 1, 1, h, w, false});
+            convs.push_back({ConvRole::Conv3, b + "conv3", b + "norm3", mid, out, 1, 1, h, w, false});
             in = out;
         }
     }

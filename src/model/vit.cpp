@@ -398,11 +398,11 @@ void ViT::plan_backbone(Plan& plan, Act&& act, Scratch&& scr) const {
             u.out = act(n);
         } else {
             // the stem writes pool[0] and pools into pool[1]; conv1..3 follow their block's input
-            const bool is_shortcut = convs[i].conv.ends_with("downsample.conv");
-            const int64_t step = i == 0 ? -1 : convs[i].conv.ends_with("conv1") ? 1 : convs[i].conv.ends_with("conv2") ? 2 : 3;
-            u.conv = u.out = is_shortcut ? shortcut : pool[(input + step) % 4];
+            const ConvRole role = convs[i].role;
+            const int64_t step = role == ConvRole::Stem ? 3 : role == ConvRole::Conv1 ? 1 : role == ConvRole::Conv2 ? 2 : 3;
+            u.conv = u.out = role == ConvRole::Shortcut ? shortcut : pool[(input + step) % 4];
         }
-        if (convs[i].conv.ends_with("conv3")) {
+        if (convs[i].role == ConvRole::Conv3) {
             a.blocks.push_back(training ? act(n) : u.out);
             input = (input + 3) % 4;
         }
@@ -476,7 +476,7 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
         u.in_height = conv.in_height;
         u.in_width = conv.in_width;
         u.relu = conv.relu;
-        u.shortcut = conv.conv.ends_with("downsample.conv");
+        u.shortcut = conv.role == ConvRole::Shortcut;
         v.backbone.convs.push_back(u);
     }
     v.backbone.groups = ViTConfig::kGroupNormGroups;
