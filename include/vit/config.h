@@ -50,6 +50,10 @@ struct ViTConfig {
     float attn_drop_rate = 0.0f;   // on attention probabilities
     float drop_path_rate = 0.0f;   // stochastic depth, rising linearly to this over the blocks
     bool patch_norm = false;       // lucidrains: LayerNorm before and after the patch projection
+    // PyTorch's nn.TransformerEncoderLayer (norm_first=False) inside nn.TransformerEncoder: each
+    // block normalises after its residual sums, and there is no final norm (unless fc_norm).
+    bool post_norm = false;
+    bool mlp_relu = false;         // ReLU instead of GELU in the MLP (nn.TransformerEncoderLayer's default)
     // Hybrid (paper section 4.1, timm's vit_*_r*): a ResNet-v2 backbone replaces the image
     // patches. Stem: 7x7 stride-2 convolution to hybrid_width channels, GroupNorm + ReLU, 3x3
     // stride-2 max pool; then one stage per entry of hybrid_layers, of that many bottleneck
@@ -75,6 +79,7 @@ struct ViTConfig {
     int64_t patch_dim() const { return embed_in_channels() * patch_size * patch_size; }
     int64_t head_size() const { return head_dim > 0 ? head_dim : embed_dim / num_heads; }
     int64_t inner_dim() const { return num_heads * head_size(); }
+    bool final_norm() const { return fc_norm || !post_norm; }  // the head's LayerNorm ("norm" or "fc_norm")
     int64_t feature_dim() const { return pre_logits_dim > 0 ? pre_logits_dim : embed_dim; }
     int64_t output_dim() const { return num_classes > 0 ? num_classes : feature_dim(); }
     // The hybrid backbone's convolutions in timm's order: the stem's, then per bottleneck block

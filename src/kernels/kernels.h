@@ -31,10 +31,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 // With `packed`, weight holds pack_weight's blocked layout instead of [N,K] (forward only).
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
                     int64_t K, int64_t N, bool packed);
-// Inference: out = GELU(inp @ weight^T + bias), GELU (erf or tanh kind) inside oneDNN's product
-// as a post-op, which saves a pass over out.
-void matmul_gelu_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
-                         int64_t K, int64_t N, bool tanh_approx, bool packed);
+// The MLP's activation: exact GELU, its tanh approximation, or ReLU.
+enum class Activation { GeluErf, GeluTanh, Relu };
+// Inference: out = activation(inp @ weight^T + bias), the activation inside oneDNN's product as a
+// post-op, which saves a pass over out.
+void matmul_activation_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
+                               int64_t K, int64_t N, Activation activation, bool packed);
 // Inference weights packed once into the blocked layout oneDNN's product kernels read directly
 // (fp32 or bf16 elements): packed_weight_bytes for a weight[N,K], and the copy into it.
 int64_t packed_weight_bytes(int64_t K, int64_t N, bool bf16);
@@ -54,8 +56,8 @@ void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const 
 void matmul_forward_bf16_out(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                              int64_t K, int64_t N, bool packed);
 // The same in bf16, with out rounded to bf16 (the input of the next product).
-void matmul_gelu_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
-                              int64_t K, int64_t N, bool tanh_approx, bool packed);
+void matmul_activation_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
+                                    int64_t K, int64_t N, Activation activation, bool packed);
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,
                           const bf16* inp, const bf16* weight, int64_t M, int64_t K, int64_t N);
 // out[i] = inp[i] rounded to the nearest bf16 (ties to even), as PyTorch's x.bfloat16().
@@ -81,6 +83,10 @@ void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx);
 void gelu_forward_bf16(bf16* out, const float* inp, int64_t n, bool tanh_approx);
 // dinp = dout * GELU'(inp) (written).
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, bool tanh_approx);
+
+// out = max(inp, 0); out may alias inp. The backward is relu_backward below (with the forward's
+// input or output: both are > 0 at the same places).
+void relu_forward(float* out, const float* inp, int64_t n);
 
 // out = tanh(inp); backward uses the forward output: dinp += dout * (1 - out^2).
 void tanh_forward(float* out, const float* inp, int64_t n);

@@ -16,9 +16,11 @@ void head_forward(const HeadParams& p, const HeadActs& a, const float* x, int64_
         cpu::pool_forward(a.pooled, x, B, N, D, p.mean_pool);
         norm_forward(p.norm, a.pooled_normed, a.pooled, B);
         pooled = a.pooled_normed.out;
-    } else {
+    } else if (p.has_norm) {
         norm_forward(p.norm, a.tokens_normed, x, B * N);
         cpu::pool_forward(a.pooled, a.tokens_normed.out, B, N, D, p.mean_pool);
+    } else {
+        cpu::pool_forward(a.pooled, x, B, N, D, p.mean_pool);
     }
     const float* features = pooled;
     if (p.has_pre_logits) {
@@ -60,6 +62,8 @@ void head_backward(const HeadParams& p, const HeadActs& a, const HeadScratch& s,
         std::memset(s.dtokens, 0, static_cast<size_t>(B * D) * sizeof(float));
         norm_backward(p.norm, s.dtokens, dpooled_out, a.pooled_normed, a.pooled, B);
         cpu::pool_backward(dx, s.dtokens, B, N, D, p.mean_pool);
+    } else if (!p.has_norm) {
+        cpu::pool_backward(dx, dpooled_out, B, N, D, p.mean_pool);  // forward: pooled = pool(x)
     } else {
         // forward: pooled = pool(norm(x))
         std::memset(s.dtokens, 0, static_cast<size_t>(B * N * D) * sizeof(float));

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "kernels/kernels.h"
 #include "vit/bf16.h"
 
 namespace vit::layers {
@@ -52,14 +53,14 @@ struct Dropout {
 // inp_bf16 [rows, in] receives inp rounded to bf16 (mixed precision only; else unused).
 void linear_forward(const Linear& l, float* out, const float* inp, bf16* inp_bf16, int64_t rows);
 // What a product does with its result. Write: out = Linear(inp), or in mixed precision out_bf16
-// rounded when out_bf16 is given. Gelu: out = GELU(Linear(inp)), inside oneDNN's product, or
-// out_bf16 rounded in mixed precision (inference only: the pre-activation the backward needs is
-// not kept).
-enum class Epilogue { Write, Gelu };
+// rounded when out_bf16 is given. Activate: out = act(Linear(inp)) (the MLP's GELU or ReLU), inside
+// oneDNN's product, or out_bf16 rounded in mixed precision (inference only: the pre-activation the
+// backward needs is not kept).
+enum class Epilogue { Write, Activate };
 // In mixed precision the product reads inp_bf16, which the stage before has written (a norm or
 // GELU writing bf16 directly, or round_to_bf16); in fp32 it reads inp.
 void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, const float* inp,
-                    const bf16* inp_bf16, int64_t rows, bool gelu_tanh = false);
+                    const bf16* inp_bf16, int64_t rows, cpu::Activation act = cpu::Activation::GeluErf);
 // inp_bf16 is the bf16 input the forward product read; dout_bf16 [rows, out] is scratch (mixed
 // precision only).
 void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp,
@@ -112,14 +113,20 @@ void embedding_forward(const EmbeddingParams& p, const EmbeddingActs& a, const f
 void embedding_backward(const EmbeddingParams& p, const EmbeddingActs& a, const EmbeddingScratch& s,
                         float* dx, int64_t B, const Dropout& drop);
 
-// ---- encoder block (pre-norm) -----------------------------------------------------------------
+// ---- encoder block ------------------------------------------------------------------------------
+// pre-norm (timm, the paper):
 //   x_mid = x_in  + DropPath(Dropout(proj(Attention(norm1(x_in)))))
-//   x_out = x_mid + DropPath(Dropout(fc2(Dropout(GELU(fc1(norm2(x_mid)))))))
+//   x_out = x_mid + DropPath(Dropout(fc2(Dropout(act(fc1(norm2(x_mid)))))))
+// post-norm (PyTorch's nn.TransformerEncoderLayer, norm_first=False):
+//   x_mid = norm1(x_in  + DropPath(Dropout(proj(Attention(x_in)))))
+//   x_out = norm2(x_mid + DropPath(Dropout(fc2(Dropout(act(fc1(x_mid)))))))
+// act is GELU (exact or tanh) or ReLU.
 
 struct BlockParams {
     int64_t index = 0;  // depth position: names random streams
     int64_t heads = 0, head_size = 0;
-    bool gelu_tanh = false;
+    bool post_norm = false;
+    cpu::Activation activation = cpu::Activation::GeluErf;
     float drop = 0.0f, attn_drop = 0.0f, drop_path = 0.0f;
     Norm norm1;
     Linear qkv, proj;
@@ -128,16 +135,20 @@ struct BlockParams {
 };
 
 // In inference the model points x_mid and x_out at x_in and every block at the same buffers.
+// Post-norm: ln1.out is x_mid and ln2.out is x_out (fp32 at both precisions), sum1 and sum2 the
+// residual sums the norms read, and ln1_bf16 / ln2_bf16 hold x_in / x_mid rounded for qkv / fc1.
 struct BlockActs {
     NormActs ln1;             // [B*N, D] (out: fp32 only; mixed precision keeps ln1_bf16)
+    float* sum1 = nullptr;    // [B*N, D] (post-norm)
+    float* sum2 = nullptr;    // [B*N, D] (post-norm)
     float* qkv = nullptr;     // [B*N, 3I] (fp32 only; mixed precision keeps qkv_bf16)
     float* probs = nullptr;   // [B, NH, N, N]
     float* atty = nullptr;    // [B*N, I] (fp32 only; mixed precision keeps atty_bf16)
     float* branch = nullptr;  // [B*N, D]: a residual branch's output before the add
     float* x_mid = nullptr;   // [B*N, D]
     NormActs ln2;             // [B*N, D] (out: fp32 only; mixed precision keeps ln2_bf16)
-    float* fc1 = nullptr;     // [B*N, M]: before GELU
-    float* gelu = nullptr;    // [B*N, M]: after GELU and dropout (not kept when mixed without dropout)
+    float* fc1 = nullptr;     // [B*N, M]: before the activation (ReLU: after, in place)
+    float* gelu = nullptr;    // [B*N, M]: after the activation and dropout (not kept when mixed without dropout)
     float* x_out = nullptr;   // [B*N, D]
     float* path_scale1 = nullptr;  // [B]: DropPath scales (training only)
     float* path_scale2 = nullptr;  // [B]
@@ -170,6 +181,7 @@ void block_backward(const BlockParams& p, const BlockActs& a, const BlockScratch
 
 struct HeadParams {
     bool mean_pool = false;
+    bool has_norm = true;  // false: a post-norm encoder's output is pooled as it is
     bool fc_norm = false;  // norm after pooling instead of on every token
     Norm norm;
     bool has_pre_logits = false;
@@ -179,7 +191,7 @@ struct HeadParams {
 };
 
 struct HeadActs {
-    NormActs tokens_normed;     // [B*N, D] (not fc_norm)
+    NormActs tokens_normed;     // [B*N, D] (a norm, not fc_norm)
     float* pooled = nullptr;    // [B, D]
     NormActs pooled_normed;     // [B, D] (fc_norm)
     float* pre_logits = nullptr;// [B, R]: after tanh

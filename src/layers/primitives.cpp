@@ -5,12 +5,12 @@
 namespace vit::layers {
 
 void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, const float* inp,
-                    const bf16* inp_bf16, int64_t rows, bool gelu_tanh) {
+                    const bf16* inp_bf16, int64_t rows, cpu::Activation act) {
     if (l.weight_bf16 == nullptr) {
         switch (e) {
             case Epilogue::Write: cpu::matmul_forward(out, inp, l.weight, l.bias, rows, l.in, l.out, l.packed); return;
-            case Epilogue::Gelu:
-                cpu::matmul_gelu_forward(out, inp, l.weight, l.bias, rows, l.in, l.out, gelu_tanh, l.packed);
+            case Epilogue::Activate:
+                cpu::matmul_activation_forward(out, inp, l.weight, l.bias, rows, l.in, l.out, act, l.packed);
                 return;
         }
     }
@@ -22,9 +22,9 @@ void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, con
                 cpu::matmul_forward_bf16(out, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, l.packed);
             }
             return;
-        case Epilogue::Gelu:
-            cpu::matmul_gelu_forward_bf16(out_bf16, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, gelu_tanh,
-                                           l.packed);
+        case Epilogue::Activate:
+            cpu::matmul_activation_forward_bf16(out_bf16, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, act,
+                                                l.packed);
             return;
     }
 }

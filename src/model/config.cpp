@@ -204,6 +204,8 @@ std::string ViTConfig::to_json() const {
     j["attn_drop_rate"] = attn_drop_rate;
     j["drop_path_rate"] = drop_path_rate;
     j["patch_norm"] = patch_norm;
+    if (post_norm) j["post_norm"] = true;
+    if (mlp_relu) j["mlp_relu"] = true;
     if (hybrid) {
         j["hybrid"] = true;
         j["hybrid_layers"] = hybrid_layers;
@@ -263,6 +265,8 @@ ViTConfig ViTConfig::from_json(const std::string& text) {
         else if (key == "attn_drop_rate") number(c.attn_drop_rate);
         else if (key == "drop_path_rate") number(c.drop_path_rate);
         else if (key == "patch_norm") boolean(c.patch_norm);
+        else if (key == "post_norm") boolean(c.post_norm);
+        else if (key == "mlp_relu") boolean(c.mlp_relu);
         else if (key == "hybrid") boolean(c.hybrid);
         else if (key == "hybrid_width") integer(c.hybrid_width);
         else if (key == "hybrid_layers") {

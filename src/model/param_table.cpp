@@ -73,7 +73,9 @@ std::vector<ParamInfo> param_table_build(const ViTConfig& c) {
         linear(p + "mlp.fc1", D, c.mlp_dim, true);
         linear(p + "mlp.fc2", c.mlp_dim, D, true);
     }
-    norm(c.fc_norm ? "fc_norm" : "norm", D);
+    if (c.final_norm()) {
+        norm(c.fc_norm ? "fc_norm" : "norm", D);
+    }
     if (c.pre_logits_dim > 0) {
         linear("pre_logits.fc", D, c.pre_logits_dim, true);
     }

@@ -278,15 +278,24 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
             if (training || l == 0) {
                 // Mixed precision: the norms and GELU write their Linears' bf16 inputs directly;
                 // GELU's fp32 output is only kept for dropout.
-                a.ln1 = norm_acts(rows, D, mixed);
+                // Post-norm: the norms' fp32 outputs are the block's x_mid and x_out.
+                a.ln1 = norm_acts(rows, D, mixed && !c.post_norm);
                 a.qkv = mixed ? nullptr : act(rows * 3 * I);
                 a.atty = mixed ? nullptr : act(rows * I);
-                a.ln2 = norm_acts(rows, D, mixed);
+                a.ln2 = norm_acts(rows, D, mixed && !c.post_norm);
                 a.fc1 = training ? act(rows * M) : nullptr;  // inference runs GELU inside fc1's product
                 a.gelu = mixed && !(training && c.drop_rate > 0.0f) ? nullptr : act(rows * M);
                 a.branch = branch;
-                a.x_mid = training ? act(rows * D) : e.x;
-                a.x_out = training ? act(rows * D) : e.x;
+                if (c.post_norm) {
+                    a.sum1 = act(rows * D);
+                    a.sum2 = training ? act(rows * D) : a.sum1;
+                    if (!training) a.ln1.out = a.ln2.out = e.x;
+                    a.x_mid = a.ln1.out;
+                    a.x_out = a.ln2.out;
+                } else {
+                    a.x_mid = training ? act(rows * D) : e.x;
+                    a.x_out = training ? act(rows * D) : e.x;
+                }
                 a.path_scale1 = training ? act(B) : nullptr;
                 a.path_scale2 = training ? act(B) : nullptr;
                 a.probs = act(B * NH * N * N);
@@ -304,7 +313,7 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
             }
         }
         layers::HeadActs& h = plan->head;
-        if (!c.fc_norm) {
+        if (!c.fc_norm && c.final_norm()) {
             h.tokens_normed = norm_acts(rows, D);
         }
         h.pooled = act(B * D);
@@ -504,7 +513,10 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
         b.index = i;
         b.heads = c.num_heads;
         b.head_size = c.head_size();
-        b.gelu_tanh = c.gelu == Gelu::Tanh;
+        b.post_norm = c.post_norm;
+        b.activation = c.mlp_relu               ? cpu::Activation::Relu
+                       : c.gelu == Gelu::Tanh ? cpu::Activation::GeluTanh
+                                              : cpu::Activation::GeluErf;
         b.drop = c.drop_rate;
         b.attn_drop = c.attn_drop_rate;
         b.drop_path = c.drop_path_at(i);
@@ -519,7 +531,10 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
     layers::HeadParams& h = v.head;
     h.mean_pool = c.pool == Pool::Mean;
     h.fc_norm = c.fc_norm;
-    h.norm = norm(c.fc_norm ? "fc_norm" : "norm", D);
+    h.has_norm = c.final_norm();
+    if (h.has_norm) {
+        h.norm = norm(c.fc_norm ? "fc_norm" : "norm", D);
+    }
     h.has_pre_logits = c.pre_logits_dim > 0;
     if (h.has_pre_logits) {
         h.pre_logits = linear("pre_logits.fc", D, c.pre_logits_dim, true);

@@ -112,9 +112,9 @@ TEST(RoundToBf16, MatchesTheDefinitionIncludingTiesAndSpecials) {
     EXPECT_EQ(to_float(s[2]), std::numeric_limits<float>::infinity());
 }
 
-// GELU inside the product (inference), fp32 and bf16; bf16 outputs are rounded, so the tolerance
-// is one bf16 step (2^-8 relative).
-TEST_P(Matmul, FusedGeluMatchesReference) {
+// GELU (both kinds) and ReLU inside the product (inference), fp32 and bf16; bf16 outputs are
+// rounded, so the tolerance is one bf16 step (2^-8 relative).
+TEST_P(Matmul, FusedActivationMatchesReference) {
     auto [M, K, N, has_bias] = GetParam();
     auto inp = random_floats(M * K, 1), w = random_floats(N * K, 2), b = random_floats(N, 3);
     const float* bias = has_bias ? b.data() : nullptr;
@@ -123,18 +123,24 @@ TEST_P(Matmul, FusedGeluMatchesReference) {
         const ref::Vec product = bf16_products ? ref::matmul_bf16(to_double(inp), to_double(w), bias_d, M, K, N)
                                                : ref::matmul(to_double(inp), to_double(w), bias_d, M, K, N);
         const char* kind = bf16_products ? "bf16" : "fp32";
-        for (bool tanh_kind : {false, true}) {
-            const ref::Vec expected = ref::gelu(product, tanh_kind);
+        for (cpu::Activation act : {cpu::Activation::GeluErf, cpu::Activation::GeluTanh, cpu::Activation::Relu}) {
+            ref::Vec expected = product;
+            if (act == cpu::Activation::Relu) {
+                for (double& v : expected) v = std::max(v, 0.0);
+            } else {
+                expected = ref::gelu(product, act == cpu::Activation::GeluTanh);
+            }
+            const int kind_index = static_cast<int>(act);  // names the activation in messages
             std::vector<float> out(static_cast<size_t>(M * N));
             if (bf16_products) {
                 std::vector<bf16> out_bf16(out.size());
-                cpu::matmul_gelu_forward_bf16(out_bf16.data(), rounded(inp).data(), rounded(w).data(), bias, M, K, N,
-                                              tanh_kind, false);
+                cpu::matmul_activation_forward_bf16(out_bf16.data(), rounded(inp).data(), rounded(w).data(), bias, M, K,
+                                                    N, act, false);
                 for (size_t i = 0; i < out.size(); i++) out[i] = to_float(out_bf16[i]);
-                EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1.0 / 256}, kind)) << "gelu, tanh " << tanh_kind;
+                EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1.0 / 256}, kind)) << "activation " << kind_index;
             } else {
-                cpu::matmul_gelu_forward(out.data(), inp.data(), w.data(), bias, M, K, N, tanh_kind, false);
-                EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, kind)) << "gelu, tanh " << tanh_kind;
+                cpu::matmul_activation_forward(out.data(), inp.data(), w.data(), bias, M, K, N, act, false);
+                EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, kind)) << "activation " << kind_index;
             }
         }
     }
@@ -182,12 +188,13 @@ TEST_P(Matmul, PackedWeightsGiveTheSameProducts) {
             const auto* pw = reinterpret_cast<const bf16*>(packed.data());
             cpu::matmul_forward_bf16(out.data(), inp_bf16.data(), pw, bias, M, K, N, true);
             std::vector<bf16> gelu_bf16(out.size());
-            cpu::matmul_gelu_forward_bf16(gelu_bf16.data(), inp_bf16.data(), pw, bias, M, K, N, false, true);
+            cpu::matmul_activation_forward_bf16(gelu_bf16.data(), inp_bf16.data(), pw, bias, M, K, N,
+                                                cpu::Activation::GeluErf, true);
             for (size_t i = 0; i < out.size(); i++) gelu_out[i] = to_float(gelu_bf16[i]);
         } else {
             const auto* pw = reinterpret_cast<const float*>(packed.data());
             cpu::matmul_forward(out.data(), inp.data(), pw, bias, M, K, N, true);
-            cpu::matmul_gelu_forward(gelu_out.data(), inp.data(), pw, bias, M, K, N, false, true);
+            cpu::matmul_activation_forward(gelu_out.data(), inp.data(), pw, bias, M, K, N, cpu::Activation::GeluErf, true);
         }
         EXPECT_TRUE(all_near(out, to_float(product), {1e-5, 1e-4}, kind));
         EXPECT_TRUE(all_near(gelu_out, to_float(ref::gelu(product, false)), {1e-5, bf16_products ? 1.0 / 256 : 1e-4},

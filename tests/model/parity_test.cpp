@@ -161,7 +161,8 @@ TEST_P(Parity, MatchesPyTorch) {
 INSTANTIATE_TEST_SUITE_P(Configs, Parity,
                          ::testing::Values("token_erf", "mean_fcnorm_tanh", "headdim_prelogits",
                                            "features", "patch_norm", "fashion_shape", "bf16_token_erf",
-                                           "bf16_patch_norm", "bf16_fashion_shape", "hybrid_stages",
+                                           "bf16_patch_norm", "bf16_fashion_shape", "post_norm_relu",
+                                           "hybrid_stages",
                                            "hybrid_stem_patch2"));
 
 }  // namespace

@@ -49,6 +49,9 @@ CONFIGS = {
     "fashion_shape": dict(image_height=28, image_width=28, patch_size=4, channels=1, embed_dim=40,
                           depth=3, num_heads=5, mlp_dim=80, qkv_bias=False, gelu="tanh",
                           pre_logits_dim=16),
+    # nn.TransformerEncoderLayer blocks (post-norm, ReLU, eps 1e-5) with no final norm, the
+    # seeds' encoder; drop rates 0 so that PyTorch's own layer can check the reference block
+    "post_norm_relu": dict(post_norm=True, mlp_relu=True, layernorm_eps=1e-5, depth=3),
     # hybrid: stem and two stages of ResNet-v2 bottlenecks (an identity block, a stride-2
     # shortcut) on 36x28 images, whose odd maps (18x14 -> 9x7 -> 5x4) pad asymmetrically
     "hybrid_stages": dict(image_height=36, image_width=28, patch_size=1, hybrid=True, hybrid_layers=[2, 1],
@@ -127,6 +130,10 @@ def make(name, overrides, out_dir, seed, bf16=False):
     model = ViT(c, bf16=bf16)
     randomise(model, gen)
     tensors = {k: v.clone() for k, v in state_dict_for_file(model).items()}
+    if c.get("post_norm") and not bf16:  # the reference block is PyTorch's encoder layer
+        x = torch.randn(BATCH, 5, c["embed_dim"], generator=gen)
+        for block in model.blocks:
+            torch.testing.assert_close(block(x), vit_ref.torch_encoder_layer(block, c)(x), rtol=1e-5, atol=1e-5)
 
     images = torch.randn(BATCH, c["channels"], c["image_height"], c["image_width"], generator=gen)
     targets = torch.randint(0, max(c["num_classes"], 1), (BATCH,), generator=gen)

@@ -31,6 +31,17 @@ def probe(f, x):
     return f(x.double()).float() if FLOAT64_PROBE else f(x)
 
 
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm, in float64 under FLOAT64_PROBE (its output is rounded to bf16 where a Linear
+    reads it, so its sums' order can flip a rounding too)."""
+
+    def forward(self, x):
+        if not FLOAT64_PROBE:
+            return super().forward(x)
+        return F.layer_norm(x.double(), self.normalized_shape, self.weight.double(), self.bias.double(),
+                            self.eps).float()
+
+
 class Bf16Linear(torch.autograd.Function):
     """The mixed-precision Linear of the C++ engine: the products take bf16-rounded operands
     (exact in fp32) and sum in fp32; the bias and all outputs stay fp32. The backward rounds the
@@ -103,10 +114,10 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim, hidden, gelu):
+    def __init__(self, dim, hidden, gelu, relu=False):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU(approximate="tanh" if gelu == "tanh" else "none")
+        self.act = nn.ReLU() if relu else nn.GELU(approximate="tanh" if gelu == "tanh" else "none")
         self.fc2 = nn.Linear(hidden, dim)
         self.bf16 = False
 
@@ -119,12 +130,16 @@ class Block(nn.Module):
         super().__init__()
         dim, eps = c["embed_dim"], c["layernorm_eps"]
         head_dim = c["head_dim"] or dim // c["num_heads"]
-        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.norm1 = LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, c["num_heads"], head_dim, c["qkv_bias"])
-        self.norm2 = nn.LayerNorm(dim, eps=eps)
-        self.mlp = Mlp(dim, c["mlp_dim"], c["gelu"])
+        self.norm2 = LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, c["mlp_dim"], c["gelu"], c.get("mlp_relu", False))
+        self.post_norm = c.get("post_norm", False)
 
     def forward(self, x):
+        if self.post_norm:  # nn.TransformerEncoderLayer(norm_first=False)
+            x = self.norm1(x + self.attn(x))
+            return self.norm2(x + self.mlp(x))
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
@@ -246,10 +261,10 @@ class PatchEmbed(nn.Module):
         self.patch, self.patch_norm, self.bf16 = P, c["patch_norm"], False
         self.backbone = Backbone(c) if c.get("hybrid") else None
         if self.patch_norm:
-            self.norm_pre = nn.LayerNorm(C * P * P, eps=c["layernorm_eps"])
+            self.norm_pre = LayerNorm(C * P * P, eps=c["layernorm_eps"])
         self.proj = nn.Conv2d(C, D, P, P)
         if self.patch_norm:
-            self.norm = nn.LayerNorm(D, eps=c["layernorm_eps"])
+            self.norm = LayerNorm(D, eps=c["layernorm_eps"])
 
     def forward(self, img):
         if self.backbone is not None:
@@ -290,9 +305,9 @@ class ViT(nn.Module):
         self.patch_embed = PatchEmbed(c)
         self.blocks = nn.ModuleList([Block(c) for _ in range(c["depth"])])
         if c["fc_norm"]:
-            self.fc_norm = nn.LayerNorm(D, eps=c["layernorm_eps"])
-        else:
-            self.norm = nn.LayerNorm(D, eps=c["layernorm_eps"])
+            self.fc_norm = LayerNorm(D, eps=c["layernorm_eps"])
+        elif not c.get("post_norm"):  # nn.TransformerEncoder's default: no final norm
+            self.norm = LayerNorm(D, eps=c["layernorm_eps"])
         feat = D
         if c["pre_logits_dim"]:
             self.pre_logits = PreLogits(D, c["pre_logits_dim"])
@@ -308,7 +323,7 @@ class ViT(nn.Module):
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
         for blk in self.blocks:
             x = blk(x)
-        if not self.c["fc_norm"]:
+        if not self.c["fc_norm"] and not self.c.get("post_norm"):
             x = self.norm(x)
         x = x[:, 1:].mean(dim=1) if self.c["pool"] == "mean" else x[:, 0]
         if self.c["fc_norm"]:
@@ -318,6 +333,24 @@ class ViT(nn.Module):
         if self.c["num_classes"]:
             x = self.head(x)
         return x
+
+
+def torch_encoder_layer(block, c):
+    """PyTorch's own nn.TransformerEncoderLayer with the weights of a post-norm Block (the oracle
+    the reference block is checked against): in_proj = qkv, out_proj = proj, linear1/2 = fc1/2."""
+    layer = nn.TransformerEncoderLayer(c["embed_dim"], c["num_heads"], c["mlp_dim"], dropout=0.0,
+                                       activation="relu" if c.get("mlp_relu") else "gelu",
+                                       layer_norm_eps=c["layernorm_eps"], batch_first=True, norm_first=False)
+    with torch.no_grad():
+        layer.self_attn.in_proj_weight.copy_(block.attn.qkv.weight)
+        layer.self_attn.in_proj_bias.copy_(block.attn.qkv.bias)
+        layer.self_attn.out_proj.weight.copy_(block.attn.proj.weight)
+        layer.self_attn.out_proj.bias.copy_(block.attn.proj.bias)
+        for ours, theirs in ((block.mlp.fc1, layer.linear1), (block.mlp.fc2, layer.linear2),
+                             (block.norm1, layer.norm1), (block.norm2, layer.norm2)):
+            theirs.weight.copy_(ours.weight)
+            theirs.bias.copy_(ours.bias)
+    return layer
 
 
 def param_groups(model, weight_decay):

@@ -40,7 +40,7 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 
-enum class Activation { None, GeluErf, GeluTanh };
+enum class PostOp { None, GeluErf, GeluTanh, Relu };
 
 // A product C[M,N] (=, or += with `accumulate`) A[M,K] B[K,N] (+ bias[N]), then `activation`,
 // with an fp32 bias. A and B are fp32 or bf16 and may be transposed views: element (i, j) of A is
@@ -52,7 +52,7 @@ struct ProductShape {
     int64_t b_strides[2] = {0, 0};
     bool bias = false;
     bool accumulate = false;
-    Activation activation = Activation::None;
+    PostOp activation = PostOp::None;
     dt c_type = dt::f32;
     bool b_packed = false;  // B in the blocked layout of packed_weight_desc (b_strides unused)
 
@@ -107,10 +107,11 @@ const ProductPrimitive& product_primitive(const ProductShape& s) {
         if (s.accumulate) {
             ops.append_sum(1.0f);
         }
-        if (s.activation != Activation::None) {
-            ops.append_eltwise(1.0f, s.activation == Activation::GeluErf ? dnnl::algorithm::eltwise_gelu_erf
-                                                                         : dnnl::algorithm::eltwise_gelu_tanh,
-                               0.0f, 0.0f);
+        if (s.activation != PostOp::None) {
+            const dnnl::algorithm algorithm = s.activation == PostOp::GeluErf    ? dnnl::algorithm::eltwise_gelu_erf
+                                              : s.activation == PostOp::GeluTanh ? dnnl::algorithm::eltwise_gelu_tanh
+                                                                                 : dnnl::algorithm::eltwise_relu;
+            ops.append_eltwise(1.0f, algorithm, 0.0f, 0.0f);
         }
         dnnl::primitive_attr attr;
         attr.set_post_ops(ops);
@@ -142,13 +143,20 @@ void product(const ProductShape& s, void* c, const void* a, const void* b, const
 // strides (1, K).
 // With `packed`, weight is held in the packed layout instead (see pack_weight).
 ProductShape linear_shape(int64_t M, int64_t K, int64_t N, dt type, bool bias, bool packed,
-                          Activation activation = Activation::None, dt c_type = dt::f32) {
+                          PostOp activation = PostOp::None, dt c_type = dt::f32) {
     return {.M = M, .K = K, .N = N, .type = type, .a_strides = {K, 1}, .b_strides = {1, K},
             .bias = bias, .accumulate = false, .activation = activation, .c_type = c_type,
             .b_packed = packed};
 }
 
-Activation gelu_kind(bool tanh_approx) { return tanh_approx ? Activation::GeluTanh : Activation::GeluErf; }
+PostOp post_op(Activation a) {
+    switch (a) {
+        case Activation::GeluErf: return PostOp::GeluErf;
+        case Activation::GeluTanh: return PostOp::GeluTanh;
+        case Activation::Relu: return PostOp::Relu;
+    }
+    return PostOp::None;
+}
 
 constexpr int64_t kBiasBlock = 128;
 
@@ -213,10 +221,9 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
     product(linear_shape(M, K, N, dt::f32, bias != nullptr, packed), out, inp, weight, bias);
 }
 
-void matmul_gelu_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
-                         int64_t K, int64_t N, bool tanh_approx, bool packed) {
-    product(linear_shape(M, K, N, dt::f32, bias != nullptr, packed, gelu_kind(tanh_approx)), out, inp,
-            weight, bias);
+void matmul_activation_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
+                               int64_t K, int64_t N, Activation activation, bool packed) {
+    product(linear_shape(M, K, N, dt::f32, bias != nullptr, packed, post_op(activation)), out, inp, weight, bias);
 }
 
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -253,14 +260,14 @@ void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const 
 
 void matmul_forward_bf16_out(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                              int64_t K, int64_t N, bool packed) {
-    product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed, Activation::None, dt::bf16), out, inp,
+    product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed, PostOp::None, dt::bf16), out, inp,
             weight, bias);
 }
 
-void matmul_gelu_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
-                              int64_t K, int64_t N, bool tanh_approx, bool packed) {
-    product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed, gelu_kind(tanh_approx), dt::bf16), out,
-            inp, weight, bias);
+void matmul_activation_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
+                                    int64_t K, int64_t N, Activation activation, bool packed) {
+    product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed, post_op(activation), dt::bf16), out, inp,
+            weight, bias);
 }
 
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,

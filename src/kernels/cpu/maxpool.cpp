@@ -1,5 +1,5 @@
 // Max pooling over channel-last maps with TF "same" padding (timm's MaxPool2dSame pads with
-// -inf, so padding never wins), and the ReLU'd residual sum that ends a bottleneck block.
+// -inf, so padding never wins), ReLU, and the ReLU'd residual sum that ends a bottleneck block.
 #include <algorithm>
 #include <limits>
 #include <vector>
@@ -80,6 +80,11 @@ void maxpool_backward(float* dinp, const float* dout, const float* inp, const Co
 void add_relu_forward(float* out, const float* a, const float* b, int64_t n) {
 #pragma omp parallel for simd
     for (int64_t i = 0; i < n; i++) out[i] = std::max(a[i] + b[i], 0.0f);
+}
+
+void relu_forward(float* out, const float* inp, int64_t n) {
+#pragma omp parallel for simd
+    for (int64_t i = 0; i < n; i++) out[i] = std::max(inp[i], 0.0f);
 }
 
 void relu_backward(float* dinp, const float* out, const float* dout, int64_t n) {
