@@ -66,8 +66,13 @@ void groupnorm_backward(float* dinp, float* dweight, float* dbias, const float* 
                         int64_t B, int64_t HW, int64_t C, int64_t G, bool relu) {
     const int64_t CG = C / G;
     const double count = static_cast<double>(HW * CG);
-    // per image and channel: sum of dy * xhat and of dy (dy after the ReLU's mask)
-    std::vector<double> sum_dy_xhat(static_cast<size_t>(B * C)), sum_dy(static_cast<size_t>(B * C));
+    // per image and channel: sum of dy * xhat and of dy (dy after the ReLU's mask). Kept between
+    // calls: a fresh allocation of this size is fresh pages, whose faults cost more than the sums.
+    // (thread_local: the calling thread's buffers, handed to the team below as pointers)
+    static thread_local std::vector<double> sums;
+    sums.assign(static_cast<size_t>(2 * B * C), 0.0);
+    double* const sum_dy_xhat = sums.data();
+    double* const sum_dy = sums.data() + B * C;
 #pragma omp parallel
     {
         // the group statistics spread over channels, so that inner loops run over channels
@@ -82,8 +87,8 @@ void groupnorm_backward(float* dinp, float* dweight, float* dbias, const float* 
             const float* x = inp + b * HW * C;
             const float* dy = dout + b * HW * C;
             const float* y = out + b * HW * C;
-            double* sdx = sum_dy_xhat.data() + b * C;
-            double* sd = sum_dy.data() + b * C;
+            double* sdx = sum_dy_xhat + b * C;
+            double* sd = sum_dy + b * C;
             auto mask_row = [&](int64_t i) {
 #pragma omp simd
                 for (int64_t c = 0; c < C; c++) {
