@@ -27,9 +27,11 @@ struct EvalResult {
     std::vector<int64_t> confusion;           // [K true, K predicted], row-major
 };
 
-// Runs the whole epoch 0 of `loader` through the model in inference mode. Throws vit::Error
-// when the dataset's class count differs from the model's.
-EvalResult evaluate(ViT& model, DataLoader& loader);
+// Runs the whole epoch 0 of `loader` through the model in inference mode. With `flip`, each
+// image's logits are the mean of the logits of the image and of its mirror image (left-right
+// test-time augmentation). Throws vit::Error when the dataset's class count differs from the
+// model's.
+EvalResult evaluate(ViT& model, DataLoader& loader, bool flip = false);
 
 // {"samples", "loss", "top1", "top5", "classes": [{"name", "count", "accuracy"}], "confusion"}.
 std::string eval_to_json(const EvalResult& result);

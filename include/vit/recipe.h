@@ -51,6 +51,7 @@ struct Recipe {
     float label_smoothing = 0.0f;
     float clip_grad_norm = 0.0f;    // 0: no clipping
     Precision precision = Precision::F32;  // bf16: mixed precision (bf16 products, fp32 master weights)
+    bool eval_flip = false;         // evaluations average each image's logits with its mirror image's
     uint64_t seed = 0;
     // run
     int threads = 0;                // 0: every core

@@ -4,12 +4,27 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "vit/error.h"
 
 namespace vit {
 
-EvalResult evaluate(ViT& model, DataLoader& loader) {
+namespace {
+
+// images [B, C, H, W] mirrored left-right.
+std::vector<float> mirrored(const float* images, int64_t B, const ViTConfig& c) {
+    const int64_t H = c.image_height, W = c.image_width, rows = B * c.channels * H;
+    std::vector<float> out(static_cast<size_t>(rows * W));
+    for (int64_t r = 0; r < rows; r++) {
+        std::reverse_copy(images + r * W, images + (r + 1) * W, out.begin() + r * W);
+    }
+    return out;
+}
+
+}  // namespace
+
+EvalResult evaluate(ViT& model, DataLoader& loader, bool flip) {
     const int64_t K = model.config().num_classes;
     const Dataset& data = loader.dataset();
     if (data.num_classes() != K) {
@@ -25,6 +40,14 @@ EvalResult evaluate(ViT& model, DataLoader& loader) {
     loader.start_epoch(0);
     while (const Batch* b = loader.next()) {
         const float* logits = model.forward(b->images.data(), b->size, {});
+        std::vector<float> averaged;
+        if (flip) {
+            averaged.assign(logits, logits + b->size * K);
+            const std::vector<float> mirror = mirrored(b->images.data(), b->size, model.config());
+            const float* flipped = model.forward(mirror.data(), b->size, {});
+            for (size_t i = 0; i < averaged.size(); i++) averaged[i] = 0.5f * (averaged[i] + flipped[i]);
+            logits = averaged.data();
+        }
         for (int64_t i = 0; i < b->size; i++) {
             const float* row = logits + i * K;
             const int32_t target = b->labels[static_cast<size_t>(i)];

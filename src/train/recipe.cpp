@@ -327,7 +327,7 @@ std::string recipe_to_json(const Recipe& r) {
     j["training"] = {{"epochs", r.epochs},           {"batch_size", r.batch_size},
                      {"accumulate", r.accumulate},   {"label_smoothing", r.label_smoothing},
                      {"clip_grad_norm", r.clip_grad_norm}, {"seed", r.seed},
-                     {"precision", precision_name(r.precision)}};
+                     {"precision", precision_name(r.precision)}, {"eval_flip", r.eval_flip}};
     j["finetune"] = {{"init", r.init}, {"freeze_embeddings", r.freeze_embeddings},
                      {"freeze_blocks", r.freeze_blocks}, {"unfreeze_epoch", r.unfreeze_epoch}};
     j["run"] = {{"threads", r.threads},   {"workers", r.workers},     {"checkpoint_every", r.checkpoint_every},
@@ -409,6 +409,7 @@ Recipe recipe_from_json(const std::string& text, const std::string& source, cons
             fail("recipe {}: 'training.precision' must be \"fp32\" or \"bf16\", got \"{}\"", source, precision);
         }
         r.precision = parse_precision(precision);
+        f.boolean("eval_flip", r.eval_flip);
         f.done();
     }
     if (const json* ft = top.get("finetune")) {

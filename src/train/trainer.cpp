@@ -154,7 +154,7 @@ TrainResult train(const Recipe& recipe_in, const TrainOptions& options, const Tr
     const int64_t batches_used = steps_per_epoch * recipe.accumulate;
     auto evaluate_on = [&](const DatasetPtr& d) {
         DataLoader loader(d, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
-        return evaluate(model, loader);
+        return evaluate(model, loader, recipe.eval_flip);
     };
     while (state.epoch < recipe.epochs) {
         const auto t_epoch = Clock::now();

@@ -95,6 +95,7 @@ expect train_bf16 0 "adamw, bf16 -> $tmp/run_bf16" -- "$vit" train "${small[@]}"
 expect eval_top1 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 200 --json "$tmp/eval.json"
 expect eval_confusion 0 "confusion matrix (rows: true class, columns: predicted)" -- "$vit" eval --weights "$tmp/run/checkpoint.safetensors" --test-limit 200
 expect eval_json 0 '"confusion"' -- cat "$tmp/eval.json"
+expect eval_flip 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 100 --eval-flip
 expect eval_class_names 0 "Ankle boot" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 100
 # the hybrid recipe (ResNet-v2 stem and stage before the encoder): train, evaluate, inspect
 expect train_hybrid 0 "plot: $tmp/hyb/curves.png" -- "$vit" train --recipe "$root/examples/fashion_mnist_hybrid.json" "${small[@]}" --warmup-epochs 0.5 --out "$tmp/hyb"

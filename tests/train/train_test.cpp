@@ -11,6 +11,7 @@
 
 #include "test_util.h"
 #include "vit/checkpoint.h"
+#include "vit/evaluate.h"
 #include "vit/image_io.h"
 #include "vit/schedule.h"
 #include "vit/train_state.h"
@@ -272,6 +273,38 @@ TEST(Train, ResumeRefusesAnotherModel) {
     EXPECT_VIT_ERROR_HAS(train(r, {.resume = res.weights.empty() ? "x" : res.checkpoint + ".missing"}, {}), "cannot open");
 }
 
+// Flip test-time augmentation: each image's logits are the mean of its own and its mirror
+// image's, computed here one image at a time.
+TEST(Evaluate, FlipAveragesTheLogitsOfTheMirrorImage) {
+    const DatasetPtr data = stratified_subset(open_dataset(builtin_recipe("fashion-mnist").dataset, Split::Test), 40, 1);
+    const ViTConfig c = builtin_recipe("fashion-mnist").model;
+    ViT model(c);
+    model.init_weights(3);
+    const Pipeline pipe({}, 1, 28, 28);
+    DataLoader loader(data, pipe, {.batch_size = 16, .workers = 0});
+    const EvalResult flip = evaluate(model, loader, true), plain = evaluate(model, loader, false);
+    int64_t hits = 0;
+    double loss = 0.0;
+    Rng rng(0);
+    for (int64_t i = 0; i < data->size(); i++) {
+        std::vector<float> x(28 * 28), mirror(28 * 28);
+        pipe.apply(data->load(i), rng, x.data());
+        for (int64_t y = 0; y < 28; y++) std::reverse_copy(&x[y * 28], &x[y * 28] + 28, &mirror[y * 28]);
+        const float* a = model.forward(x.data(), 1, {});
+        std::vector<double> logits(a, a + 10);
+        const float* b = model.forward(mirror.data(), 1, {});
+        for (int64_t k = 0; k < 10; k++) logits[k] = 0.5 * (logits[k] + b[k]);
+        const int32_t target = data->label(i);
+        hits += std::max_element(logits.begin(), logits.end()) - logits.begin() == target;
+        double sum = 0.0;
+        for (double v : logits) sum += std::exp(v);
+        loss += std::log(sum) - logits[target];
+    }
+    EXPECT_EQ(flip.top1, static_cast<double>(hits) / 40.0);
+    EXPECT_NEAR(flip.loss, loss / 40.0, 1e-5);
+    EXPECT_GT(std::fabs(flip.loss - plain.loss), 1e-4);  // the mirror images count
+}
+
 TEST(Recipe, JsonRoundTripAndErrors) {
     const Recipe r = builtin_recipe("cifar10");
     const Recipe defaults;
@@ -279,7 +312,7 @@ TEST(Recipe, JsonRoundTripAndErrors) {
     EXPECT_EQ(recipe_to_json(back), recipe_to_json(r));
     EXPECT_VIT_ERROR(recipe_from_json(R"({"training": {"epoch": 3}})", "a.json", defaults),
                      "recipe a.json: unknown key 'training.epoch' (valid keys: epochs, batch_size, accumulate, "
-                     "label_smoothing, clip_grad_norm, seed, precision)");
+                     "label_smoothing, clip_grad_norm, seed, precision, eval_flip)");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"training": {"precision": "fp16"}})", "p.json", defaults),
                      "recipe p.json: 'training.precision' must be \"fp32\" or \"bf16\", got \"fp16\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"lr": "fast"}})", "b.json", defaults),

@@ -43,6 +43,7 @@ struct BenchOptions {
 struct RecipeOverrides {
     std::optional<std::string> data, data_kind, optimizer, schedule, out, precision, init;
     std::optional<bool> freeze_embeddings;
+    bool eval_flip = false;
     std::optional<int64_t> freeze_blocks, unfreeze_epoch, epochs, batch_size, accumulate, checkpoint_every, train_limit, test_limit, log_every;
     std::optional<double> lr, weight_decay, warmup_epochs, label_smoothing, clip_grad, val_fraction, min_lr;
     std::optional<uint64_t> seed;

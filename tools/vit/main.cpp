@@ -65,6 +65,7 @@ void add_recipe_flags(CLI::App* cmd, vit::tools::RecipeOverrides& o, bool traini
         ->check(CLI::IsMember({"fp32", "bf16"}));
     cmd->add_option("--test-limit", o.test_limit, "evaluate on a stratified subset of this many test images")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+    cmd->add_flag("--eval-flip", o.eval_flip, "evaluate with each image's logits averaged with its mirror image's");
     if (!training) {
         return;
     }

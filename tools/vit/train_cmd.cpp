@@ -49,6 +49,7 @@ void apply(const RecipeOverrides& o, Recipe& r) {
     if (o.weight_decay) r.optimizer.weight_decay = static_cast<float>(*o.weight_decay);
     if (o.warmup_epochs) r.warmup_epochs = *o.warmup_epochs;
     if (o.label_smoothing) r.label_smoothing = static_cast<float>(*o.label_smoothing);
+    if (o.eval_flip) r.eval_flip = true;
     if (o.clip_grad) r.clip_grad_norm = static_cast<float>(*o.clip_grad);
     if (o.val_fraction) r.val_fraction = *o.val_fraction;
     if (o.min_lr) r.min_lr = static_cast<float>(*o.min_lr);
@@ -183,7 +184,7 @@ int run_eval(const EvalCliOptions& o) {
     data = stratified_subset(data, recipe.test_limit, recipe.seed + 1);
     Pipeline pipe(recipe.eval_transforms, recipe.model.channels, recipe.model.image_height, recipe.model.image_width);
     DataLoader loader(data, pipe, {.batch_size = o.batch, .workers = recipe.workers});
-    EvalResult r = evaluate(model, loader);
+    EvalResult r = evaluate(model, loader, recipe.eval_flip);
     fmt::print("{} on the {} split of {} ({})\n", o.weights, o.split, recipe.dataset.kind, recipe.dataset.path);
     print_eval(r);
     if (!o.json_out.empty()) {
