@@ -38,20 +38,21 @@ bool parse_int(std::string_view s, int64_t& out) {
 
 namespace {
 int64_t half_up(int64_t n) { return (n + 1) / 2; }  // a stride-2 "same" convolution or pool
+// A side of the hybrid's feature map: halved by the stem's convolution and pool, then by every
+// stage after the first.
+int64_t feature_side(int64_t image_side, size_t stages) {
+    int64_t side = half_up(half_up(image_side));
+    for (size_t s = 1; s < stages; s++) side = half_up(side);
+    return side;
+}
 }  // namespace
 
 int64_t ViTConfig::embed_in_height() const {
-    if (!hybrid) return image_height;
-    int64_t h = half_up(half_up(image_height));  // stem convolution and pool
-    for (size_t s = 1; s < hybrid_layers.size(); s++) h = half_up(h);
-    return h;
+    return hybrid ? feature_side(image_height, hybrid_layers.size()) : image_height;
 }
 
 int64_t ViTConfig::embed_in_width() const {
-    if (!hybrid) return image_width;
-    int64_t w = half_up(half_up(image_width));
-    for (size_t s = 1; s < hybrid_layers.size(); s++) w = half_up(w);
-    return w;
+    return hybrid ? feature_side(image_width, hybrid_layers.size()) : image_width;
 }
 
 int64_t ViTConfig::embed_in_channels() const {
@@ -65,7 +66,7 @@ std::vector<BackboneConv> ViTConfig::backbone_convs() const {
     const std::string root = "patch_embed.backbone.";
     convs.push_back({ConvRole::Stem, root + "stem.conv", root + "stem.norm", channels, hybrid_width, 7, 2, image_height,
                      image_width, true});
-    int64_t h = half_up(half_up(image_height)), w = half_up(half_up(image_width)), in = hybrid_width;
+    int64_t h = feature_side(image_height, 1), w = feature_side(image_width, 1), in = hybrid_width;
     for (size_t s = 0; s < hybrid_layers.size(); s++) {
         const int64_t out = 4 * hybrid_width << s, mid = out / 4;
         for (int64_t j = 0; j < hybrid_layers[s]; j++) {

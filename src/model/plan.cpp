@@ -40,8 +40,8 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
         auto scr = [&](int64_t n) { return take(scratch_, scratch_used, n); };
         auto act_bf16 = [&](int64_t n) { return mixed ? take(acts_bf16_, acts_bf16_used, n) : nullptr; };
         auto scr_bf16 = [&](int64_t n) { return mixed ? take(scratch_bf16_, scratch_bf16_used, n) : nullptr; };
-        auto norm_acts = [&](int64_t r, int64_t dim, bool bf16_out = false) {
-            return layers::NormActs{bf16_out ? nullptr : act(r * dim), training ? act(r) : nullptr,
+        auto norm_acts = [&](int64_t r, int64_t dim, bool out_elsewhere = false) {  // bf16 only, or e.x
+            return layers::NormActs{out_elsewhere ? nullptr : act(r * dim), training ? act(r) : nullptr,
                                     training ? act(r) : nullptr};
         };
 
@@ -70,11 +70,13 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
             if (training || l == 0) {
                 // Mixed precision: the norms and GELU write their Linears' bf16 inputs directly;
                 // GELU's fp32 output is only kept for dropout.
-                // Post-norm: the norms' fp32 outputs are the block's x_mid and x_out.
-                a.ln1 = norm_acts(rows, D, mixed && !c.post_norm);
+                // Post-norm: the norms' fp32 outputs are the block's x_mid and x_out (in inference
+                // the residual stream e.x itself).
+                const bool no_norm_buffer = c.post_norm ? !training : mixed;
+                a.ln1 = norm_acts(rows, D, no_norm_buffer);
                 a.qkv = mixed ? nullptr : act(rows * 3 * I);
                 a.atty = mixed ? nullptr : act(rows * I);
-                a.ln2 = norm_acts(rows, D, mixed && !c.post_norm);
+                a.ln2 = norm_acts(rows, D, no_norm_buffer);
                 a.fc1 = training ? act(rows * M) : nullptr;  // inference runs GELU inside fc1's product
                 a.gelu = mixed && !(training && c.drop_rate > 0.0f) ? nullptr : act(rows * M);
                 a.branch = branch;
