@@ -18,6 +18,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "kernels/cpu/vec16.h"
 #include "kernels/kernels.h"
 
 namespace vit::cpu {
@@ -158,28 +159,29 @@ PostOp post_op(Activation a) {
     return PostOp::None;
 }
 
-constexpr int64_t kBiasBlock = 128;
-
-// Over `width` <= kBiasBlock columns of dout (row stride N): dbias += the column sums, taken in
-// row order in a local accumulator (a row of independent sums, so the adds of one row overlap),
-// and dout_bf16 = dout rounded to bf16; either output may be nullptr.
-inline void column_block_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N,
-                                  int64_t width) {
-    float sum[kBiasBlock] = {};
+// Over the columns [n0, n0 + 16 * S) of dout (S strips of 16 lanes, the last `last` lanes wide,
+// row stride N): dbias += the column sums, taken in row order in S vector accumulators that stay
+// in registers, and dout_bf16 = dout rounded to bf16; either output may be nullptr.
+template <int S>
+void column_strips_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N,
+                            int64_t last) {
+    f32x16 sum[S] = {};
     for (int64_t m = 0; m < M; m++) {
         const float* row = dout + m * N;
-        if (dbias != nullptr) {
-#pragma omp simd
-            for (int64_t j = 0; j < width; j++) sum[j] += row[j];
-        }
-        if (dout_bf16 != nullptr) {
-            bf16* rounded = dout_bf16 + m * N;
-#pragma omp simd
-            for (int64_t j = 0; j < width; j++) rounded[j] = to_bf16(row[j]);
+        for (int s = 0; s < S; s++) {
+            const int64_t lanes = s == S - 1 ? last : 16;
+            const f32x16 v = load_first(row + 16 * s, lanes, 0.0f);
+            sum[s] += v;
+            if (dout_bf16 != nullptr) {
+                store_first_bf16(dout_bf16 + m * N + 16 * s, v, lanes);
+            }
         }
     }
     if (dbias != nullptr) {
-        for (int64_t j = 0; j < width; j++) dbias[j] += sum[j];
+        for (int s = 0; s < S; s++) {
+            const int64_t lanes = s == S - 1 ? last : 16;
+            store_first(dbias + 16 * s, load_first(dbias + 16 * s, lanes, 0.0f) + sum[s], lanes);
+        }
     }
 }
 
@@ -187,15 +189,23 @@ inline void column_block_backward(float* dbias, bf16* dout_bf16, const float* do
 // to bf16: one pass over dout for both. Each thread owns a range of columns (cut at multiples of
 // 16) and sums each column in row order, so the result does not depend on the thread count.
 void bias_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N) {
+    constexpr int64_t kStrips = 4;  // 64 columns per pass: 4 accumulators, 256 contiguous bytes a row
     const int64_t vectors = (N + 15) / 16;
 #pragma omp parallel
     {
         const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
         const int64_t end = std::min(N, vectors * (t + 1) / T * 16);
-        for (int64_t n0 = vectors * t / T * 16; n0 < end; n0 += kBiasBlock) {
-            column_block_backward(dbias != nullptr ? dbias + n0 : nullptr,
-                                  dout_bf16 != nullptr ? dout_bf16 + n0 : nullptr, dout + n0, M, N,
-                                  std::min(kBiasBlock, end - n0));
+        for (int64_t n0 = vectors * t / T * 16; n0 < end; n0 += 16 * kStrips) {
+            const int64_t width = std::min(16 * kStrips, end - n0);
+            const int64_t strips = (width + 15) / 16, last = width - 16 * (strips - 1);
+            float* db = dbias != nullptr ? dbias + n0 : nullptr;
+            bf16* rounded = dout_bf16 != nullptr ? dout_bf16 + n0 : nullptr;
+            switch (strips) {
+                case 1: column_strips_backward<1>(db, rounded, dout + n0, M, N, last); break;
+                case 2: column_strips_backward<2>(db, rounded, dout + n0, M, N, last); break;
+                case 3: column_strips_backward<3>(db, rounded, dout + n0, M, N, last); break;
+                default: column_strips_backward<4>(db, rounded, dout + n0, M, N, last); break;
+            }
         }
     }
 }
