@@ -118,7 +118,8 @@ void small_gemm_bf16(float* C, int64_t c_row, int64_t c_col, const bf16* A, int6
 
 // Multi-head self-attention from a fused projection qkv[B,N,3*NH*HS], laid out as timm's
 // reshape(B, N, 3, NH, HS). probs[B,NH,N,N] = softmax(q k^T / sqrt(HS)) over keys, kept for the
-// backward pass and for inspection (before attention dropout). out[B,N,NH*HS] = drop(probs) v,
+// backward pass and for inspection (before attention dropout); with probs == nullptr (inference)
+// each thread keeps one head's N x N tile in its cache instead of writing B*NH of them to memory. out[B,N,NH*HS] = drop(probs) v,
 // heads concatenated. Dropout with rate attn_drop uses random stream (seed, stream). The backward
 // writes dqkv.
 void attention_forward(float* out, float* probs, const float* qkv, int64_t B, int64_t N, int64_t NH,

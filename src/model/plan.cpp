@@ -92,7 +92,7 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
                 }
                 a.path_scale1 = training ? act(B) : nullptr;
                 a.path_scale2 = training ? act(B) : nullptr;
-                a.probs = act(B * NH * N * N);
+                a.probs = training || keep_attention ? act(B * NH * N * N) : nullptr;  // nullptr: per-thread tiles
                 a.ln1_bf16 = act_bf16(rows * D);
                 a.qkv_bf16 = act_bf16(rows * 3 * I);
                 a.atty_bf16 = act_bf16(rows * I);

@@ -382,10 +382,10 @@ TEST(SmallGemmBf16, MatchesReferenceForEveryLayout) {
 // 2e-3 of the largest gradient.
 TEST(Attention, Bf16MatchesReference) {
     struct Case { int64_t B, N, NH, HS; };
-    // rows of 1, 17, 50, 65 (vector chunks and 1-2 scalar values), 40 (a masked chunk), 197 (past
-    // the register-held rows)
+    // rows of 1, 17, 50, 65 (vector chunks and 1-2 scalar values), 40 (a masked chunk), 197 (13
+    // chunks in registers), 300 (past the register-held rows)
     for (Case c : {Case{1, 1, 1, 2}, Case{2, 17, 3, 5}, Case{1, 65, 4, 16}, Case{1, 50, 2, 64}, Case{3, 50, 5, 8},
-                   Case{2, 40, 2, 24}, Case{1, 197, 2, 16}}) {
+                   Case{2, 40, 2, 24}, Case{1, 197, 2, 16}, Case{1, 300, 1, 8}}) {
         const int64_t I = c.NH * c.HS;
         auto qkv = round_all(random_floats(c.B * c.N * 3 * I, 19, 1.5));
         auto qkv_d = to_double(widen(qkv));
@@ -398,6 +398,10 @@ TEST(Attention, Bf16MatchesReference) {
         auto expected_out = ref::attention_bf16_output(qkv_d, to_double(probs), c.B, c.N, c.NH, c.HS);
         // out is rounded to bf16: within half a bf16 step (at most 2^-8 relative) of the fp32 sums.
         EXPECT_TRUE(all_near(widen(out), to_float(expected_out), {1e-6, 1.0 / 256}, "bf16 attention out"));
+        std::vector<bf16> out_unkept(out.size());  // inference: no probabilities kept, same output
+        cpu::attention_forward_bf16(out_unkept.data(), nullptr, qkv.data(), c.B, c.N, c.NH, c.HS, 0.0f, 0, 0);
+        EXPECT_TRUE(std::equal(out.begin(), out.end(), out_unkept.begin(),
+                               [](bf16 a, bf16 b) { return a.bits == b.bits; }));
 
         auto dout = random_floats(c.B * c.N * I, 20, 1.0);
         std::vector<float> dqkv(qkv.size(), 7.0f);
@@ -415,7 +419,7 @@ TEST(Attention, Bf16MatchesReference) {
 TEST(Attention, ForwardMatchesReference) {
     struct Case { int64_t B, N, NH, HS; };
     for (Case c : {Case{1, 1, 1, 1}, Case{2, 17, 3, 5}, Case{1, 65, 4, 16}, Case{3, 5, 2, 3}, Case{2, 40, 2, 24},
-                   Case{1, 197, 2, 16}}) {
+                   Case{1, 197, 2, 16}, Case{1, 300, 1, 8}}) {
         auto qkv = random_floats(c.B * c.N * 3 * c.NH * c.HS, 9, 1.5);
         std::vector<float> out(static_cast<size_t>(c.B * c.N * c.NH * c.HS));
         std::vector<float> probs(static_cast<size_t>(c.B * c.NH * c.N * c.N));
@@ -424,6 +428,9 @@ TEST(Attention, ForwardMatchesReference) {
         auto expected = ref::attention(to_double(qkv), c.B, c.N, c.NH, c.HS, &expected_probs);
         EXPECT_TRUE(all_near(out, to_float(expected), {1e-5, 1e-4}, "attention out"));
         EXPECT_TRUE(all_near(probs, to_float(expected_probs), {1e-6, 1e-4}, "attention probs"));
+        std::vector<float> out_unkept(out.size());  // inference: no probabilities kept, same output
+        cpu::attention_forward(out_unkept.data(), nullptr, qkv.data(), c.B, c.N, c.NH, c.HS, 0.0f, 0, 0);
+        EXPECT_EQ(out, out_unkept);
     }
 }
 

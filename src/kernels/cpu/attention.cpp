@@ -10,6 +10,7 @@
 //             dS = P * (dP - rowsum(dP * P));  dq = scale dS k;  dk = scale dS^T q
 #include <algorithm>
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/vec16.h"
@@ -26,7 +27,8 @@ constexpr int64_t kScalarTail = 3;
 
 // One row of the softmax: C 16-column vector chunks held in registers (the last one masked) and
 // the `tail` values after them as scalars; one load and one store per value. C = 0 walks the
-// row's chunks in memory instead, for long rows.
+// row's chunks in memory instead, for long rows. The chunk loops are unrolled: for C > 0 that
+// keeps x in registers (GCC leaves an array it indexes in a loop on the stack).
 template <int64_t C>
 void softmax_row(float* row, int64_t cols, int64_t tail, bf16* rounded) {
     constexpr float kNegInf = -__builtin_inff();
@@ -36,8 +38,10 @@ void softmax_row(float* row, int64_t cols, int64_t tail, bf16* rounded) {
     f32x16 x[kChunks];
     float t[kScalarTail];
     auto chunk = [&](int64_t c) -> f32x16& { return x[C > 0 ? c : 0]; };
-    auto width = [&](int64_t c) { return std::min<int64_t>(16, vector_cols - 16 * c); };
+    // All chunks but the last are full: for C > 0 the compiler sees it and drops their masks.
+    auto width = [&](int64_t c) { return c < chunks - 1 ? int64_t{16} : vector_cols - 16 * c; };
     f32x16 chunk_max = splat16(kNegInf);
+#pragma GCC unroll 16
     for (int64_t c = 0; c < chunks; c++) {
         const f32x16 s = load_first(row + 16 * c, width(c), kNegInf);
         if (C > 0) chunk(c) = s;
@@ -46,6 +50,7 @@ void softmax_row(float* row, int64_t cols, int64_t tail, bf16* rounded) {
     float row_max = reduce_max(chunk_max);
     for (int64_t j = 0; j < tail; j++) row_max = std::max(row_max, row[vector_cols + j]);
     f32x16 chunk_sum = {};
+#pragma GCC unroll 16
     for (int64_t c = 0; c < chunks; c++) {
         if (C == 0) chunk(c) = load_first(row + 16 * c, width(c), 0.0f);
         chunk(c) = first_lanes(exp_approx(chunk(c) - row_max), width(c));
@@ -58,6 +63,7 @@ void softmax_row(float* row, int64_t cols, int64_t tail, bf16* rounded) {
         sum += t[j];
     }
     const float inv = 1.0f / sum;
+#pragma GCC unroll 16
     for (int64_t c = 0; c < chunks; c++) {
         if (C == 0) chunk(c) = load_first(row + 16 * c, width(c), 0.0f);
         const f32x16 prob = chunk(c) * inv;
@@ -70,19 +76,27 @@ void softmax_row(float* row, int64_t cols, int64_t tail, bf16* rounded) {
     }
 }
 
+// Rows of up to this many 16-column chunks are held in registers (256 values: N = 197 at patch
+// 16 and 257 at patch 14 on 224 x 224, whose 17th value is a scalar tail).
+constexpr int64_t kRegisterChunks = 16;
+
+// softmax_row<C> for the row's chunk count C when 1 <= C <= kRegisterChunks, else softmax_row<0>.
+template <int64_t... C>
+void softmax_row_dispatch(std::integer_sequence<int64_t, C...>, int64_t chunks, float* row, int64_t cols,
+                          int64_t tail, bf16* rounded) {
+    const bool in_registers = ((chunks == C + 1 ? (softmax_row<C + 1>(row, cols, tail, rounded), true) : false) || ...);
+    if (!in_registers) {
+        softmax_row<0>(row, cols, tail, rounded);
+    }
+}
+
 // p = softmax of each row of p [rows, cols]; with `rounded`, its bf16 copy [rows, cols] too.
 void softmax_rows(float* p, int64_t rows, int64_t cols, bf16* rounded) {
     const int64_t tail = cols % 16 <= kScalarTail && cols > 16 ? cols % 16 : 0;
+    const int64_t chunks = (cols - tail + 15) / 16;
     for (int64_t i = 0; i < rows; i++) {
-        float* row = p + i * cols;
-        bf16* rounded_row = rounded != nullptr ? rounded + i * cols : nullptr;
-        switch ((cols - tail + 15) / 16) {
-            case 1: softmax_row<1>(row, cols, tail, rounded_row); break;
-            case 2: softmax_row<2>(row, cols, tail, rounded_row); break;
-            case 3: softmax_row<3>(row, cols, tail, rounded_row); break;
-            case 4: softmax_row<4>(row, cols, tail, rounded_row); break;
-            default: softmax_row<0>(row, cols, tail, rounded_row); break;
-        }
+        softmax_row_dispatch(std::make_integer_sequence<int64_t, kRegisterChunks>{}, chunks, p + i * cols, cols,
+                             tail, rounded != nullptr ? rounded + i * cols : nullptr);
     }
 }
 
@@ -166,13 +180,13 @@ void attention_forward(float* out, float* probs, const float* qkv, int64_t B, in
     const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(HS));
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < B * NH; bh++) {
-        thread_local std::vector<float> dropped_buffer;
+        thread_local std::vector<float> dropped_buffer, probs_buffer;
         const int64_t b = bh / NH;
         const int64_t h = bh % NH;
         const float* q = qkv + b * N * row + h * HS;
         const float* k = q + I;
         const float* v = q + 2 * I;
-        float* p = probs + bh * N * N;
+        float* p = probs != nullptr ? probs + bh * N * N : scratch(probs_buffer, N * N);
         small_gemm(p, N, q, row, 1, k, 1, row, N, N, HS, scale);  // S = q k^T * scale
         softmax_rows(p, N, N, nullptr);
         const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
@@ -231,13 +245,13 @@ void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B,
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < B * NH; bh++) {
         thread_local std::vector<bf16> panel_buffer, pd_buffer;
-        thread_local std::vector<float> dropped_buffer, out_buffer;
+        thread_local std::vector<float> dropped_buffer, out_buffer, probs_buffer;
         const int64_t b = bh / NH;
         const int64_t h = bh % NH;
         const bf16* q = qkv + b * N * row + h * HS;
         const bf16* k = q + I;
         const bf16* v = q + 2 * I;
-        float* p = probs + bh * N * N;
+        float* p = probs != nullptr ? probs + bh * N * N : scratch(probs_buffer, N * N);
         bf16* panels = scratch(panel_buffer, std::max(pair_panel_size(HS, N), pair_panel_size(N, HS)));
         pack_pair_panels(panels, k, 1, row, HS, N);                   // k^T
         small_gemm_bf16(p, N, 1, q, row, 2, panels, N, N, HS, scale);    // S = q k^T * scale

@@ -60,8 +60,13 @@ inline uint32_t load_pair(const bf16* a) {
 template <int64_t R, int64_t V>
 void block_product(float* C, int64_t c_row, int64_t c_col, const bf16* A, int64_t a_row, int64_t a_pair,
                    const bf16* panel, int64_t K, int64_t cols, float alpha) {
-    f32x16 acc[R][V];  // zeroed element by element: `= {}` becomes a memset of a stack copy
+    // Every loop over the R x V accumulators is unrolled, so that they live in registers
+    // throughout (otherwise GCC keeps the array on the stack and moves it in and out around
+    // the main loop).
+    f32x16 acc[R][V];
+#pragma GCC unroll 8
     for (int64_t r = 0; r < R; r++) {
+#pragma GCC unroll 2
         for (int64_t v = 0; v < V; v++) acc[r][v] = f32x16{};
     }
     const int64_t pairs = K / 2;
@@ -70,30 +75,38 @@ void block_product(float* C, int64_t c_row, int64_t c_col, const bf16* A, int64_
 #pragma GCC unroll 8
         for (int64_t r = 0; r < R; r++) {
             const uint32_t a = load_pair(A + r * a_row + q * a_pair);
+#pragma GCC unroll 2
             for (int64_t v = 0; v < V; v++) acc[r][v] = dot_pairs(acc[r][v], a, b + 32 * v);  // 16 pairs per vector
         }
     }
     if (K % 2 != 0) {  // the last p alone: (A[i, K-1], 0) against the panel's zero-padded pair
         const bf16* b = panel + pairs * 2 * kPanel;
+#pragma GCC unroll 8
         for (int64_t r = 0; r < R; r++) {
             const uint32_t a = A[r * a_row + pairs * a_pair].bits;
+#pragma GCC unroll 2
             for (int64_t v = 0; v < V; v++) acc[r][v] = dot_pairs(acc[r][v], a, b + 32 * v);
         }
     }
+    const int64_t last = cols - 16 * (V - 1);  // lanes of the last vector that are columns of C
+    if (c_col == 1) {
 #pragma GCC unroll 8
-    for (int64_t r = 0; r < R; r++) {
-        float* c = C + r * c_row;
-        for (int64_t v = 0; v < V; v++) {
-            const f32x16 sum = acc[r][v] * alpha;
-            const int64_t n = std::min<int64_t>(16, cols - 16 * v);
-            if (c_col == 1) {
-                store_first(c + 16 * v, sum, n);
-            } else {
-                float lanes[16];
-                store16(lanes, sum);
-                for (int64_t j = 0; j < n; j++) c[(16 * v + j) * c_col] = lanes[j];
+        for (int64_t r = 0; r < R; r++) {
+#pragma GCC unroll 2
+            for (int64_t v = 0; v < V; v++) {
+                store_first(C + r * c_row + 16 * v, acc[r][v] * alpha, v == V - 1 ? last : 16);
             }
         }
+        return;
+    }
+    float lanes[R][16 * V];
+#pragma GCC unroll 8
+    for (int64_t r = 0; r < R; r++) {
+#pragma GCC unroll 2
+        for (int64_t v = 0; v < V; v++) store16(lanes[r] + 16 * v, acc[r][v] * alpha);
+    }
+    for (int64_t r = 0; r < R; r++) {
+        for (int64_t j = 0; j < cols; j++) C[r * c_row + j * c_col] = lanes[r][j];
     }
 }
 
