@@ -37,6 +37,10 @@ enum class Activation { GeluErf, GeluTanh, Relu };
 // post-op, which saves a pass over out.
 void matmul_activation_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
                                int64_t K, int64_t N, Activation activation, bool packed);
+// Inference: out += inp @ weight^T + bias, the residual connection inside the product (oneDNN's
+// sum post-op), which saves writing the branch and a pass adding it.
+void matmul_accumulate_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
+                               int64_t K, int64_t N, bool packed);
 // Inference weights packed once into the blocked layout oneDNN's product kernels read directly
 // (fp32 or bf16 elements): packed_weight_bytes for a weight[N,K], and the copy into it.
 int64_t packed_weight_bytes(int64_t K, int64_t N, bool bf16);
@@ -52,6 +56,8 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 bool bf16_products_supported();
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                          int64_t K, int64_t N, bool packed);
+void matmul_accumulate_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
+                                    int64_t K, int64_t N, bool packed);
 // The same with out rounded to bf16 (the qkv projection, whose output only feeds bf16 products).
 void matmul_forward_bf16_out(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                              int64_t K, int64_t N, bool packed);

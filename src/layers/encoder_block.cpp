@@ -65,8 +65,9 @@ void norm_for(const Linear& l, const Norm& n, const NormActs& a, bf16* normed_bf
 }
 
 // a.branch = Dropout(proj(Attention(qkv(in)))); in mixed precision the product reads in_bf16.
+// With `residual` (inference), residual += proj(...) instead, inside the product.
 void attention_branch_forward(const BlockParams& p, const BlockActs& a, const Context& k, const float* in,
-                              const bf16* in_bf16) {
+                              const bf16* in_bf16, float* residual = nullptr) {
     linear_product(p.qkv, Epilogue::Write, a.qkv, a.qkv_bf16, in, in_bf16, k.rows);  // [rows, 3I]
     if (k.mixed) {  // attention's products in bf16 too; its output is the projection's bf16 input
         cpu::attention_forward_bf16(a.atty_bf16, a.probs, a.qkv_bf16, k.B, k.N, p.heads, p.head_size, k.attn_drop,
@@ -75,15 +76,20 @@ void attention_branch_forward(const BlockParams& p, const BlockActs& a, const Co
         cpu::attention_forward(a.atty, a.probs, a.qkv, k.B, k.N, p.heads, p.head_size, k.attn_drop, k.drop.seed,
                                Dropout::stream(k.layer, kAttnDrop));  // [rows, I]
     }
+    if (residual != nullptr) {
+        linear_product(p.proj, Epilogue::Accumulate, residual, nullptr, a.atty, a.atty_bf16, k.rows);
+        return;
+    }
     linear_product(p.proj, Epilogue::Write, a.branch, nullptr, a.atty, a.atty_bf16, k.rows);  // [rows, D]
     if (k.dropping) {
         cpu::dropout_forward(a.branch, a.branch, k.rows * k.D, p.drop, k.drop.seed, Dropout::stream(k.layer, kProjDrop));
     }
 }
 
-// a.branch = Dropout(fc2(Dropout(act(fc1(in))))).
+// a.branch = Dropout(fc2(Dropout(act(fc1(in))))), or with `residual` (inference)
+// residual += fc2(act(fc1(in))).
 void mlp_branch_forward(const BlockParams& p, const BlockActs& a, const Context& k, const float* in,
-                        const bf16* in_bf16) {
+                        const bf16* in_bf16, float* residual = nullptr) {
     const int64_t n = k.rows * k.M;
     const bool relu = p.activation == cpu::Activation::Relu;
     const bool tanh = p.activation == cpu::Activation::GeluTanh;
@@ -112,6 +118,10 @@ void mlp_branch_forward(const BlockParams& p, const BlockActs& a, const Context&
                 cpu::round_to_bf16(a.gelu_bf16, a.gelu, n);
             }
         }
+    }
+    if (residual != nullptr) {
+        linear_product(p.fc2, Epilogue::Accumulate, residual, nullptr, a.gelu, a.gelu_bf16, k.rows);
+        return;
     }
     linear_product(p.fc2, Epilogue::Write, a.branch, nullptr, a.gelu, a.gelu_bf16, k.rows);  // [rows, D]
     if (k.dropping) {
@@ -160,6 +170,16 @@ void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, 
     }
     const float* scale1 = path_drop ? a.path_scale1 : nullptr;
     const float* scale2 = path_drop ? a.path_scale2 : nullptr;
+    if (!p.post_norm && !drop.training && a.x_mid == x_in && a.x_out == x_in) {
+        // Inference updates the residual stream in place (the plan points x_mid and x_out at
+        // x_in): each branch's last product adds into it, and a.branch is not used.
+        float* x = a.x_mid;
+        norm_for(p.qkv, p.norm1, a.ln1, a.ln1_bf16, x, k.rows);
+        attention_branch_forward(p, a, k, a.ln1.out, a.ln1_bf16, x);
+        norm_for(p.fc1, p.norm2, a.ln2, a.ln2_bf16, x, k.rows);
+        mlp_branch_forward(p, a, k, a.ln2.out, a.ln2_bf16, x);
+        return;
+    }
     if (!p.post_norm) {
         norm_for(p.qkv, p.norm1, a.ln1, a.ln1_bf16, x_in, k.rows);
         attention_branch_forward(p, a, k, a.ln1.out, a.ln1_bf16);

@@ -55,8 +55,9 @@ void linear_forward(const Linear& l, float* out, const float* inp, bf16* inp_bf1
 // What a product does with its result. Write: out = Linear(inp), or in mixed precision out_bf16
 // rounded when out_bf16 is given. Activate: out = act(Linear(inp)) (the MLP's GELU or ReLU), inside
 // oneDNN's product, or out_bf16 rounded in mixed precision (inference only: the pre-activation the
-// backward needs is not kept).
-enum class Epilogue { Write, Activate };
+// backward needs is not kept). Accumulate: out += Linear(inp), fp32 out at both precisions (a
+// residual connection in inference).
+enum class Epilogue { Write, Activate, Accumulate };
 // In mixed precision the product reads inp_bf16, which the stage before has written (a norm or
 // GELU writing bf16 directly, or round_to_bf16); in fp32 it reads inp.
 void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, const float* inp,

@@ -12,6 +12,9 @@ void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, con
             case Epilogue::Activate:
                 cpu::matmul_activation_forward(out, inp, l.weight, l.bias, rows, l.in, l.out, act, l.packed);
                 return;
+            case Epilogue::Accumulate:
+                cpu::matmul_accumulate_forward(out, inp, l.weight, l.bias, rows, l.in, l.out, l.packed);
+                return;
         }
     }
     switch (e) {
@@ -25,6 +28,9 @@ void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, con
         case Epilogue::Activate:
             cpu::matmul_activation_forward_bf16(out_bf16, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, act,
                                                 l.packed);
+            return;
+        case Epilogue::Accumulate:
+            cpu::matmul_accumulate_forward_bf16(out, inp_bf16, l.weight_bf16, l.bias, rows, l.in, l.out, l.packed);
             return;
     }
 }

@@ -63,7 +63,7 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
         e.x = act(rows * D);
 
         plan->blocks.assign(static_cast<size_t>(c.depth), {});
-        float* branch = act(rows * D);
+        float* branch = training || c.post_norm ? act(rows * D) : nullptr;  // pre-norm inference adds in place
         layers::BlockActs shared;
         for (int64_t l = 0; l < c.depth; l++) {
             layers::BlockActs& a = plan->blocks[static_cast<size_t>(l)];

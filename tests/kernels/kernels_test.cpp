@@ -167,7 +167,7 @@ TEST(Matmul, BiasGradientDoesNotDependOnThreadCount) {
 }
 
 // Weights packed into oneDNN's blocked layout give the products of the plain [N,K] weight, with
-// and without the fused GELU, in fp32 and bf16.
+// and without the fused GELU, and added to what out held (the residual), in fp32 and bf16.
 TEST_P(Matmul, PackedWeightsGiveTheSameProducts) {
     auto [M, K, N, has_bias] = GetParam();
     auto inp = random_floats(M * K, 1), w = random_floats(N * K, 2), b = random_floats(N, 3);
@@ -184,9 +184,14 @@ TEST_P(Matmul, PackedWeightsGiveTheSameProducts) {
                                                : ref::matmul(to_double(inp), to_double(w), bias_d, M, K, N);
         const char* kind = bf16_products ? "packed bf16" : "packed fp32";
         std::vector<float> out(static_cast<size_t>(M * N)), gelu_out(out.size());
+        const std::vector<float> residual = random_floats(M * N, 4, 3.0);
+        std::vector<float> sum = residual;
+        ref::Vec expected_sum = product;
+        for (size_t i = 0; i < sum.size(); i++) expected_sum[i] += residual[i];
         if (bf16_products) {
             const auto* pw = reinterpret_cast<const bf16*>(packed.data());
             cpu::matmul_forward_bf16(out.data(), inp_bf16.data(), pw, bias, M, K, N, true);
+            cpu::matmul_accumulate_forward_bf16(sum.data(), inp_bf16.data(), pw, bias, M, K, N, true);
             std::vector<bf16> gelu_bf16(out.size());
             cpu::matmul_activation_forward_bf16(gelu_bf16.data(), inp_bf16.data(), pw, bias, M, K, N,
                                                 cpu::Activation::GeluErf, true);
@@ -195,8 +200,10 @@ TEST_P(Matmul, PackedWeightsGiveTheSameProducts) {
             const auto* pw = reinterpret_cast<const float*>(packed.data());
             cpu::matmul_forward(out.data(), inp.data(), pw, bias, M, K, N, true);
             cpu::matmul_activation_forward(gelu_out.data(), inp.data(), pw, bias, M, K, N, cpu::Activation::GeluErf, true);
+            cpu::matmul_accumulate_forward(sum.data(), inp.data(), pw, bias, M, K, N, true);
         }
         EXPECT_TRUE(all_near(out, to_float(product), {1e-5, 1e-4}, kind));
+        EXPECT_TRUE(all_near(sum, to_float(expected_sum), {1e-5, 1e-4}, kind)) << "accumulated";
         EXPECT_TRUE(all_near(gelu_out, to_float(ref::gelu(product, false)), {1e-5, bf16_products ? 1.0 / 256 : 1e-4},
                              kind)) << "gelu";
     }

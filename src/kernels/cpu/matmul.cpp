@@ -144,9 +144,9 @@ void product(const ProductShape& s, void* c, const void* a, const void* b, const
 // strides (1, K).
 // With `packed`, weight is held in the packed layout instead (see pack_weight).
 ProductShape linear_shape(int64_t M, int64_t K, int64_t N, dt type, bool bias, bool packed,
-                          PostOp activation = PostOp::None, dt c_type = dt::f32) {
+                          PostOp activation = PostOp::None, dt c_type = dt::f32, bool accumulate = false) {
     return {.M = M, .K = K, .N = N, .type = type, .a_strides = {K, 1}, .b_strides = {1, K},
-            .bias = bias, .accumulate = false, .activation = activation, .c_type = c_type,
+            .bias = bias, .accumulate = accumulate, .activation = activation, .c_type = c_type,
             .b_packed = packed};
 }
 
@@ -236,6 +236,12 @@ void matmul_activation_forward(float* out, const float* inp, const float* weight
     product(linear_shape(M, K, N, dt::f32, bias != nullptr, packed, post_op(activation)), out, inp, weight, bias);
 }
 
+void matmul_accumulate_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t M,
+                               int64_t K, int64_t N, bool packed) {
+    product(linear_shape(M, K, N, dt::f32, bias != nullptr, packed, PostOp::None, dt::f32, true), out, inp, weight,
+            bias);
+}
+
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int64_t M, int64_t K, int64_t N) {
     if (dinp != nullptr) {
@@ -266,6 +272,12 @@ bool bf16_products_supported() {
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                          int64_t K, int64_t N, bool packed) {
     product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed), out, inp, weight, bias);
+}
+
+void matmul_accumulate_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
+                                    int64_t K, int64_t N, bool packed) {
+    product(linear_shape(M, K, N, dt::bf16, bias != nullptr, packed, PostOp::None, dt::f32, true), out, inp, weight,
+            bias);
 }
 
 void matmul_forward_bf16_out(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
