@@ -153,5 +153,8 @@ struct Loss {
 // Throws vit::Error for a target outside [0, K).
 Loss cross_entropy(const float* logits, const int32_t* targets, int64_t B, int64_t K,
                    float smoothing);
+// The same against soft targets [B, K] (Mixup / CutMix, label smoothing already in them): each row
+// must be a distribution (values in [0, 1] summing to 1 within 1e-4), else vit::Error.
+Loss soft_cross_entropy(const float* logits, const float* targets, int64_t B, int64_t K);
 
 }  // namespace vit

@@ -29,6 +29,8 @@ class Rng {
     double uniform() { return static_cast<double>(next_u64() >> 11) * (1.0 / 9007199254740992.0); }
     double normal();                                   // standard normal (Box-Muller)
     double truncated_normal(double std, double limit);  // N(0, std^2) resampled into [-limit, limit]
+    double gamma(double shape);                         // Gamma(shape, scale 1), shape > 0
+    double beta(double a, double b);                    // Beta(a, b), a, b > 0
     uint64_t state() const { return state_; }
     void set_state(uint64_t s) { state_ = s; }
 

@@ -125,8 +125,8 @@ void small_gemm_bf16(float* C, int64_t c_row, int64_t c_col, const bf16* A, int6
 // Multi-head self-attention from a fused projection qkv[B,N,3*NH*HS], laid out as timm's
 // reshape(B, N, 3, NH, HS). probs[B,NH,N,N] = softmax(q k^T / sqrt(HS)) over keys, kept for the
 // backward pass and for inspection (before attention dropout); with probs == nullptr (inference)
-// each thread keeps one head's N x N tile in its cache instead of writing B*NH of them to memory. out[B,N,NH*HS] = drop(probs) v,
-// heads concatenated. Dropout with rate attn_drop uses random stream (seed, stream). The backward
+// each thread keeps one head's N x N tile in its cache instead of writing B*NH of them to memory.
+// out[B,N,NH*HS] = drop(probs) v, heads concatenated. Dropout with rate attn_drop uses random stream (seed, stream). The backward
 // writes dqkv.
 void attention_forward(float* out, float* probs, const float* qkv, int64_t B, int64_t N, int64_t NH,
                        int64_t HS, float attn_drop, uint64_t seed, uint64_t stream);
@@ -240,6 +240,12 @@ void crossentropy_forward(float* losses, float* probs, const float* logits, cons
 // dlogits[b,k] += dloss * (probs[b,k] - q_k).
 void crossentropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t B,
                            int64_t K, float smoothing, float dloss);
+// The same with soft targets q[B,K] given per sample (Mixup / CutMix): losses[b] = -sum_k q[b,k]
+// log p[b,k]; dlogits[b,k] += dloss * (probs[b,k] - q[b,k]) (exact when each row of q sums to 1).
+void crossentropy_soft_forward(float* losses, float* probs, const float* logits, const float* targets, int64_t B,
+                               int64_t K);
+void crossentropy_soft_backward(float* dlogits, const float* probs, const float* targets, int64_t B, int64_t K,
+                                float dloss);
 
 // ---- optimizers (optim.cpp) -------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-// Mean softmax cross-entropy over a batch, with label smoothing.
+// Mean softmax cross-entropy over a batch, with label smoothing or soft targets.
+#include <cmath>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -32,6 +33,37 @@ Loss cross_entropy(const float* logits, const int32_t* targets, int64_t B, int64
     loss.dlogits.assign(static_cast<size_t>(B * K), 0.0f);
     cpu::crossentropy_backward(loss.dlogits.data(), probs.data(), targets, B, K, smoothing,
                                1.0f / static_cast<float>(B));
+    return loss;
+}
+
+Loss soft_cross_entropy(const float* logits, const float* targets, int64_t B, int64_t K) {
+    if (B < 1 || K < 1) {
+        fail("cross_entropy: batch ({}) and class count ({}) must be positive", B, K);
+    }
+    for (int64_t b = 0; b < B; b++) {
+        double sum = 0.0;
+        for (int64_t k = 0; k < K; k++) {
+            const float t = targets[b * K + k];
+            if (!(t >= 0.0f && t <= 1.0f)) {
+                fail("soft target {} of sample {} (class {}) is outside [0, 1]", t, b, k);
+            }
+            sum += t;
+        }
+        if (std::fabs(sum - 1.0) > 1e-4) {
+            fail("the soft targets of sample {} sum to {}, not 1", b, sum);
+        }
+    }
+    std::vector<float> losses(static_cast<size_t>(B));
+    std::vector<float> probs(static_cast<size_t>(B * K));
+    cpu::crossentropy_soft_forward(losses.data(), probs.data(), logits, targets, B, K);
+    Loss loss;
+    double sum = 0.0;
+    for (float l : losses) {
+        sum += l;
+    }
+    loss.mean = static_cast<float>(sum / static_cast<double>(B));
+    loss.dlogits.assign(static_cast<size_t>(B * K), 0.0f);
+    cpu::crossentropy_soft_backward(loss.dlogits.data(), probs.data(), targets, B, K, 1.0f / static_cast<float>(B));
     return loss;
 }
 

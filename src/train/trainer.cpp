@@ -13,6 +13,7 @@
 #include "vit/checkpoint.h"
 #include "vit/error.h"
 #include "vit/finetune.h"
+#include "vit/mix.h"
 #include "vit/threads.h"
 #include "vit/train_state.h"
 
@@ -24,6 +25,8 @@ using json = nlohmann::ordered_json;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kMixStream = 0x6d69785f63757400ull;  // Mixup/CutMix draws: a seed apart from dropout's
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -156,6 +159,7 @@ TrainResult train(const Recipe& recipe_in, const TrainOptions& options, const Tr
         DataLoader loader(d, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
         return evaluate(model, loader, recipe.eval_flip);
     };
+    std::vector<float> mixed_images;
     while (state.epoch < recipe.epochs) {
         const auto t_epoch = Clock::now();
         if (frozen_in(state.epoch)) {
@@ -173,9 +177,20 @@ TrainResult train(const Recipe& recipe_in, const TrainOptions& options, const Tr
             double step_loss = 0.0;
             for (int64_t micro = 0; micro < recipe.accumulate; micro++, state.next_batch++) {
                 const Batch* b = loader.next();
-                const uint64_t dropout_seed = mix64(recipe.seed ^ mix64(static_cast<uint64_t>(state.step) * 4096 + static_cast<uint64_t>(micro)));
-                const float* logits = model.forward(b->images.data(), b->size, {.training = true, .dropout_seed = dropout_seed});
-                Loss loss = cross_entropy(logits, b->labels.data(), b->size, K, recipe.label_smoothing);
+                const uint64_t micro_id = static_cast<uint64_t>(state.step) * 4096 + static_cast<uint64_t>(micro);
+                const uint64_t dropout_seed = mix64(recipe.seed ^ mix64(micro_id));
+                const float* images = b->images.data();
+                std::optional<MixedTargets> mixed;
+                if (recipe.mix.enabled()) {  // Mixup / CutMix on a copy: the loader owns its batch
+                    mixed_images.assign(b->images.begin(), b->images.end());
+                    mixed = mix_batch(mixed_images.data(), b->labels.data(), b->size, cfg.channels, cfg.image_height,
+                                      cfg.image_width, K, recipe.label_smoothing, recipe.mix,
+                                      mix64(recipe.seed ^ kMixStream ^ mix64(micro_id)));
+                    images = mixed_images.data();
+                }
+                const float* logits = model.forward(images, b->size, {.training = true, .dropout_seed = dropout_seed});
+                Loss loss = mixed ? soft_cross_entropy(logits, mixed->targets.data(), b->size, K)
+                                  : cross_entropy(logits, b->labels.data(), b->size, K, recipe.label_smoothing);
                 state.epoch_correct += count_correct(logits, b->labels, K);
                 if (recipe.accumulate > 1) {
                     for (float& g : loss.dlogits) g /= static_cast<float>(recipe.accumulate);

@@ -92,6 +92,11 @@ small=(--train-limit 500 --test-limit 200 --batch-size 50 --epochs 1 --threads 2
 expect train_small 0 "plot: $tmp/run/curves.png" -- "$vit" train "${small[@]}" --out "$tmp/run"
 expect train_epoch_line 0 "epoch 1/1: train loss" -- "$vit" train "${small[@]}" --out "$tmp/run"
 expect train_bf16 0 "adamw, bf16 -> $tmp/run_bf16" -- "$vit" train "${small[@]}" --precision bf16 --out "$tmp/run_bf16"
+expect train_mix 0 "plot: $tmp/mix/curves.png" -- "$vit" train "${small[@]}" --mixup 0.8 --cutmix 1.0 --out "$tmp/mix"
+expect train_mix_recipe 0 '"cutmix_alpha": 1.0' -- "$vit" train --cutmix 1 --print-recipe
+expect bad_mixup 2 "--mixup: Value -0.5 not in range" -- "$vit" train --mixup -0.5
+printf '{"training": {"mix_prob": 1.5}}' > "$tmp/mixprob.json"
+expect bad_mix_prob 1 "error: mix_prob must be in [0, 1], got 1.5" -- "$vit" train --recipe "$tmp/mixprob.json"
 expect eval_top1 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 200 --json "$tmp/eval.json"
 expect eval_confusion 0 "confusion matrix (rows: true class, columns: predicted)" -- "$vit" eval --weights "$tmp/run/checkpoint.safetensors" --test-limit 200
 expect eval_json 0 '"confusion"' -- cat "$tmp/eval.json"

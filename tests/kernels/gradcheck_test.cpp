@@ -160,6 +160,24 @@ TEST(GradCheck, CrossEntropy) {
     }
 }
 
+TEST(GradCheck, SoftTargetCrossEntropy) {
+    const int64_t B = 3, K = 7;
+    auto logits = random_floats(B * K, 33, 2.0);
+    std::vector<float> targets(static_cast<size_t>(B * K), 0.0f);
+    for (int64_t b = 0; b < B; b++) {  // a Mixup-like pair of classes per row
+        targets[b * K + b] = 0.7f;
+        targets[b * K + 6 - b] += 0.3f;
+    }
+    std::vector<float> losses(B), probs(static_cast<size_t>(B * K)), dlogits(logits.size());
+    cpu::crossentropy_soft_forward(losses.data(), probs.data(), logits.data(), targets.data(), B, K);
+    cpu::crossentropy_soft_backward(dlogits.data(), probs.data(), targets.data(), B, K, 1.0f / B);
+    auto mean_loss = [&](const ref::Vec& v) {
+        ref::Vec l = ref::crossentropy_soft(v, to_double(targets), B, K);
+        return (l[0] + l[1] + l[2]) / B;
+    };
+    EXPECT_TRUE(all_near(dlogits, numeric_grad(mean_loss, logits), kGradTol, "soft dlogits"));
+}
+
 TEST(GradCheck, DropoutBackwardUsesTheForwardMask) {
     const int64_t n = 101;
     auto x = random_floats(n, 31), R = random_floats(n, 32);

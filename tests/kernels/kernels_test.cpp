@@ -526,6 +526,22 @@ TEST(CrossEntropy, WithLabelSmoothingMatchesReference) {
     }
 }
 
+TEST(CrossEntropy, SoftTargetsMatchReference) {
+    const int64_t B = 3, K = 17;
+    auto logits = random_floats(B * K, 19, 4.0);
+    std::vector<float> targets(static_cast<size_t>(B * K));
+    Rng rng(4);
+    for (int64_t b = 0; b < B; b++) {  // random distributions
+        float sum = 0.0f;
+        for (int64_t k = 0; k < K; k++) sum += targets[b * K + k] = static_cast<float>(rng.uniform());
+        for (int64_t k = 0; k < K; k++) targets[b * K + k] /= sum;
+    }
+    std::vector<float> losses(B), probs(static_cast<size_t>(B * K));
+    cpu::crossentropy_soft_forward(losses.data(), probs.data(), logits.data(), targets.data(), B, K);
+    EXPECT_TRUE(all_near(losses, to_float(ref::crossentropy_soft(to_double(logits), to_double(targets), B, K)),
+                         {1e-6, 1e-5}, "soft cross-entropy"));
+}
+
 TEST(Optimizers, AdamAndAdamWFiveStepsMatchReference) {
     const int64_t n = 37;
     for (bool decoupled : {true, false}) {

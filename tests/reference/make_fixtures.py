@@ -5,6 +5,9 @@ every parameter gradient and the losses and parameters of 5 AdamW steps.
 parity_bf16_<config>.safetensors: the same for some configs in mixed precision.
 inspect.safetensors: random weights, two images, every layer's attention probabilities, their
 attention rollout and mean attention distances (vit_ref.attention_rollout, mean_attention_distance).
+mix.safetensors: timm's Mixup / CutMix on a batch for given lambdas and boxes (the batch mixed
+with its reverse, targets mixed from label-smoothed one-hots) and the soft-target cross-entropy
+with its gradient, by autograd.
 resample.safetensors: F.interpolate(mode='bicubic' and 'bilinear', align_corners=False) with and
 without antialias on random grids, up and down.
 weights/: weight files in every supported format and hostile ones; preprocess/: images and the
@@ -190,6 +193,46 @@ def make_resample(out_dir, seed):
     write_safetensors(os.path.join(out_dir, "resample.safetensors"), tensors, meta)
 
 
+# (batch, lam, CutMix box rows [y0, y1) columns [x0, x1) or None): an even and an odd batch for
+# Mixup, a CutMix box inside the image and one at its corner.
+MIX_CASES = [(6, 0.3, None), (5, 0.7, None), (6, 0.0, (1, 4, 2, 6)), (4, 0.0, (0, 2, 5, 7))]
+MIX_SHAPE = (2, 5, 7)  # C, H, W
+MIX_CLASSES, MIX_SMOOTHING = 5, 0.1
+
+
+def make_mix(out_dir, seed):
+    """timm.data.Mixup._mix_batch and mixup_target, written out with torch ops."""
+    gen = torch.Generator().manual_seed(seed)
+    C, H, W = MIX_SHAPE
+    K, eps = MIX_CLASSES, MIX_SMOOTHING
+    tensors, cases = {}, []
+    for i, (B, lam, box) in enumerate(MIX_CASES):
+        x = torch.randn(B, C, H, W, generator=gen)
+        labels = torch.randint(0, K, (B,), generator=gen)
+        mixed = x.clone()
+        if box is not None:
+            y0, y1, x0, x1 = box
+            mixed[:, :, y0:y1, x0:x1] = mixed.flip(0)[:, :, y0:y1, x0:x1]
+            lam = 1.0 - (y1 - y0) * (x1 - x0) / float(H * W)
+        else:
+            flipped = mixed.flip(0).mul_(1.0 - lam)
+            mixed.mul_(lam).add_(flipped)
+        off, on = eps / K, 1.0 - eps + eps / K
+        y1h = torch.full((B, K), off).scatter_(1, labels.view(-1, 1), on)
+        y2h = torch.full((B, K), off).scatter_(1, labels.flip(0).view(-1, 1), on)
+        targets = y1h * lam + y2h * (1.0 - lam)
+        logits = (3 * torch.randn(B, K, generator=gen)).requires_grad_()
+        loss = torch.sum(-targets * torch.nn.functional.log_softmax(logits, dim=-1), dim=-1).mean()
+        loss.backward()
+        tensors.update({f"case{i}.images": x, f"case{i}.labels": labels.float(), f"case{i}.mixed": mixed,
+                        f"case{i}.targets": targets, f"case{i}.logits": logits.detach(),
+                        f"case{i}.dlogits": logits.grad, f"case{i}.loss": loss.detach().reshape(1)})
+        cases.append({"batch": B, "lam": lam, "box": list(box) if box else None})
+    meta = {"fixture": "mix", "fixture_version": FIXTURE_VERSION, "cases": json.dumps(cases),
+            "shape": json.dumps(MIX_SHAPE), "classes": str(K), "smoothing": str(eps)}
+    write_safetensors(os.path.join(out_dir, "mix.safetensors"), tensors, meta)
+
+
 def erasing_stats(height, width, draws):
     """torchvision's RandomErasing box on a [1, height, width] image with its defaults (scale 0.02-0.33,
     ratio 0.3-3.3), over many draws: the mean top, left, height and width of the boxes, their mean
@@ -286,6 +329,7 @@ def main():
         if name in BF16_CONFIGS:
             make(name, overrides, out_dir, seed=1000 + i, bf16=True)
     make_resample(out_dir, seed=7)
+    make_mix(out_dir, seed=29)
     make_inspect(out_dir, seed=23)
     make_images(out_dir, seed=11)
     make_preprocess_files(out_dir, seed=17)

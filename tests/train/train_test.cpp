@@ -203,8 +203,8 @@ TEST(Train, MixedPrecisionLearnsAndResumesExactly) {
 }
 
 TEST(Train, ResumeIsBitExact) {
-    // Everything random at once: augmentation, dropout, drop-path, label smoothing, clipping,
-    // accumulation, a cosine schedule with warmup.
+    // Everything random at once: augmentation, Mixup and CutMix, dropout, drop-path, label
+    // smoothing, clipping, accumulation, a cosine schedule with warmup.
     Recipe r = small_recipe(temp_dir("straight"));
     r.train_limit = 600;
     r.epochs = 2;
@@ -213,6 +213,7 @@ TEST(Train, ResumeIsBitExact) {
     r.model.drop_rate = 0.1f;
     r.model.drop_path_rate = 0.1f;
     r.label_smoothing = 0.1f;
+    r.mix = {.mixup_alpha = 0.8f, .cutmix_alpha = 1.0f};
     r.clip_grad_norm = 1.0f;
     r.warmup_epochs = 0.5;
     Transform crop;
@@ -312,7 +313,21 @@ TEST(Recipe, JsonRoundTripAndErrors) {
     EXPECT_EQ(recipe_to_json(back), recipe_to_json(r));
     EXPECT_VIT_ERROR(recipe_from_json(R"({"training": {"epoch": 3}})", "a.json", defaults),
                      "recipe a.json: unknown key 'training.epoch' (valid keys: epochs, batch_size, accumulate, "
-                     "label_smoothing, clip_grad_norm, seed, precision, eval_flip)");
+                     "label_smoothing, mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob, clip_grad_norm, seed, "
+                     "precision, eval_flip)");
+    const Recipe mixing = recipe_from_json(R"({"training": {"mixup_alpha": 0.8, "cutmix_alpha": 1.0, "mix_prob": 0.5}})",
+                                           "m.json", defaults);
+    EXPECT_EQ(mixing.mix.mixup_alpha, 0.8f);
+    EXPECT_EQ(mixing.mix.cutmix_alpha, 1.0f);
+    EXPECT_EQ(mixing.mix.prob, 0.5f);
+    EXPECT_EQ(mixing.mix.switch_prob, 0.5f);
+    EXPECT_EQ(recipe_to_json(recipe_from_json(recipe_to_json(mixing), "n.json", defaults)), recipe_to_json(mixing));
+    Recipe bad_mix = mixing;
+    bad_mix.mix.cutmix_alpha = -1.0f;
+    EXPECT_VIT_ERROR(bad_mix.validate(), "cutmix_alpha must be >= 0 (0 = off), got -1");
+    bad_mix = mixing;
+    bad_mix.mix.prob = 2.0f;
+    EXPECT_VIT_ERROR(bad_mix.validate(), "mix_prob must be in [0, 1], got 2");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"training": {"precision": "fp16"}})", "p.json", defaults),
                      "recipe p.json: 'training.precision' must be \"fp32\" or \"bf16\", got \"fp16\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"lr": "fast"}})", "b.json", defaults),

@@ -46,6 +46,7 @@ struct RecipeOverrides {
     bool eval_flip = false;
     std::optional<int64_t> freeze_blocks, unfreeze_epoch, epochs, batch_size, accumulate, checkpoint_every, train_limit, test_limit, log_every;
     std::optional<double> lr, weight_decay, warmup_epochs, label_smoothing, clip_grad, val_fraction, min_lr;
+    std::optional<double> mixup, cutmix;
     std::optional<uint64_t> seed;
     std::optional<int> threads, workers;
 };

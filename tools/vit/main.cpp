@@ -81,6 +81,10 @@ void add_recipe_flags(CLI::App* cmd, vit::tools::RecipeOverrides& o, bool traini
     cmd->add_option("--schedule", o.schedule, "learning-rate schedule")->check(CLI::IsMember({"cosine", "step", "constant"}));
     cmd->add_option("--warmup-epochs", o.warmup_epochs, "linear warmup length in epochs")->check(CLI::Range(0.0, 100000.0));
     cmd->add_option("--label-smoothing", o.label_smoothing, "label smoothing")->check(CLI::Range(0.0, 0.999));
+    cmd->add_option("--mixup", o.mixup, "Mixup with lambda ~ Beta(A, A) per batch (timm's mixup_alpha; 0: off)")
+        ->check(CLI::Range(0.0, 100.0));
+    cmd->add_option("--cutmix", o.cutmix, "CutMix with lambda ~ Beta(A, A) per batch (0: off; with --mixup, half the "
+                    "mixed batches each)")->check(CLI::Range(0.0, 100.0));
     cmd->add_option("--clip-grad", o.clip_grad, "clip the global gradient norm to this (0: off)")->check(CLI::Range(0.0, 1e9));
     cmd->add_option("--val-fraction", o.val_fraction, "hold out this fraction of the training set for validation")
         ->check(CLI::Range(0.0, 0.99));

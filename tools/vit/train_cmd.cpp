@@ -50,6 +50,8 @@ void apply(const RecipeOverrides& o, Recipe& r) {
     if (o.warmup_epochs) r.warmup_epochs = *o.warmup_epochs;
     if (o.label_smoothing) r.label_smoothing = static_cast<float>(*o.label_smoothing);
     if (o.eval_flip) r.eval_flip = true;
+    if (o.mixup) r.mix.mixup_alpha = static_cast<float>(*o.mixup);
+    if (o.cutmix) r.mix.cutmix_alpha = static_cast<float>(*o.cutmix);
     if (o.clip_grad) r.clip_grad_norm = static_cast<float>(*o.clip_grad);
     if (o.val_fraction) r.val_fraction = *o.val_fraction;
     if (o.min_lr) r.min_lr = static_cast<float>(*o.min_lr);

@@ -168,6 +168,7 @@ void column_strips_backward(float* dbias, bf16* dout_bf16, const float* dout, in
     f32x16 sum[S] = {};
     for (int64_t m = 0; m < M; m++) {
         const float* row = dout + m * N;
+#pragma GCC unroll 4
         for (int s = 0; s < S; s++) {
             const int64_t lanes = s == S - 1 ? last : 16;
             const f32x16 v = load_first(row + 16 * s, lanes, 0.0f);

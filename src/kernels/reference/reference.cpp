@@ -218,6 +218,17 @@ Vec crossentropy(const Vec& logits, const std::vector<int32_t>& targets, int64_t
     return losses;
 }
 
+Vec crossentropy_soft(const Vec& logits, const Vec& targets, int64_t B, int64_t K) {
+    Vec losses(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; b++) {
+        double mx = -1e300, sum = 0.0;
+        for (int64_t k = 0; k < K; k++) mx = std::max(mx, logits[b * K + k]);
+        for (int64_t k = 0; k < K; k++) sum += std::exp(logits[b * K + k] - mx);
+        for (int64_t k = 0; k < K; k++) losses[b] -= targets[b * K + k] * (logits[b * K + k] - mx - std::log(sum));
+    }
+    return losses;
+}
+
 void adam(Vec& param, const Vec& grad, Vec& m, Vec& v, double lr, double beta1, double beta2,
           double eps, double weight_decay, bool decoupled, int64_t step) {
     for (size_t i = 0; i < param.size(); i++) {

@@ -38,6 +38,8 @@ Vec pool(const Vec& x, int64_t B, int64_t N, int64_t C, bool mean);
 // Per-sample smoothed cross-entropy losses [B].
 Vec crossentropy(const Vec& logits, const std::vector<int32_t>& targets, int64_t B, int64_t K,
                  double smoothing);
+// Per-sample cross-entropy losses [B] against soft targets [B,K]: -sum_k t[b,k] log softmax(z_b)_k.
+Vec crossentropy_soft(const Vec& logits, const Vec& targets, int64_t B, int64_t K);
 // torch.optim.AdamW (decoupled decay) or torch.optim.Adam (L2 decay), one step.
 void adam(Vec& param, const Vec& grad, Vec& m, Vec& v, double lr, double beta1, double beta2,
           double eps, double weight_decay, bool decoupled, int64_t step);
