@@ -8,6 +8,28 @@
 
 namespace vit {
 
+namespace {
+
+// The mean of the per-sample losses that `forward` writes (with the softmax probabilities), and
+// d mean / d logits from `backward` given those probabilities and d mean / d loss_b = 1/B.
+template <typename Forward, typename Backward>
+Loss batch_loss(int64_t B, int64_t K, Forward forward, Backward backward) {
+    std::vector<float> losses(static_cast<size_t>(B));
+    std::vector<float> probs(static_cast<size_t>(B * K));
+    forward(losses.data(), probs.data());
+    double sum = 0.0;
+    for (float l : losses) {
+        sum += l;
+    }
+    Loss loss;
+    loss.mean = static_cast<float>(sum / static_cast<double>(B));
+    loss.dlogits.assign(static_cast<size_t>(B * K), 0.0f);
+    backward(loss.dlogits.data(), probs.data(), 1.0f / static_cast<float>(B));
+    return loss;
+}
+
+}  // namespace
+
 Loss cross_entropy(const float* logits, const int32_t* targets, int64_t B, int64_t K,
                    float smoothing) {
     if (B < 1 || K < 1) {
@@ -21,19 +43,11 @@ Loss cross_entropy(const float* logits, const int32_t* targets, int64_t B, int64
             fail("target {} of sample {} is outside the {} classes [0, {})", targets[b], b, K, K);
         }
     }
-    std::vector<float> losses(static_cast<size_t>(B));
-    std::vector<float> probs(static_cast<size_t>(B * K));
-    cpu::crossentropy_forward(losses.data(), probs.data(), logits, targets, B, K, smoothing);
-    Loss loss;
-    double sum = 0.0;
-    for (float l : losses) {
-        sum += l;
-    }
-    loss.mean = static_cast<float>(sum / static_cast<double>(B));
-    loss.dlogits.assign(static_cast<size_t>(B * K), 0.0f);
-    cpu::crossentropy_backward(loss.dlogits.data(), probs.data(), targets, B, K, smoothing,
-                               1.0f / static_cast<float>(B));
-    return loss;
+    return batch_loss(B, K, [&](float* losses, float* probs) {
+        cpu::crossentropy_forward(losses, probs, logits, targets, B, K, smoothing);
+    }, [&](float* dlogits, const float* probs, float dloss) {
+        cpu::crossentropy_backward(dlogits, probs, targets, B, K, smoothing, dloss);
+    });
 }
 
 Loss soft_cross_entropy(const float* logits, const float* targets, int64_t B, int64_t K) {
@@ -53,18 +67,11 @@ Loss soft_cross_entropy(const float* logits, const float* targets, int64_t B, in
             fail("the soft targets of sample {} sum to {}, not 1", b, sum);
         }
     }
-    std::vector<float> losses(static_cast<size_t>(B));
-    std::vector<float> probs(static_cast<size_t>(B * K));
-    cpu::crossentropy_soft_forward(losses.data(), probs.data(), logits, targets, B, K);
-    Loss loss;
-    double sum = 0.0;
-    for (float l : losses) {
-        sum += l;
-    }
-    loss.mean = static_cast<float>(sum / static_cast<double>(B));
-    loss.dlogits.assign(static_cast<size_t>(B * K), 0.0f);
-    cpu::crossentropy_soft_backward(loss.dlogits.data(), probs.data(), targets, B, K, 1.0f / static_cast<float>(B));
-    return loss;
+    return batch_loss(B, K, [&](float* losses, float* probs) {
+        cpu::crossentropy_soft_forward(losses, probs, logits, targets, B, K);
+    }, [&](float* dlogits, const float* probs, float dloss) {
+        cpu::crossentropy_soft_backward(dlogits, probs, targets, B, K, dloss);
+    });
 }
 
 }  // namespace vit
