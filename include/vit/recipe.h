@@ -50,7 +50,7 @@ struct Recipe {
     int64_t batch_size = 128;
     int64_t accumulate = 1;         // micro-batches per optimizer step
     float label_smoothing = 0.0f;
-    MixOptions mix;                 // Mixup / CutMix (off by default); train accuracy counts the unmixed labels
+    MixOptions mix;                 // Mixup / CutMix (off by default); train accuracy counts each image's dominant label
     float clip_grad_norm = 0.0f;    // 0: no clipping
     Precision precision = Precision::F32;  // bf16: mixed precision (bf16 products, fp32 master weights)
     bool eval_flip = false;         // evaluations average each image's logits with its mirror image's
