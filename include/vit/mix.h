@@ -28,6 +28,8 @@ struct MixOptions {
     float switch_prob = 0.5f;   // with both on: probability of CutMix for a mixed batch
 
     bool enabled() const { return mixup_alpha > 0.0f || cutmix_alpha > 0.0f; }
+    // Throws vit::Error naming the first field out of range (by its recipe key).
+    void validate() const;
 };
 
 // One batch's draw: lam = 1 leaves the batch as it is.

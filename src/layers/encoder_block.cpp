@@ -170,9 +170,9 @@ void block_forward(const BlockParams& p, const BlockActs& a, const float* x_in, 
     }
     const float* scale1 = path_drop ? a.path_scale1 : nullptr;
     const float* scale2 = path_drop ? a.path_scale2 : nullptr;
-    if (!p.post_norm && !drop.training && a.x_mid == x_in && a.x_out == x_in) {
+    if (!p.post_norm && !drop.training) {
         // Inference updates the residual stream in place (the plan points x_mid and x_out at
-        // x_in): each branch's last product adds into it, and a.branch is not used.
+        // x_in and gives no branch buffer): each branch's last product adds into it.
         float* x = a.x_mid;
         norm_for(p.qkv, p.norm1, a.ln1, a.ln1_bf16, x, k.rows);
         attention_branch_forward(p, a, k, a.ln1.out, a.ln1_bf16, x);

@@ -10,13 +10,15 @@
 
 namespace vit {
 
+void MixOptions::validate() const {
+    if (!(mixup_alpha >= 0.0f)) fail("mixup_alpha must be >= 0 (0 = off), got {}", mixup_alpha);
+    if (!(cutmix_alpha >= 0.0f)) fail("cutmix_alpha must be >= 0 (0 = off), got {}", cutmix_alpha);
+    if (!(prob >= 0.0f && prob <= 1.0f)) fail("mix_prob must be in [0, 1], got {}", prob);
+    if (!(switch_prob >= 0.0f && switch_prob <= 1.0f)) fail("mix_switch_prob must be in [0, 1], got {}", switch_prob);
+}
+
 MixDraw draw_mix(const MixOptions& o, int64_t H, int64_t W, uint64_t seed) {
-    if (!(o.mixup_alpha >= 0.0f) || !(o.cutmix_alpha >= 0.0f)) {
-        fail("mixup_alpha and cutmix_alpha must be >= 0 (0 = off), got {} and {}", o.mixup_alpha, o.cutmix_alpha);
-    }
-    if (!(o.prob >= 0.0f && o.prob <= 1.0f) || !(o.switch_prob >= 0.0f && o.switch_prob <= 1.0f)) {
-        fail("mix_prob and mix_switch_prob must be in [0, 1], got {} and {}", o.prob, o.switch_prob);
-    }
+    o.validate();
     MixDraw d;
     Rng rng(mix64(seed));
     if (!o.enabled() || !(rng.uniform() < o.prob)) {

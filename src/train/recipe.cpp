@@ -233,12 +233,7 @@ void Recipe::validate() const {
     if (accumulate < 1 || accumulate > 4096) fail("accumulate must be in [1, 4096], got {}", accumulate);
     if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f)) fail("label_smoothing must be in [0, 1), got {}", label_smoothing);
     if (!(clip_grad_norm >= 0.0f)) fail("clip_grad_norm must be >= 0 (0 = off), got {}", clip_grad_norm);
-    if (!(mix.mixup_alpha >= 0.0f)) fail("mixup_alpha must be >= 0 (0 = off), got {}", mix.mixup_alpha);
-    if (!(mix.cutmix_alpha >= 0.0f)) fail("cutmix_alpha must be >= 0 (0 = off), got {}", mix.cutmix_alpha);
-    if (!(mix.prob >= 0.0f && mix.prob <= 1.0f)) fail("mix_prob must be in [0, 1], got {}", mix.prob);
-    if (!(mix.switch_prob >= 0.0f && mix.switch_prob <= 1.0f)) {
-        fail("mix_switch_prob must be in [0, 1], got {}", mix.switch_prob);
-    }
+    mix.validate();
     if (!(val_fraction >= 0.0 && val_fraction < 1.0)) fail("val_fraction must be in [0, 1), got {}", val_fraction);
     if (!(warmup_epochs >= 0.0 && warmup_epochs <= static_cast<double>(epochs))) {
         fail("warmup_epochs must be in [0, epochs = {}], got {}", epochs, warmup_epochs);

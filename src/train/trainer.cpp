@@ -72,15 +72,6 @@ void truncate_metrics(const std::string& path, int64_t step) {
     std::ofstream(path, std::ios::trunc) << kept;
 }
 
-// The label that weighs more in each mixed image's target: its own when lam >= 1/2, else its
-// partner's (image B-1-b). Training accuracy under Mixup / CutMix is counted against these.
-std::vector<int32_t> dominant_labels(const MixedTargets& mixed, const std::vector<int32_t>& labels) {
-    if (mixed.draw.lam >= 0.5) {
-        return labels;
-    }
-    return std::vector<int32_t>(labels.rbegin(), labels.rend());
-}
-
 int64_t count_correct(const float* logits, const std::vector<int32_t>& labels, int64_t K) {
     int64_t hits = 0;
     for (size_t i = 0; i < labels.size(); i++) {
@@ -169,6 +160,7 @@ TrainResult train(const Recipe& recipe_in, const TrainOptions& options, const Tr
         return evaluate(model, loader, recipe.eval_flip);
     };
     std::vector<float> mixed_images;
+    std::vector<int32_t> partner_labels;
     while (state.epoch < recipe.epochs) {
         const auto t_epoch = Clock::now();
         if (frozen_in(state.epoch)) {
@@ -200,7 +192,11 @@ TrainResult train(const Recipe& recipe_in, const TrainOptions& options, const Tr
                 const float* logits = model.forward(images, b->size, {.training = true, .dropout_seed = dropout_seed});
                 Loss loss = mixed ? soft_cross_entropy(logits, mixed->targets.data(), b->size, K)
                                   : cross_entropy(logits, b->labels.data(), b->size, K, recipe.label_smoothing);
-                state.epoch_correct += count_correct(logits, mixed ? dominant_labels(*mixed, b->labels) : b->labels, K);
+                // Under mixing each image counts against the label that weighs more in its target:
+                // its partner's (image B-1-b) when lam < 1/2.
+                partner_labels.clear();
+                if (mixed && mixed->draw.lam < 0.5) partner_labels.assign(b->labels.rbegin(), b->labels.rend());
+                state.epoch_correct += count_correct(logits, partner_labels.empty() ? b->labels : partner_labels, K);
                 if (recipe.accumulate > 1) {
                     for (float& g : loss.dlogits) g /= static_cast<float>(recipe.accumulate);
                 }
