@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "kernel_test_util.h"
-#include "kernels/cpu/vector_math.h"
+#include "kernels/cpu/vec16.h"
 #include "kernels/kernels.h"
 #include "test_util.h"
 #include "vit/threads.h"
@@ -27,6 +27,51 @@ TEST(VectorMath, ExpErfTanhMatchLibm) {
         EXPECT_NEAR(cpu::erf_approx(x), std::erf(x), std::min(3e-7, 1e-6 * std::fabs(std::erf(x)) + 1e-12)) << x;
         EXPECT_NEAR(cpu::tanh_approx(x), std::tanh(x), 3e-7) << x;
     }
+}
+
+// The 16-lane exp (on AVX-512: vrndscaleps and vscalefps) against libm over its whole range, and
+// finite and tiny for -inf (the masked lanes of a softmax row).
+TEST(VectorMath, ExpOf16LanesMatchesLibm) {
+    for (float x0 = -87.0f; x0 <= 87.6f; x0 += 0.37f) {
+        cpu::f32x16 x;
+        for (int i = 0; i < 16; i++) x[i] = x0 + 0.0231f * static_cast<float>(i);
+        const cpu::f32x16 y = cpu::exp_approx(x);
+        for (int i = 0; i < 16; i++) {
+            const double e = std::exp(static_cast<double>(x[i]));
+            EXPECT_NEAR(y[i], e, 3e-7 * e) << x[i];
+        }
+    }
+    const cpu::f32x16 y = cpu::exp_approx(cpu::splat16(-std::numeric_limits<float>::infinity()));
+    EXPECT_TRUE(std::isfinite(y[0]) && y[0] >= 0.0f && y[0] < 2e-38f) << y[0];
+}
+
+// The bf16 rounding by the CPU's instruction: bit for bit the software rounding (ties to even,
+// NaN kept a NaN) above the denormal range; below it zero (the instruction) or the software
+// rounding (GCC folding the conversion of constants); nothing past the first n lanes.
+TEST(VectorMath, Bf16FtzRoundsLikeSoftwareExceptDenormals) {
+    const float tie = 1.0f + 1.0f / 256, above_tie = std::nextafter(tie, 2.0f);
+    const float values[16] = {tie, -tie, above_tie, 3.0f + 3.0f / 256, 1e-38f, -2e-39f, 1e-45f, 0.0f,
+                              -0.0f, 3e38f, std::numeric_limits<float>::infinity(), std::nanf(""),
+                              0.1f, -123.456f, 1.17549435e-38f, 65504.5f};
+    cpu::f32x16 v;
+    for (int i = 0; i < 16; i++) v[i] = static_cast<const volatile float*>(values)[i];  // not folded
+    bf16 soft[16], hard[16];
+    cpu::store_first_bf16(soft, v, 16);
+    cpu::store_first_bf16_ftz(hard, v, 16);
+    for (int i = 0; i < 16; i++) {
+        const bool denormal = values[i] != 0.0f && std::fabs(values[i]) < std::numeric_limits<float>::min();
+        if (denormal) {
+            EXPECT_TRUE((hard[i].bits & 0x7fff) == 0 || hard[i].bits == soft[i].bits) << values[i];
+        } else if (std::isnan(values[i])) {
+            EXPECT_TRUE(std::isnan(to_float(hard[i])));
+        } else {
+            EXPECT_EQ(hard[i].bits, soft[i].bits) << values[i];
+        }
+    }
+    bf16 partial[16];
+    for (bf16& p : partial) p.bits = 0x1234;
+    cpu::store_first_bf16_ftz(partial, v, 5);
+    for (int i = 0; i < 16; i++) EXPECT_EQ(partial[i].bits, i < 5 ? soft[i].bits : 0x1234) << i;
 }
 
 struct MatmulCase {

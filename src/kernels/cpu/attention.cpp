@@ -30,7 +30,7 @@ constexpr int64_t kScalarTail = 3;
 // row's chunks in memory instead, for long rows. The chunk loops are unrolled: for C > 0 that
 // keeps x in registers (GCC leaves an array it indexes in a loop on the stack).
 template <int64_t C>
-void softmax_row(float* row, int64_t cols, int64_t tail, bf16* rounded) {
+void softmax_row(float* row, int64_t cols, int64_t tail, bool keep_fp32, bf16* rounded) {
     constexpr float kNegInf = -__builtin_inff();
     constexpr int64_t kChunks = C > 0 ? C : 1;
     const int64_t chunks = C > 0 ? C : (cols - tail + 15) / 16;
@@ -40,24 +40,34 @@ void softmax_row(float* row, int64_t cols, int64_t tail, bf16* rounded) {
     auto chunk = [&](int64_t c) -> f32x16& { return x[C > 0 ? c : 0]; };
     // All chunks but the last are full: for C > 0 the compiler sees it and drops their masks.
     auto width = [&](int64_t c) { return c < chunks - 1 ? int64_t{16} : vector_cols - 16 * c; };
-    f32x16 chunk_max = splat16(kNegInf);
+    // The row's maximum and sum run in kChains independent chains of vector operations: one chain
+    // through 13 chunks would make the row wait on 13 dependent additions.
+    constexpr int64_t kChains = C >= 4 ? 4 : 1;
+    auto chain = [](int64_t c) { return kChains > 1 ? c % kChains : 0; };
+    f32x16 chunk_max[kChains], chunk_sum[kChains];
+    for (int64_t i = 0; i < kChains; i++) {
+        chunk_max[i] = splat16(kNegInf);
+        chunk_sum[i] = f32x16{};
+    }
 #pragma GCC unroll 16
     for (int64_t c = 0; c < chunks; c++) {
         const f32x16 s = load_first(row + 16 * c, width(c), kNegInf);
         if (C > 0) chunk(c) = s;
-        chunk_max = s > chunk_max ? s : chunk_max;
+        f32x16& m = chunk_max[chain(c)];
+        m = s > m ? s : m;
     }
-    float row_max = reduce_max(chunk_max);
+    for (int64_t i = 1; i < kChains; i++) chunk_max[0] = chunk_max[i] > chunk_max[0] ? chunk_max[i] : chunk_max[0];
+    float row_max = reduce_max(chunk_max[0]);
     for (int64_t j = 0; j < tail; j++) row_max = std::max(row_max, row[vector_cols + j]);
-    f32x16 chunk_sum = {};
 #pragma GCC unroll 16
     for (int64_t c = 0; c < chunks; c++) {
         if (C == 0) chunk(c) = load_first(row + 16 * c, width(c), 0.0f);
         chunk(c) = first_lanes(exp_approx(chunk(c) - row_max), width(c));
-        chunk_sum += chunk(c);
+        chunk_sum[chain(c)] += chunk(c);
         if (C == 0) store_first(row + 16 * c, chunk(c), width(c));
     }
-    float sum = reduce_add(chunk_sum);
+    for (int64_t i = 1; i < kChains; i++) chunk_sum[0] += chunk_sum[i];
+    float sum = reduce_add(chunk_sum[0]);
     for (int64_t j = 0; j < tail; j++) {
         t[j] = exp_approx(row[vector_cols + j] - row_max);
         sum += t[j];
@@ -67,12 +77,13 @@ void softmax_row(float* row, int64_t cols, int64_t tail, bf16* rounded) {
     for (int64_t c = 0; c < chunks; c++) {
         if (C == 0) chunk(c) = load_first(row + 16 * c, width(c), 0.0f);
         const f32x16 prob = chunk(c) * inv;
-        store_first(row + 16 * c, prob, width(c));
-        if (rounded != nullptr) store_first_bf16(rounded + 16 * c, prob, width(c));
+        if (keep_fp32) store_first(row + 16 * c, prob, width(c));
+        if (rounded != nullptr) store_first_bf16_ftz(rounded + 16 * c, prob, width(c));
     }
     for (int64_t j = 0; j < tail; j++) {
-        row[vector_cols + j] = t[j] * inv;
-        if (rounded != nullptr) rounded[vector_cols + j] = to_bf16(row[vector_cols + j]);
+        const float prob = t[j] * inv;
+        if (keep_fp32) row[vector_cols + j] = prob;
+        if (rounded != nullptr) rounded[vector_cols + j] = to_bf16(prob);
     }
 }
 
@@ -83,20 +94,22 @@ constexpr int64_t kRegisterChunks = 16;
 // softmax_row<C> for the row's chunk count C when 1 <= C <= kRegisterChunks, else softmax_row<0>.
 template <int64_t... C>
 void softmax_row_dispatch(std::integer_sequence<int64_t, C...>, int64_t chunks, float* row, int64_t cols,
-                          int64_t tail, bf16* rounded) {
-    const bool in_registers = ((chunks == C + 1 ? (softmax_row<C + 1>(row, cols, tail, rounded), true) : false) || ...);
-    if (!in_registers) {
-        softmax_row<0>(row, cols, tail, rounded);
+                          int64_t tail, bool keep_fp32, bf16* rounded) {
+    const bool in_registers =
+        ((chunks == C + 1 ? (softmax_row<C + 1>(row, cols, tail, keep_fp32, rounded), true) : false) || ...);
+    if (!in_registers) {  // the row holds the exponentials in between: always written
+        softmax_row<0>(row, cols, tail, true, rounded);
     }
 }
 
 // p = softmax of each row of p [rows, cols]; with `rounded`, its bf16 copy [rows, cols] too.
-void softmax_rows(float* p, int64_t rows, int64_t cols, bf16* rounded) {
+// keep_fp32 = false (with `rounded`) leaves p undefined, for callers that only read the copy.
+void softmax_rows(float* p, int64_t rows, int64_t cols, bf16* rounded, bool keep_fp32 = true) {
     const int64_t tail = cols % 16 <= kScalarTail && cols > 16 ? cols % 16 : 0;
     const int64_t chunks = (cols - tail + 15) / 16;
     for (int64_t i = 0; i < rows; i++) {
         softmax_row_dispatch(std::make_integer_sequence<int64_t, kRegisterChunks>{}, chunks, p + i * cols, cols,
-                             tail, rounded != nullptr ? rounded + i * cols : nullptr);
+                             tail, keep_fp32, rounded != nullptr ? rounded + i * cols : nullptr);
     }
 }
 
@@ -159,6 +172,14 @@ const float* dropped_probs(std::vector<float>& tile, const float* p, int64_t N, 
 void round_to_bf16_serial(bf16* out, const float* inp, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) out[i] = to_bf16(inp[i]);
+}
+
+// out = inp rounded to bf16, denormals flushed (store_first_bf16_ftz)
+void round_to_bf16_ftz(bf16* out, const float* inp, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const int64_t lanes = std::min<int64_t>(16, n - i);
+        store_first_bf16_ftz(out + i, load_first(inp + i, lanes, 0.0f), lanes);
+    }
 }
 
 // C^T = X^T Y stored through C's rows of stride c_row: X [K, HS] given as pair panels x_t (the
@@ -260,13 +281,13 @@ void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B,
             softmax_rows(p, N, N, nullptr);
             round_to_bf16_serial(pd_bf16, dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh), N * N);
         } else {
-            softmax_rows(p, N, N, pd_bf16);
+            softmax_rows(p, N, N, pd_bf16, probs != nullptr);
         }
         pack_pair_panels(panels, v, row, 1, N, HS);
         float* o = scratch(out_buffer, N * HS);
         small_gemm_bf16(o, HS, 1, pd_bf16, N, 2, panels, N, HS, N, 1.0f);  // o = Pd v
         for (int64_t i = 0; i < N; i++) {
-            round_to_bf16_serial(out + (b * N + i) * I + h * HS, o + i * HS, HS);
+            round_to_bf16_ftz(out + (b * N + i) * I + h * HS, o + i * HS, HS);
         }
     }
 }

@@ -158,20 +158,68 @@ void pack_pairs(bf16* panels, const T* B, int64_t b_row, int64_t b_col, int64_t 
     }
 }
 
-// The same for a transposed bf16 view (b_row == 1, K even): each column j of B is a contiguous
-// run of K / 2 words, copied word by word into its lane of every pair row.
+// Rows i and i + b of a 16 x 16 word block, for the step of `transpose16` that swaps the
+// off-diagonal b x b blocks of every 2b x 2b block.
+template <int b>
+void swap_blocks(u32x16& lo, u32x16& hi) {
+    u32x16 new_lo, new_hi;
+    if constexpr (b == 8) {
+        new_lo = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+        new_hi = __builtin_shufflevector(lo, hi, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    } else if constexpr (b == 4) {
+        new_lo = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+        new_hi = __builtin_shufflevector(lo, hi, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    } else if constexpr (b == 2) {
+        new_lo = __builtin_shufflevector(lo, hi, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+        new_hi = __builtin_shufflevector(lo, hi, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    } else {
+        new_lo = __builtin_shufflevector(lo, hi, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+        new_hi = __builtin_shufflevector(lo, hi, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    }
+    lo = new_lo;
+    hi = new_hi;
+}
+
+template <int b>
+void swap_blocks_all(u32x16 (&r)[16]) {
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) {
+        if ((i & b) == 0) swap_blocks<b>(r[i], r[i + b]);
+    }
+}
+
+// r = r^T for a 16 x 16 block of words held as 16 rows: swapping the off-diagonal halves, then
+// quarters within each half, and so on down to single words, transposes it.
+void transpose16(u32x16 (&r)[16]) {
+    swap_blocks_all<8>(r);
+    swap_blocks_all<4>(r);
+    swap_blocks_all<2>(r);
+    swap_blocks_all<1>(r);
+}
+
+// The same for a transposed bf16 view (b_row == 1, K even): column j of B is a contiguous run of
+// K / 2 pairs (one word each). Blocks of 16 columns x 16 pairs are loaded as 16 vectors,
+// transposed in registers and stored as 16 pair rows of the panel; columns past N are zeros.
 void pack_pairs_transposed(bf16* panels, const bf16* B, int64_t b_col, int64_t K, int64_t N) {
     const int64_t pairs = K / 2;
     uint32_t* out = reinterpret_cast<uint32_t*>(panels);
-    const int64_t padded = (N + kPanel - 1) / kPanel * kPanel;
-    for (int64_t j = 0; j < padded; j++) {
-        uint32_t* dst = out + (j / kPanel * pairs) * kPanel + j % kPanel;
-        if (j >= N) {
-            for (int64_t q = 0; q < pairs; q++) dst[q * kPanel] = 0;
-            continue;
+    for (int64_t j0 = 0; j0 < N; j0 += 16) {
+        const int64_t cols = std::min<int64_t>(16, N - j0);
+        uint32_t* panel = out + j0 / kPanel * pairs * kPanel + j0 % kPanel;
+        for (int64_t q0 = 0; q0 < pairs; q0 += 16) {
+            const int64_t words = std::min<int64_t>(16, pairs - q0);
+            u32x16 r[16];
+#pragma GCC unroll 16
+            for (int64_t j = 0; j < 16; j++) {
+                r[j] = j < cols ? load_first_words(B + (j0 + j) * b_col + 2 * q0, words) : u32x16{};
+            }
+            transpose16(r);
+            for (int64_t q = 0; q < words; q++) store16(panel + (q0 + q) * kPanel, r[q]);
         }
-        const bf16* src = B + j * b_col;
-        for (int64_t q = 0; q < pairs; q++) dst[q * kPanel] = load_pair(src + 2 * q);
+    }
+    if (N % kPanel != 0 && N % kPanel <= 16) {  // the last panel's second half: all padding
+        uint32_t* panel = out + N / kPanel * pairs * kPanel + 16;
+        for (int64_t q = 0; q < pairs; q++) store16(panel + q * kPanel, u32x16{});
     }
 }
 

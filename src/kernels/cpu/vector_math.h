@@ -10,6 +10,10 @@
 
 #include "vit/bf16.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace vit::cpu {
 
 // 16 fp32 lanes (an AVX-512 register, or two AVX / four SSE registers where the CPU has less:
@@ -42,6 +46,29 @@ inline F exp_approx(F x) {
     p = p * r + 1.0f;
     return p * std::bit_cast<F>((truncate_to_int(n) + 127) << 23);
 }
+
+#if defined(__AVX512F__)
+// The same for 16 lanes in fewer instructions: n rounded by vrndscaleps and p * 2^n formed by
+// vscalefps, which rounds once as the multiplication by the exact power of two does.
+inline f32x16 exp_approx(f32x16 x) {
+    const f32x16 lo = f32x16{} - 87.0f, hi = f32x16{} + 88.0f;
+    x = x < lo ? lo : x;
+    x = x > hi ? hi : x;
+    // (the maskz forms with all lanes: GCC 12's unmasked ones read an uninitialised register)
+    const f32x16 n = (f32x16)_mm512_maskz_roundscale_ps(0xffff, (__m512)(x * 1.44269504088896341f),
+                                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    f32x16 r = x - n * 0.693145751953125f;
+    r = r - n * 1.428606765330187045e-06f;
+    f32x16 p = f32x16{} + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return (f32x16)_mm512_maskz_scalef_ps(0xffff, (__m512)p, (__m512)n);
+}
+#endif
 
 // erf: for |x| < 0.5 its Taylor series to x^11 (relative error < 1e-7: no cancellation near 0);
 // otherwise Abramowitz and Stegun 7.1.26, 1 - (a1 t + ... + a5 t^5) e^{-x^2} with
