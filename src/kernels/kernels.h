@@ -64,8 +64,11 @@ void matmul_forward_bf16_out(bf16* out, const bf16* inp, const bf16* weight, con
 // The same in bf16, with out rounded to bf16 (the input of the next product).
 void matmul_activation_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                                     int64_t K, int64_t N, Activation activation, bool packed);
+// With dout_slope, the output gradient is dout * dout_slope elementwise (an activation's
+// backward, taken in the pass that rounds dout to bf16 and sums its columns).
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,
-                          const bf16* inp, const bf16* weight, int64_t M, int64_t K, int64_t N);
+                          const bf16* inp, const bf16* weight, int64_t M, int64_t K, int64_t N,
+                          const float* dout_slope = nullptr);
 // out[i] = inp[i] rounded to the nearest bf16 (ties to even), as PyTorch's x.bfloat16().
 void round_to_bf16(bf16* out, const float* inp, int64_t n);
 
@@ -83,12 +86,15 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 
 // ---- activations (gelu.cpp, elementwise.cpp) ------------------------------------------------
 
-// GELU(x) = x * Phi(x), exact (erf) or with the tanh approximation. out may alias inp.
-void gelu_forward(float* out, const float* inp, int64_t n, bool tanh_approx);
+// GELU(x) = x * Phi(x), exact (erf) or with the tanh approximation, and when slope is not
+// nullptr slope = GELU'(x), saved for the backward (it shares erf and exp with the forward).
+// out and slope may alias inp.
+void gelu_forward(float* out, float* slope, const float* inp, int64_t n, bool tanh_approx);
 // The same with out rounded to bf16 (mixed precision: the input of fc2, written once).
-void gelu_forward_bf16(bf16* out, const float* inp, int64_t n, bool tanh_approx);
-// dinp = dout * GELU'(inp) (written).
-void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n, bool tanh_approx);
+void gelu_forward_bf16(bf16* out, float* slope, const float* inp, int64_t n, bool tanh_approx);
+// dinp = dout * slope (written), slope from the forward. (In mixed precision the bf16 Linear's
+// backward applies the slope itself: matmul_backward_bf16.)
+void gelu_backward(float* dinp, const float* slope, const float* dout, int64_t n);
 
 // out = max(inp, 0); out may alias inp. The backward is relu_backward below (with the forward's
 // input or output: both are > 0 at the same places).

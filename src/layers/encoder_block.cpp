@@ -98,18 +98,19 @@ void mlp_branch_forward(const BlockParams& p, const BlockActs& a, const Context&
         linear_product(p.fc1, Epilogue::Activate, a.gelu, a.gelu_bf16, in, in_bf16, k.rows, p.activation);
     } else {
         linear_product(p.fc1, Epilogue::Write, a.fc1, nullptr, in, in_bf16, k.rows);  // [rows, M]
+        // For the backward, GELU overwrites a.fc1 with its slope there.
         if (k.mixed && !k.dropping) {  // fc2's bf16 input, directly
             if (relu) {
                 cpu::relu_forward(a.fc1, a.fc1, n);
                 cpu::round_to_bf16(a.gelu_bf16, a.fc1, n);
             } else {
-                cpu::gelu_forward_bf16(a.gelu_bf16, a.fc1, n, tanh);
+                cpu::gelu_forward_bf16(a.gelu_bf16, a.fc1, a.fc1, n, tanh);
             }
         } else {
             if (relu) {
                 cpu::relu_forward(a.gelu, a.fc1, n);
             } else {
-                cpu::gelu_forward(a.gelu, a.fc1, n, tanh);
+                cpu::gelu_forward(a.gelu, a.fc1, a.fc1, n, tanh);
             }
             if (k.dropping) {
                 cpu::dropout_forward(a.gelu, a.gelu, n, p.drop, k.drop.seed, Dropout::stream(k.layer, kMlpDrop1));
@@ -137,10 +138,14 @@ void mlp_branch_backward(const BlockParams& p, const BlockActs& a, const BlockSc
     if (k.dropping) {
         cpu::dropout_forward(s.dgelu, s.dgelu, n, p.drop, k.drop.seed, Dropout::stream(k.layer, kMlpDrop1));
     }
+    if (p.activation != cpu::Activation::Relu && k.mixed) {  // fc1's backward applies GELU's slope
+        linear_backward(p.fc1, din, s.dgelu, in, in_bf16, s.dout_bf16, k.rows, a.fc1);
+        return;
+    }
     if (p.activation == cpu::Activation::Relu) {
         cpu::relu_backward(s.dfc1, a.fc1, s.dgelu, n);
     } else {
-        cpu::gelu_backward(s.dfc1, a.fc1, s.dgelu, n, p.activation == cpu::Activation::GeluTanh);
+        cpu::gelu_backward(s.dfc1, a.fc1, s.dgelu, n);  // a.fc1 holds GELU's slope
     }
     linear_backward(p.fc1, din, s.dfc1, in, in_bf16, s.dout_bf16, k.rows);
 }

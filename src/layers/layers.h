@@ -63,9 +63,10 @@ enum class Epilogue { Write, Activate, Accumulate };
 void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, const float* inp,
                     const bf16* inp_bf16, int64_t rows, cpu::Activation act = cpu::Activation::GeluErf);
 // inp_bf16 is the bf16 input the forward product read; dout_bf16 [rows, out] is scratch (mixed
-// precision only).
+// precision only). With dout_slope (mixed precision only) the output gradient is dout * dout_slope:
+// the backward of the activation before it, in the same pass.
 void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp,
-                     const bf16* inp_bf16, bf16* dout_bf16, int64_t rows);
+                     const bf16* inp_bf16, bf16* dout_bf16, int64_t rows, const float* dout_slope = nullptr);
 void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows);
 // The norm for a bf16 Linear: its output goes to out, rounded to bf16 (a.out is not written).
 void norm_forward_bf16(const Norm& n, const NormActs& a, bf16* out, const float* inp, int64_t rows);
@@ -148,7 +149,7 @@ struct BlockActs {
     float* branch = nullptr;  // [B*N, D]: a residual branch's output before the add
     float* x_mid = nullptr;   // [B*N, D]
     NormActs ln2;             // [B*N, D] (out: fp32 only; mixed precision keeps ln2_bf16)
-    float* fc1 = nullptr;     // [B*N, M]: before the activation (ReLU: after, in place)
+    float* fc1 = nullptr;     // [B*N, M]: GELU's slope at fc1's output (ReLU: the output, in place)
     float* gelu = nullptr;    // [B*N, M]: after the activation and dropout (not kept when mixed without dropout)
     float* x_out = nullptr;   // [B*N, D]
     float* path_scale1 = nullptr;  // [B]: DropPath scales (training only)

@@ -1,4 +1,6 @@
 // Linear and LayerNorm layers: shape-carrying views over the matmul and layernorm kernels.
+#include <stdexcept>
+
 #include "kernels/kernels.h"
 #include "layers/layers.h"
 
@@ -43,13 +45,16 @@ void linear_forward(const Linear& l, float* out, const float* inp, bf16* inp_bf1
 }
 
 void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp,
-                     const bf16* inp_bf16, bf16* dout_bf16, int64_t rows) {
+                     const bf16* inp_bf16, bf16* dout_bf16, int64_t rows, const float* dout_slope) {
     if (l.weight_bf16 == nullptr) {
+        if (dout_slope != nullptr) {
+            throw std::logic_error("linear_backward: an output-gradient slope needs bf16 products");
+        }
         cpu::matmul_backward(dinp, l.dweight, l.dbias, dout, inp, l.weight, rows, l.in, l.out);
         return;
     }
     cpu::matmul_backward_bf16(dinp, l.dweight, l.dbias, dout, dout_bf16, inp_bf16, l.weight_bf16, rows,
-                              l.in, l.out);
+                              l.in, l.out, dout_slope);
 }
 
 void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows) {

@@ -47,8 +47,9 @@ TEST(GradCheck, LayerNorm) {
 TEST(GradCheck, GeluBothKinds) {
     auto x = random_floats(41, 9, 2.5), R = random_floats(41, 10);
     for (bool tanh_kind : {false, true}) {
-        std::vector<float> dx(x.size(), 7.0f);  // written, not added to
-        cpu::gelu_backward(dx.data(), x.data(), R.data(), 41, tanh_kind);
+        std::vector<float> y(x.size()), slope(x.size()), dx(x.size(), 7.0f);  // dx is written, not added to
+        cpu::gelu_forward(y.data(), slope.data(), x.data(), 41, tanh_kind);
+        cpu::gelu_backward(dx.data(), slope.data(), R.data(), 41);
         EXPECT_TRUE(all_near(dx, numeric_grad([&](const ref::Vec& v) { return dot(ref::gelu(v, tanh_kind), to_double(R)); }, x),
                              kGradTol, tanh_kind ? "gelu tanh" : "gelu erf"));
     }

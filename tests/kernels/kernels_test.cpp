@@ -133,6 +133,20 @@ TEST_P(Matmul, Bf16ForwardAndBackwardMatchReference) {
     EXPECT_TRUE(all_near(dinp, to_float(dinp_e), {1e-5, 1e-4}, "bf16 dinp"));
     EXPECT_TRUE(all_near(dw, to_float(dw_e), {1e-5, 1e-4}, "bf16 dweight"));
     EXPECT_TRUE(all_near(db, to_float(db_e), {1e-5, 1e-4}, "bias gradient"));
+
+    // With an activation's slope: the same as the backward of dout * slope, bit for bit.
+    auto slope = random_floats(M * N, 5);
+    std::vector<float> scaled(dout.size());
+    for (size_t i = 0; i < dout.size(); i++) scaled[i] = dout[i] * slope[i];
+    std::vector<float> dinp_s(inp.size(), 1.0f), dw_s(w.size(), 1.0f), db_s(b.size(), 1.0f);
+    std::vector<float> dinp_p(inp.size(), 1.0f), dw_p(w.size(), 1.0f), db_p(b.size(), 1.0f);
+    cpu::matmul_backward_bf16(dinp_s.data(), dw_s.data(), db_s.data(), dout.data(), dout_bf16.data(),
+                              rounded(inp).data(), rounded(w).data(), M, K, N, slope.data());
+    cpu::matmul_backward_bf16(dinp_p.data(), dw_p.data(), db_p.data(), scaled.data(), dout_bf16.data(),
+                              rounded(inp).data(), rounded(w).data(), M, K, N);
+    EXPECT_EQ(dinp_s, dinp_p);
+    EXPECT_EQ(dw_s, dw_p);
+    EXPECT_EQ(db_s, db_p);
 }
 
 TEST(RoundToBf16, MatchesTheDefinitionIncludingTiesAndSpecials) {
@@ -278,16 +292,75 @@ TEST(LayerNorm, ForwardMatchesReference) {
     }
 }
 
+// The backward against its double twin, written out here from the formulas in layernorm.cpp:
+// widths with a masked tail and several column strips per thread; the result is bit for bit
+// the same on 1 and 2 threads (each parameter-gradient column is summed in row order).
+TEST(LayerNorm, BackwardMatchesTwinOnAnyThreadCount) {
+    const int saved_threads = num_threads();
+    for (int64_t C : {17, 200, 768}) {
+        const int64_t M = 37;
+        auto x = random_floats(M * C, 11, 2.0), w = random_floats(C, 12), b = random_floats(C, 13);
+        auto dy = random_floats(M * C, 14);
+        std::vector<float> y(x.size()), mean(M), rstd(M);
+        cpu::layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), M, C, 1e-6f);
+        ref::Vec dx_twin(x.size()), dw_twin(C, 0.0), db_twin(C, 0.0);
+        for (int64_t m = 0; m < M; m++) {
+            double mu = 0.0, var = 0.0, g_mean = 0.0, gx_mean = 0.0;
+            for (int64_t c = 0; c < C; c++) mu += x[m * C + c] / static_cast<double>(C);
+            for (int64_t c = 0; c < C; c++) var += (x[m * C + c] - mu) * (x[m * C + c] - mu) / static_cast<double>(C);
+            const double s = 1.0 / std::sqrt(var + 1e-6);
+            for (int64_t c = 0; c < C; c++) {
+                const double g = static_cast<double>(dy[m * C + c]) * w[c], xhat = (x[m * C + c] - mu) * s;
+                g_mean += g / static_cast<double>(C);
+                gx_mean += g * xhat / static_cast<double>(C);
+                dw_twin[c] += dy[m * C + c] * xhat;
+                db_twin[c] += dy[m * C + c];
+            }
+            for (int64_t c = 0; c < C; c++) {
+                const double g = static_cast<double>(dy[m * C + c]) * w[c], xhat = (x[m * C + c] - mu) * s;
+                dx_twin[m * C + c] = 1.0 + s * (g - g_mean - xhat * gx_mean);  // dx starts at 1: added to
+            }
+        }
+        std::vector<float> first_dx, first_dw, first_db;
+        for (int threads : {1, 2}) {
+            set_num_threads(threads);
+            std::vector<float> dx(x.size(), 1.0f), dw(C, 0.0f), db(C, 0.0f);
+            cpu::layernorm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), mean.data(),
+                                    rstd.data(), M, C);
+            EXPECT_TRUE(all_near(dx, to_float(dx_twin), {1e-5, 1e-4}, "layernorm dinp")) << C;
+            EXPECT_TRUE(all_near(dw, to_float(dw_twin), {1e-5, 1e-4}, "layernorm dweight")) << C;
+            EXPECT_TRUE(all_near(db, to_float(db_twin), {1e-5, 1e-4}, "layernorm dbias")) << C;
+            if (threads == 1) {
+                first_dx = dx, first_dw = dw, first_db = db;
+            } else {
+                EXPECT_EQ(dx, first_dx) << C;
+                EXPECT_EQ(dw, first_dw) << C;
+                EXPECT_EQ(db, first_db) << C;
+            }
+        }
+    }
+    set_num_threads(saved_threads);
+}
+
 TEST(Gelu, BothKindsMatchReference) {
     auto x = random_floats(1001, 7, 3.0);
     for (bool tanh_kind : {false, true}) {
-        std::vector<float> out(x.size());
-        cpu::gelu_forward(out.data(), x.data(), static_cast<int64_t>(x.size()), tanh_kind);
+        const auto n = static_cast<int64_t>(x.size());
+        std::vector<float> out(x.size()), out_with_slope(x.size()), slope(x.size());
+        cpu::gelu_forward(out.data(), nullptr, x.data(), n, tanh_kind);
         EXPECT_TRUE(all_near(out, to_float(ref::gelu(to_double(x), tanh_kind)), {1e-6, 1e-5},
                              tanh_kind ? "gelu tanh" : "gelu erf"));
+        cpu::gelu_forward(out_with_slope.data(), slope.data(), x.data(), n, tanh_kind);
+        EXPECT_EQ(out_with_slope, out) << "saving the slope leaves the output as it was";
+        // The slope (checked against finite differences in gradcheck_test), also written over the
+        // input; the bf16 kernel's may differ from the fp32 one's in the last bits (contractions).
         std::vector<bf16> out_bf16(x.size());
-        cpu::gelu_forward_bf16(out_bf16.data(), x.data(), static_cast<int64_t>(x.size()), tanh_kind);
+        std::vector<float> slope_bf16_kernel(x.size()), x_then_slope = x;
+        cpu::gelu_forward_bf16(out_bf16.data(), slope_bf16_kernel.data(), x.data(), n, tanh_kind);
         EXPECT_EQ(rounded(out), out_bf16) << "gelu bf16 is the fp32 output rounded";
+        EXPECT_TRUE(all_near(slope_bf16_kernel, slope, {1e-6, 1e-6}, "gelu slope, bf16 kernel"));
+        cpu::gelu_forward_bf16(out_bf16.data(), x_then_slope.data(), x_then_slope.data(), n, tanh_kind);
+        EXPECT_EQ(x_then_slope, slope_bf16_kernel) << "the slope written in place";
     }
 }
 

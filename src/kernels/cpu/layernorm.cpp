@@ -5,6 +5,8 @@
 // Backward (derivation in docs/kernels.md): with xhat = (x - mean) * rstd and g = dout * weight,
 //   dinp = rstd * (g - mean(g) - xhat * mean(g * xhat)),
 //   dweight = sum over rows of dout * xhat,   dbias = sum over rows of dout.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -61,6 +63,32 @@ void layernorm_rows(T* out, float* mean, float* rstd, const float* inp, const fl
     }
 }
 
+constexpr int64_t kStrips = 4;  // 64 columns per pass of the parameter gradients
+
+// Over the columns [0, 16 * S) of dout and inp (row stride C; S strips of 16 lanes, the last
+// `last` lanes wide): dweight += sum over rows of dout * xhat and dbias += sum of dout, in row
+// order in vector accumulators that stay in registers; either output may be nullptr.
+template <int S>
+void parameter_strips(float* dweight, float* dbias, const float* dout, const float* inp, const float* mean,
+                      const float* rstd, int64_t M, int64_t C, int64_t last) {
+    f32x16 dw[S] = {}, db[S] = {};
+    for (int64_t m = 0; m < M; m++) {
+        const float mu = mean[m], s = rstd[m];
+#pragma GCC unroll 4
+        for (int k = 0; k < S; k++) {
+            const int64_t lanes = k == S - 1 ? last : 16;
+            const f32x16 dy = load_first(dout + m * C + 16 * k, lanes, 0.0f);
+            dw[k] += dy * ((load_first(inp + m * C + 16 * k, lanes, 0.0f) - mu) * s);
+            db[k] += dy;
+        }
+    }
+    for (int k = 0; k < S; k++) {
+        const int64_t lanes = k == S - 1 ? last : 16;
+        if (dweight != nullptr) store_first(dweight + 16 * k, load_first(dweight + 16 * k, lanes, 0.0f) + dw[k], lanes);
+        if (dbias != nullptr) store_first(dbias + 16 * k, load_first(dbias + 16 * k, lanes, 0.0f) + db[k], lanes);
+    }
+}
+
 }  // namespace
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
@@ -81,43 +109,46 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
         for (int64_t m = 0; m < M; m++) {
             const float* x = inp + m * C;
             const float* dy = dout + m * C;
-            float mu = mean[m];
-            float s = rstd[m];
-            float g_sum = 0.0f;
-            float gx_sum = 0.0f;
-#pragma omp simd reduction(+ : g_sum, gx_sum)
-            for (int64_t c = 0; c < C; c++) {
-                float g = dy[c] * weight[c];
-                g_sum += g;
-                gx_sum += g * (x[c] - mu) * s;
+            const float mu = mean[m], s = rstd[m];
+            f32x16 g_sum[2] = {}, gx_sum[2] = {};  // two chains each
+            for (int64_t c = 0; c < C; c += 16) {
+                const int64_t n = std::min<int64_t>(16, C - c);
+                const f32x16 g = load_first(dy + c, n, 0.0f) * load_first(weight + c, n, 0.0f);
+                const f32x16 xhat = first_lanes((load_first(x + c, n, 0.0f) - mu) * s, n);
+                g_sum[(c / 16) % 2] += g;
+                gx_sum[(c / 16) % 2] += g * xhat;
             }
-            float g_mean = g_sum / static_cast<float>(C);
-            float gx_mean = gx_sum / static_cast<float>(C);
+            const float g_mean = reduce_add(g_sum[0] + g_sum[1]) / static_cast<float>(C);
+            const float gx_mean = reduce_add(gx_sum[0] + gx_sum[1]) / static_cast<float>(C);
             float* dx = dinp + m * C;
-#pragma omp simd
-            for (int64_t c = 0; c < C; c++) {
-                float xhat = (x[c] - mu) * s;
-                dx[c] += s * (dy[c] * weight[c] - g_mean - xhat * gx_mean);
+            for (int64_t c = 0; c < C; c += 16) {
+                const int64_t n = std::min<int64_t>(16, C - c);
+                const f32x16 xhat = (load_first(x + c, n, 0.0f) - mu) * s;
+                const f32x16 g = load_first(dy + c, n, 0.0f) * load_first(weight + c, n, 0.0f);
+                store_first(dx + c, load_first(dx + c, n, 0.0f) + s * (g - g_mean - xhat * gx_mean), n);
             }
         }
     }
-    // Parameter gradients: each thread owns a block of columns, so no reduction is shared.
-    constexpr int64_t kColumnBlock = 64;
-#pragma omp parallel for schedule(static)
-    for (int64_t c0 = 0; c0 < C; c0 += kColumnBlock) {
-        int64_t c1 = c0 + kColumnBlock < C ? c0 + kColumnBlock : C;
-        for (int64_t m = 0; m < M; m++) {
-            const float* x = inp + m * C;
-            const float* dy = dout + m * C;
-            float mu = mean[m];
-            float s = rstd[m];
-            for (int64_t c = c0; c < c1; c++) {
-                if (dweight != nullptr) {
-                    dweight[c] += dy[c] * (x[c] - mu) * s;
-                }
-                if (dbias != nullptr) {
-                    dbias[c] += dy[c];
-                }
+    if (dweight == nullptr && dbias == nullptr) {
+        return;
+    }
+    // Parameter gradients: each thread owns a range of columns (cut at multiples of 16) and sums
+    // each column in row order, so the result does not depend on the thread count.
+    const int64_t vectors = (C + 15) / 16;
+#pragma omp parallel
+    {
+        const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+        const int64_t end = std::min(C, vectors * (t + 1) / T * 16);
+        for (int64_t c0 = vectors * t / T * 16; c0 < end; c0 += 16 * kStrips) {
+            const int64_t width = std::min(16 * kStrips, end - c0);
+            const int64_t strips = (width + 15) / 16, last = width - 16 * (strips - 1);
+            float* dw = dweight != nullptr ? dweight + c0 : nullptr;
+            float* db = dbias != nullptr ? dbias + c0 : nullptr;
+            switch (strips) {
+                case 1: parameter_strips<1>(dw, db, dout + c0, inp + c0, mean, rstd, M, C, last); break;
+                case 2: parameter_strips<2>(dw, db, dout + c0, inp + c0, mean, rstd, M, C, last); break;
+                case 3: parameter_strips<3>(dw, db, dout + c0, inp + c0, mean, rstd, M, C, last); break;
+                default: parameter_strips<4>(dw, db, dout + c0, inp + c0, mean, rstd, M, C, last); break;
             }
         }
     }

@@ -160,18 +160,20 @@ PostOp post_op(Activation a) {
 }
 
 // Over the columns [n0, n0 + 16 * S) of dout (S strips of 16 lanes, the last `last` lanes wide,
-// row stride N): dbias += the column sums, taken in row order in S vector accumulators that stay
-// in registers, and dout_bf16 = dout rounded to bf16; either output may be nullptr.
+// row stride N), g = dout, or dout * slope with a slope: dbias += the column sums of g, taken in
+// row order in S vector accumulators that stay in registers, and dout_bf16 = g rounded to bf16;
+// either output may be nullptr.
 template <int S>
-void column_strips_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N,
-                            int64_t last) {
+void column_strips_backward(float* dbias, bf16* dout_bf16, const float* dout, const float* slope, int64_t M,
+                            int64_t N, int64_t last) {
     f32x16 sum[S] = {};
     for (int64_t m = 0; m < M; m++) {
         const float* row = dout + m * N;
 #pragma GCC unroll 4
         for (int s = 0; s < S; s++) {
             const int64_t lanes = s == S - 1 ? last : 16;
-            const f32x16 v = load_first(row + 16 * s, lanes, 0.0f);
+            f32x16 v = load_first(row + 16 * s, lanes, 0.0f);
+            if (slope != nullptr) v *= load_first(slope + m * N + 16 * s, lanes, 0.0f);
             sum[s] += v;
             if (dout_bf16 != nullptr) {
                 store_first_bf16(dout_bf16 + m * N + 16 * s, v, lanes);
@@ -186,10 +188,12 @@ void column_strips_backward(float* dbias, bf16* dout_bf16, const float* dout, in
     }
 }
 
-// dbias[n] += sum over rows of dout[m, n] and, when dout_bf16 is given, dout_bf16 = dout rounded
-// to bf16: one pass over dout for both. Each thread owns a range of columns (cut at multiples of
-// 16) and sums each column in row order, so the result does not depend on the thread count.
-void bias_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N) {
+// dbias[n] += sum over rows of g[m, n] and, when dout_bf16 is given, dout_bf16 = g rounded to
+// bf16, where g = dout, or dout * slope elementwise: one pass over dout for both. Each thread owns
+// a range of columns (cut at multiples of 16) and sums each column in row order, so the result
+// does not depend on the thread count.
+void bias_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N,
+                   const float* slope = nullptr) {
     constexpr int64_t kStrips = 4;  // 64 columns per pass: 4 accumulators, 256 contiguous bytes a row
     const int64_t vectors = (N + 15) / 16;
 #pragma omp parallel
@@ -201,11 +205,13 @@ void bias_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, 
             const int64_t strips = (width + 15) / 16, last = width - 16 * (strips - 1);
             float* db = dbias != nullptr ? dbias + n0 : nullptr;
             bf16* rounded = dout_bf16 != nullptr ? dout_bf16 + n0 : nullptr;
+            const float* g = dout + n0;
+            const float* sl = slope != nullptr ? slope + n0 : nullptr;
             switch (strips) {
-                case 1: column_strips_backward<1>(db, rounded, dout + n0, M, N, last); break;
-                case 2: column_strips_backward<2>(db, rounded, dout + n0, M, N, last); break;
-                case 3: column_strips_backward<3>(db, rounded, dout + n0, M, N, last); break;
-                default: column_strips_backward<4>(db, rounded, dout + n0, M, N, last); break;
+                case 1: column_strips_backward<1>(db, rounded, g, sl, M, N, last); break;
+                case 2: column_strips_backward<2>(db, rounded, g, sl, M, N, last); break;
+                case 3: column_strips_backward<3>(db, rounded, g, sl, M, N, last); break;
+                default: column_strips_backward<4>(db, rounded, g, sl, M, N, last); break;
             }
         }
     }
@@ -294,8 +300,9 @@ void matmul_activation_forward_bf16(bf16* out, const bf16* inp, const bf16* weig
 }
 
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,
-                          const bf16* inp, const bf16* weight, int64_t M, int64_t K, int64_t N) {
-    bias_backward(dbias, dout_bf16, dout, M, N);
+                          const bf16* inp, const bf16* weight, int64_t M, int64_t K, int64_t N,
+                          const float* dout_slope) {
+    bias_backward(dbias, dout_bf16, dout, M, N, dout_slope);
     if (dinp != nullptr) {
         // dinp[M,K] = dout[M,N] @ weight[N,K]
         product({.M = M, .K = N, .N = K, .type = dt::bf16, .a_strides = {N, 1}, .b_strides = {K, 1},
