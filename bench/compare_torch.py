@@ -3,7 +3,8 @@ run, and prints images/s for both (best and median of the repeats), the ratio, t
 the machine's peak and the peak resident memory of each process.
 
 PyTorch runs at its best setting found on this machine kind, with OMP_WAIT_POLICY=PASSIVE
-(PyTorch 1.13 loses ~10% at 2 threads without it) and torch.set_num_threads(threads):
+(PyTorch 1.13 loses ~10% at 2 threads without it) and torch.set_num_threads(threads); `vit bench`
+runs with the caller's environment, as a user runs it:
   - fp32 forward: eager under torch.inference_mode();
   - bf16 forward: traced and frozen under torch.autocast("cpu", torch.bfloat16);
   - fp32 training step: eager, AdamW with the same parameter groups;
@@ -28,6 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 if os.environ.get("OMP_WAIT_POLICY") != "PASSIVE":  # must be set before torch starts OpenMP
+    # `vit bench` runs with the caller's setting (by default OpenMP's), as users run vit.
+    os.environ["VIT_CALLER_OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "")
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     os.execv(sys.executable, [sys.executable] + sys.argv)
 
@@ -88,10 +91,17 @@ def main():
     model_flags = ["--config", args.config] if args.config else ["--preset", args.preset or "vit_base_patch16_224"]
     name = args.config or args.preset or "vit_base_patch16_224"
 
-    info = json.loads(subprocess.check_output([args.vit, "info", *model_flags, "--json"]))
+    vit_env = dict(os.environ)
+    caller_policy = vit_env.pop("VIT_CALLER_OMP_WAIT_POLICY", None)
+    if caller_policy is not None:
+        vit_env.pop("OMP_WAIT_POLICY")
+        if caller_policy:
+            vit_env["OMP_WAIT_POLICY"] = caller_policy
+    info = json.loads(subprocess.check_output([args.vit, "info", *model_flags, "--json"], env=vit_env))
     ours = json.loads(subprocess.check_output(
         [args.vit, "bench", *model_flags, "--batch", str(args.batch), "--threads", str(args.threads),
-         "--repeats", str(args.repeats), "--mode", args.mode, "--precision", args.precision, "--json"]))
+         "--repeats", str(args.repeats), "--mode", args.mode, "--precision", args.precision, "--json"],
+        env=vit_env))
     bf16 = args.precision == "bf16"
     peak = ours["peak_fp32_gflops"] * (2 if bf16 else 1)
     gflop = info["forward_gflops_per_image"]
