@@ -295,6 +295,44 @@ def make_images(out_dir, seed):
     write_safetensors(os.path.join(out_dir, "images.safetensors"), tensors, meta)
 
 
+RAND_AUGMENT_OPS = ["Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color",
+                    "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize"]
+
+
+def make_rand_augment(out_dir, seed):
+    """torchvision's RandAugment operations (autoaugment._apply_op, nearest sampling, no fill) on
+    uint8 images, each at bins 0, 9 and 30 of 31 and both signs; and the magnitude tables of
+    RandAugment._augmentation_space. Images are stored channel-last as floats 0..255."""
+    import numpy as np
+    from torchvision.transforms import InterpolationMode, RandAugment
+    from torchvision.transforms.autoaugment import _apply_op
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:13, 0:17]
+    smooth = (np.stack([x * 15, y * 19, (x + y) * 8]) + rng.integers(0, 40, (3, 13, 17))).clip(0, 255)
+    images = {"rgb": torch.from_numpy(smooth.astype(np.uint8)),
+              "grey": torch.from_numpy(rng.integers(20, 200, (1, 11, 9), dtype=np.uint8))}
+    tensors = {}
+    for name, img in images.items():
+        _, h, w = img.shape
+        space = RandAugment()._augmentation_space(31, (h, w))
+        tensors[f"{name}.input"] = img.permute(1, 2, 0).float().contiguous()
+        for op in RAND_AUGMENT_OPS:
+            magnitudes, signed = space[op]
+            if magnitudes.ndim > 0:
+                tensors[f"{name}.space.{op}"] = magnitudes.double()
+            k = 0
+            for bin_ in (0, 9, 30):
+                for sign in ((1.0, -1.0) if signed else (1.0,)):
+                    m = float(magnitudes[bin_].item()) * sign if magnitudes.ndim > 0 else 0.0
+                    out = _apply_op(img, op, m, interpolation=InterpolationMode.NEAREST, fill=None)
+                    tensors[f"{name}.{op}.{k}"] = out.permute(1, 2, 0).float().contiguous()
+                    tensors[f"{name}.{op}.{k}.magnitude"] = torch.tensor([m], dtype=torch.float64)
+                    k += 1
+    meta = {"fixture": "rand_augment", "fixture_version": FIXTURE_VERSION}
+    write_safetensors(os.path.join(out_dir, "rand_augment.safetensors"), tensors, meta)
+
+
 # Non-square grid (4 x 6 patches), three layers: rollout multiplies through all of them.
 INSPECT = dict(image_height=32, image_width=48, patch_size=8, embed_dim=48, depth=3, num_heads=4, mlp_dim=96)
 
@@ -332,6 +370,7 @@ def main():
     make_mix(out_dir, seed=29)
     make_inspect(out_dir, seed=23)
     make_images(out_dir, seed=11)
+    make_rand_augment(out_dir, seed=31)
     make_preprocess_files(out_dir, seed=17)
     make_weight_files(out_dir, seed=13)  # uses preprocess/photo.jpg
     print(f"wrote {len(CONFIGS)} + {len(BF16_CONFIGS)} (bf16) parity fixtures and the resampling fixture to {out_dir}")
