@@ -1,5 +1,6 @@
 // Image transforms as in torchvision (on tensors scaled to [0, 1]): Resize, CenterCrop,
-// RandomResizedCrop, RandomCrop with padding, RandomHorizontalFlip, Normalize, RandomErasing;
+// RandomResizedCrop, RandomCrop with padding, RandomHorizontalFlip, RandAugment (rand_augment.h),
+// Normalize, RandomErasing;
 // and a Pipeline that applies a list of them and writes the [C, H, W] input of the model.
 //
 // Example:
@@ -48,7 +49,9 @@ CropBox random_resized_crop_box(int64_t height, int64_t width, const float scale
 // fits (the image is left as it is).
 CropBox random_erasing_box(int64_t height, int64_t width, const float scale[2], const float ratio[2], Rng& rng);
 
-enum class TransformOp { Resize, CenterCrop, RandomResizedCrop, RandomCrop, HorizontalFlip, Normalize, RandomErasing };
+enum class TransformOp {
+    Resize, CenterCrop, RandomResizedCrop, RandomCrop, HorizontalFlip, Normalize, RandomErasing, RandAugment
+};
 
 struct Transform {
     TransformOp op = TransformOp::Resize;
@@ -63,6 +66,7 @@ struct Transform {
     std::vector<float> mean, std;            // Normalize, one per channel
     bool round_to_8bit = false;              // Resize: clamp to [0, 1] and round to 1/255 steps, as
                                              // Pillow's resize of an 8-bit image does
+    int64_t num_ops = 2, magnitude = 9, magnitude_bins = 31;  // RandAugment, torchvision's defaults
 };
 
 // Builders for pipelines made in code. Resize with width 0: the shorter side becomes `height`.
@@ -74,8 +78,12 @@ Transform make_normalize(std::vector<float> mean, std::vector<float> std);
 // before it, the [0, 1] pixels.
 Transform make_random_erasing(double p);
 
+// RandAugment with num_ops operations at bin `magnitude` of 31 (torchvision's RandAugment(num_ops,
+// magnitude)); it must come before normalize.
+Transform make_rand_augment(int64_t num_ops, int64_t magnitude);
+
 // The operation names used in recipes: resize, center_crop, random_resized_crop, random_crop,
-// horizontal_flip, normalize, random_erasing.
+// horizontal_flip, rand_augment, normalize, random_erasing.
 const char* transform_name(TransformOp op);
 
 class Pipeline {

@@ -6,6 +6,7 @@
 
 #include "kernels/kernels.h"
 #include "vit/error.h"
+#include "vit/rand_augment.h"
 
 namespace vit {
 
@@ -158,6 +159,14 @@ Transform make_random_erasing(double p) {
     return t;
 }
 
+Transform make_rand_augment(int64_t num_ops, int64_t magnitude) {
+    Transform t;
+    t.op = TransformOp::RandAugment;
+    t.num_ops = num_ops;
+    t.magnitude = magnitude;
+    return t;
+}
+
 Transform make_resize(int64_t height, int64_t width, Interpolation interpolation) {
     Transform t;
     t.op = TransformOp::Resize;
@@ -192,6 +201,7 @@ const char* transform_name(TransformOp op) {
         case TransformOp::HorizontalFlip: return "horizontal_flip";
         case TransformOp::Normalize: return "normalize";
         case TransformOp::RandomErasing: return "random_erasing";
+        case TransformOp::RandAugment: return "rand_augment";
     }
     return "?";
 }
@@ -214,7 +224,7 @@ Pipeline::Pipeline(std::vector<Transform> steps, int64_t channels, int64_t heigh
         }
         normalized = normalized || t.op == TransformOp::Normalize;
         const bool sized = t.op != TransformOp::HorizontalFlip && t.op != TransformOp::Normalize &&
-                           t.op != TransformOp::RandomErasing;
+                           t.op != TransformOp::RandomErasing && t.op != TransformOp::RandAugment;
         if (sized && (t.height < 1 || t.height > 16384 || t.width < 0 || t.width > 16384 ||
                       (t.width == 0 && t.op != TransformOp::Resize))) {
             fail("transform {}: size must be in [1, 16384], got {}x{}", name, t.height, t.width);
@@ -236,6 +246,13 @@ Pipeline::Pipeline(std::vector<Transform> steps, int64_t channels, int64_t heigh
             fail("transform {}: expected 0 < scale[0] <= scale[1] < 1, 0 < ratio[0] <= ratio[1] and a finite value, "
                  "got scale [{}, {}] ratio [{}, {}] value {}", name, t.scale[0], t.scale[1], t.ratio[0], t.ratio[1],
                  t.erase_value);
+        }
+        if (t.op == TransformOp::RandAugment &&
+            (t.num_ops < 0 || t.num_ops > 16 || t.magnitude_bins < 2 || t.magnitude_bins > 1000 || t.magnitude < 0 ||
+             t.magnitude >= t.magnitude_bins)) {
+            fail("transform {}: expected num_ops in [0, 16], num_magnitude_bins in [2, 1000] and magnitude in [0, "
+                 "num_magnitude_bins - 1], got num_ops {}, magnitude {}, num_magnitude_bins {}", name, t.num_ops,
+                 t.magnitude, t.magnitude_bins);
         }
         if (t.op == TransformOp::Normalize) {
             if (static_cast<int64_t>(t.mean.size()) != channels || static_cast<int64_t>(t.std.size()) != channels) {
@@ -282,6 +299,7 @@ void Pipeline::apply(const Image& input, Rng& rng, float* out) const {
             case TransformOp::HorizontalFlip:
                 if (rng.uniform() < t.p) img = horizontal_flip(img);
                 break;
+            case TransformOp::RandAugment: img = rand_augment(img, t.num_ops, t.magnitude, t.magnitude_bins, rng); break;
             case TransformOp::RandomErasing:
                 erase_box(img.hwc.data(), img.width, img.channels, img.channels, 1,
                           draw_erasing(t, img.height, img.width, rng), t, rng);

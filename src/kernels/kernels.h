@@ -77,7 +77,8 @@ void round_to_bf16(bf16* out, const float* inp, int64_t n);
 // out[M,C] = (inp - mean) * rstd * weight + bias, per row; mean[M], rstd[M] saved when not nullptr.
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t M, int64_t C, float eps);
-// The same with out rounded to bf16 (mixed precision: the input of a bf16 Linear, written once).
+// The same with out rounded to bf16 (mixed precision: the input of a bf16 Linear, written once)
+// by the CPU's conversion instruction, which flushes fp32 denormals to zero.
 void layernorm_forward_bf16(bf16* out, float* mean, float* rstd, const float* inp, const float* weight,
                             const float* bias, int64_t M, int64_t C, float eps);
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
@@ -143,7 +144,9 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 // sums (small_gemm_bf16): the probabilities (after dropout), the output gradient and the score
 // gradient (scaled by 1/sqrt(HS)) are rounded to bf16 where they enter a product, as PyTorch's
 // autocast does for its batched products. probs, the softmax and its gradient stay fp32; out is
-// written in bf16 (the input of the projection), dqkv in fp32.
+// written in bf16 (the input of the projection), dqkv in fp32. The forward rounds the
+// probabilities and out with the CPU's conversion instruction, which flushes fp32 denormals
+// (below 1.2e-38) to zero.
 void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B, int64_t N, int64_t NH,
                             int64_t HS, float attn_drop, uint64_t seed, uint64_t stream);
 void attention_backward_bf16(float* dqkv, const float* dout, const bf16* qkv, const float* probs,

@@ -126,6 +126,11 @@ json transform_to_json(const Transform& t) {
             j["ratio"] = json::array({t.ratio[0], t.ratio[1]});
             j["value"] = t.erase_random ? json("random") : json(t.erase_value);
             break;
+        case TransformOp::RandAugment:
+            j["num_ops"] = t.num_ops;
+            j["magnitude"] = t.magnitude;
+            j["num_magnitude_bins"] = t.magnitude_bins;
+            break;
     }
     return j;
 }
@@ -138,11 +143,11 @@ Transform transform_from_json(const json& j, const std::string& where, const std
     const std::vector<TransformOp> ops = {TransformOp::Resize,         TransformOp::CenterCrop,
                                           TransformOp::RandomResizedCrop, TransformOp::RandomCrop,
                                           TransformOp::HorizontalFlip,   TransformOp::Normalize,
-                                          TransformOp::RandomErasing};
+                                          TransformOp::RandomErasing,    TransformOp::RandAugment};
     auto it = std::find_if(ops.begin(), ops.end(), [&](TransformOp o) { return op == transform_name(o); });
     if (it == ops.end()) {
         fail("recipe {}: '{}.op' is '{}'; expected one of: resize, center_crop, random_resized_crop, random_crop, "
-             "horizontal_flip, normalize, random_erasing", source, where, op);
+             "horizontal_flip, rand_augment, normalize, random_erasing", source, where, op);
     }
     if (*it == TransformOp::RandomErasing) {
         t = make_random_erasing(0.5);
@@ -198,6 +203,11 @@ Transform transform_from_json(const json& j, const std::string& where, const std
             pair("scale", t.scale);
             pair("ratio", t.ratio);
             erase_value();
+            break;
+        case TransformOp::RandAugment:
+            f.integer("num_ops", t.num_ops, 0, 16);
+            f.integer("num_magnitude_bins", t.magnitude_bins, 2, 1000);
+            f.integer("magnitude", t.magnitude, 0, t.magnitude_bins - 1);
             break;
     }
     f.done();

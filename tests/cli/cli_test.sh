@@ -95,6 +95,10 @@ expect train_bf16 0 "adamw, bf16 -> $tmp/run_bf16" -- "$vit" train "${small[@]}"
 expect train_mix 0 "plot: $tmp/mix/curves.png" -- "$vit" train "${small[@]}" --mixup 0.8 --cutmix 1.0 --out "$tmp/mix"
 expect train_mix_recipe 0 '"cutmix_alpha": 1.0' -- "$vit" train --cutmix 1 --print-recipe
 expect bad_mixup 2 "--mixup: Value -0.5 not in range" -- "$vit" train --mixup -0.5
+expect train_rand_augment 0 "plot: $tmp/ra/curves.png" -- "$vit" train "${small[@]}" --rand-augment 2,9 --out "$tmp/ra"
+expect rand_augment_recipe 0 '"op": "rand_augment",' -- "$vit" train --rand-augment 3,12 --print-recipe
+expect bad_rand_augment 2 "--rand-augment: Value 31 not in range 0 to 30" -- "$vit" train --rand-augment 2,31
+expect bad_rand_augment_count 2 "--rand-augment: At least 2 required but received 1" -- "$vit" train --rand-augment 2
 printf '{"training": {"mix_prob": 1.5}}' > "$tmp/mixprob.json"
 expect bad_mix_prob 1 "error: mix_prob must be in [0, 1], got 1.5" -- "$vit" train --recipe "$tmp/mixprob.json"
 expect eval_top1 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 200 --json "$tmp/eval.json"

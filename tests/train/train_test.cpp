@@ -336,7 +336,7 @@ TEST(Recipe, JsonRoundTripAndErrors) {
                      "unknown optimizer 'lamb' (expected one of: adamw, adam, sgd)");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"train_transforms": [{"op": "blur"}]})", "d.json", defaults),
                      "recipe d.json: 'train_transforms[0].op' is 'blur'; expected one of: resize, center_crop, "
-                     "random_resized_crop, random_crop, horizontal_flip, normalize, random_erasing");
+                     "random_resized_crop, random_crop, horizontal_flip, rand_augment, normalize, random_erasing");
     const Recipe erasing = recipe_from_json(
         R"({"train_transforms": [{"op": "normalize", "mean": [0.5], "std": [0.5]},
                                  {"op": "random_erasing", "p": 0.25, "value": "random"}]})", "g.json", defaults);
@@ -346,6 +346,24 @@ TEST(Recipe, JsonRoundTripAndErrors) {
     EXPECT_EQ(erasing.train_transforms[1].scale[1], 0.33f);  // torchvision's defaults for the rest
     EXPECT_TRUE(erasing.train_transforms[1].erase_random);
     EXPECT_EQ(recipe_to_json(recipe_from_json(recipe_to_json(erasing), "h.json", defaults)), recipe_to_json(erasing));
+    const Recipe augmenting = recipe_from_json(
+        R"({"train_transforms": [{"op": "rand_augment", "num_ops": 3, "magnitude": 12},
+                                 {"op": "normalize", "mean": [0.5], "std": [0.5]}]})", "j.json", defaults);
+    EXPECT_EQ(augmenting.train_transforms[0].op, TransformOp::RandAugment);
+    EXPECT_EQ(augmenting.train_transforms[0].num_ops, 3);
+    EXPECT_EQ(augmenting.train_transforms[0].magnitude, 12);
+    EXPECT_EQ(augmenting.train_transforms[0].magnitude_bins, 31);  // torchvision's default
+    EXPECT_EQ(recipe_to_json(recipe_from_json(recipe_to_json(augmenting), "k.json", defaults)),
+              recipe_to_json(augmenting));
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"train_transforms": [{"op": "rand_augment", "magnitude": 31}]})", "l.json",
+                                      defaults),
+                     "recipe l.json: 'train_transforms[0].magnitude' must be an integer in [0, 30], got 31");
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"train_transforms": [{"op": "normalize", "mean": [0.5, 0.5, 0.5],
+                                                               "std": [0.5, 0.5, 0.5]},
+                                                              {"op": "rand_augment"}]})", "m.json", defaults)
+                         .validate(),
+                     "transform normalize must come after every transform but random_erasing, but rand_augment "
+                     "(number 2 of 2) follows it");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"train_transforms": [{"op": "random_erasing", "value": "noise"}]})", "i.json",
                                       defaults),
                      "recipe i.json: 'train_transforms[0].value' must be a number or \"random\", got \"noise\"");

@@ -47,6 +47,7 @@ struct RecipeOverrides {
     std::optional<int64_t> freeze_blocks, unfreeze_epoch, epochs, batch_size, accumulate, checkpoint_every, train_limit, test_limit, log_every;
     std::optional<double> lr, weight_decay, warmup_epochs, label_smoothing, clip_grad, val_fraction, min_lr;
     std::optional<double> mixup, cutmix;
+    std::vector<int64_t> rand_augment;  // {num_ops, magnitude}, empty when not given
     std::optional<uint64_t> seed;
     std::optional<int> threads, workers;
 };

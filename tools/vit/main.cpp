@@ -85,6 +85,12 @@ void add_recipe_flags(CLI::App* cmd, vit::tools::RecipeOverrides& o, bool traini
         ->check(CLI::Range(0.0, 100.0));
     cmd->add_option("--cutmix", o.cutmix, "CutMix with lambda ~ Beta(A, A) per batch (0: off; with --mixup, half the "
                     "mixed batches each)")->check(CLI::Range(0.0, 100.0));
+    cmd->add_option("--rand-augment", o.rand_augment,
+                    "RandAugment before normalize in the training transforms: N,M = N operations at magnitude M of 30 "
+                    "(torchvision's RandAugment(N, M); 2,9 is its default)")
+        ->expected(2)
+        ->delimiter(',')
+        ->check(CLI::Range(int64_t{0}, int64_t{30}));
     cmd->add_option("--clip-grad", o.clip_grad, "clip the global gradient norm to this (0: off)")->check(CLI::Range(0.0, 1e9));
     cmd->add_option("--val-fraction", o.val_fraction, "hold out this fraction of the training set for validation")
         ->check(CLI::Range(0.0, 0.99));

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <fstream>
@@ -52,6 +53,18 @@ void apply(const RecipeOverrides& o, Recipe& r) {
     if (o.eval_flip) r.eval_flip = true;
     if (o.mixup) r.mix.mixup_alpha = static_cast<float>(*o.mixup);
     if (o.cutmix) r.mix.cutmix_alpha = static_cast<float>(*o.cutmix);
+    if (!o.rand_augment.empty()) {  // replaces the recipe's rand_augment, or goes just before normalize
+        const Transform t = make_rand_augment(o.rand_augment[0], o.rand_augment[1]);
+        std::vector<Transform>& steps = r.train_transforms;
+        auto it = std::find_if(steps.begin(), steps.end(), [](const Transform& s) {
+            return s.op == TransformOp::RandAugment || s.op == TransformOp::Normalize;
+        });
+        if (it != steps.end() && it->op == TransformOp::RandAugment) {
+            *it = t;
+        } else {
+            steps.insert(it, t);
+        }
+    }
     if (o.clip_grad) r.clip_grad_norm = static_cast<float>(*o.clip_grad);
     if (o.val_fraction) r.val_fraction = *o.val_fraction;
     if (o.min_lr) r.min_lr = static_cast<float>(*o.min_lr);
