@@ -5,11 +5,10 @@
 // Backward (derivation in docs/kernels.md): with xhat = (x - mean) * rstd and g = dout * weight,
 //   dinp = rstd * (g - mean(g) - xhat * mean(g * xhat)),
 //   dweight = sum over rows of dout * xhat,   dbias = sum over rows of dout.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/column_strips.h"
 #include "kernels/cpu/vec16.h"
 #include "kernels/kernels.h"
 
@@ -62,8 +61,6 @@ void layernorm_rows(T* out, float* mean, float* rstd, const float* inp, const fl
         }
     }
 }
-
-constexpr int64_t kStrips = 4;  // 64 columns per pass of the parameter gradients
 
 // Over the columns [0, 16 * S) of dout and inp (row stride C; S strips of 16 lanes, the last
 // `last` lanes wide): dweight += sum over rows of dout * xhat and dbias += sum of dout, in row
@@ -132,26 +129,11 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
     if (dweight == nullptr && dbias == nullptr) {
         return;
     }
-    // Parameter gradients: each thread owns a range of columns (cut at multiples of 16) and sums
-    // each column in row order, so the result does not depend on the thread count.
-    const int64_t vectors = (C + 15) / 16;
-#pragma omp parallel
-    {
-        const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-        const int64_t end = std::min(C, vectors * (t + 1) / T * 16);
-        for (int64_t c0 = vectors * t / T * 16; c0 < end; c0 += 16 * kStrips) {
-            const int64_t width = std::min(16 * kStrips, end - c0);
-            const int64_t strips = (width + 15) / 16, last = width - 16 * (strips - 1);
-            float* dw = dweight != nullptr ? dweight + c0 : nullptr;
-            float* db = dbias != nullptr ? dbias + c0 : nullptr;
-            switch (strips) {
-                case 1: parameter_strips<1>(dw, db, dout + c0, inp + c0, mean, rstd, M, C, last); break;
-                case 2: parameter_strips<2>(dw, db, dout + c0, inp + c0, mean, rstd, M, C, last); break;
-                case 3: parameter_strips<3>(dw, db, dout + c0, inp + c0, mean, rstd, M, C, last); break;
-                default: parameter_strips<4>(dw, db, dout + c0, inp + c0, mean, rstd, M, C, last); break;
-            }
-        }
-    }
+    // Parameter gradients split by columns (column_strips.h): the same on any thread count.
+    for_each_column_run(C, [&]<int S>(int64_t c0, int64_t last) {
+        parameter_strips<S>(dweight != nullptr ? dweight + c0 : nullptr, dbias != nullptr ? dbias + c0 : nullptr,
+                            dout + c0, inp + c0, mean, rstd, M, C, last);
+    });
 }
 
 }  // namespace vit::cpu

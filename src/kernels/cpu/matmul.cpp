@@ -18,6 +18,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "kernels/cpu/column_strips.h"
 #include "kernels/cpu/vec16.h"
 #include "kernels/kernels.h"
 
@@ -189,32 +190,15 @@ void column_strips_backward(float* dbias, bf16* dout_bf16, const float* dout, co
 }
 
 // dbias[n] += sum over rows of g[m, n] and, when dout_bf16 is given, dout_bf16 = g rounded to
-// bf16, where g = dout, or dout * slope elementwise: one pass over dout for both. Each thread owns
-// a range of columns (cut at multiples of 16) and sums each column in row order, so the result
-// does not depend on the thread count.
+// bf16, where g = dout, or dout * slope elementwise: one pass over dout for both, split by columns
+// (column_strips.h), so the result does not depend on the thread count.
 void bias_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N,
                    const float* slope = nullptr) {
-    constexpr int64_t kStrips = 4;  // 64 columns per pass: 4 accumulators, 256 contiguous bytes a row
-    const int64_t vectors = (N + 15) / 16;
-#pragma omp parallel
-    {
-        const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-        const int64_t end = std::min(N, vectors * (t + 1) / T * 16);
-        for (int64_t n0 = vectors * t / T * 16; n0 < end; n0 += 16 * kStrips) {
-            const int64_t width = std::min(16 * kStrips, end - n0);
-            const int64_t strips = (width + 15) / 16, last = width - 16 * (strips - 1);
-            float* db = dbias != nullptr ? dbias + n0 : nullptr;
-            bf16* rounded = dout_bf16 != nullptr ? dout_bf16 + n0 : nullptr;
-            const float* g = dout + n0;
-            const float* sl = slope != nullptr ? slope + n0 : nullptr;
-            switch (strips) {
-                case 1: column_strips_backward<1>(db, rounded, g, sl, M, N, last); break;
-                case 2: column_strips_backward<2>(db, rounded, g, sl, M, N, last); break;
-                case 3: column_strips_backward<3>(db, rounded, g, sl, M, N, last); break;
-                default: column_strips_backward<4>(db, rounded, g, sl, M, N, last); break;
-            }
-        }
-    }
+    for_each_column_run(N, [&]<int S>(int64_t n0, int64_t last) {
+        column_strips_backward<S>(dbias != nullptr ? dbias + n0 : nullptr,
+                                  dout_bf16 != nullptr ? dout_bf16 + n0 : nullptr, dout + n0,
+                                  slope != nullptr ? slope + n0 : nullptr, M, N, last);
+    });
 }
 
 }  // namespace

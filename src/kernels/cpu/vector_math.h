@@ -29,12 +29,9 @@ inline i32x16 truncate_to_int(f32x16 x) { return __builtin_convertvector(x, i32x
 // with |r| <= ln2/2, e^r by its degree-6 Taylor polynomial (truncation error below 1.2e-7
 // relative), 2^n assembled in the exponent bits. n is rounded by adding and subtracting
 // 1.5 * 2^23 (floorf and branches would stop GCC from vectorising the loop).
+// exp_reduced: e^r, with r = x - n ln2 for the rounded n.
 template <typename F>
-inline F exp_approx(F x) {
-    const F lo = F{} - 87.0f, hi = F{} + 88.0f;
-    x = x < lo ? lo : x;
-    x = x > hi ? hi : x;
-    const F n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+inline F exp_reduced(F x, F n) {
     F r = x - n * 0.693145751953125f;  // ln2 split in a high part exact in fp32 ...
     r = r - n * 1.428606765330187045e-06f;  // ... and the rest
     F p = F{} + 1.0f / 720.0f;
@@ -43,8 +40,16 @@ inline F exp_approx(F x) {
     p = p * r + 1.0f / 6.0f;
     p = p * r + 0.5f;
     p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return p * std::bit_cast<F>((truncate_to_int(n) + 127) << 23);
+    return p * r + 1.0f;
+}
+
+template <typename F>
+inline F exp_approx(F x) {
+    const F lo = F{} - 87.0f, hi = F{} + 88.0f;
+    x = x < lo ? lo : x;
+    x = x > hi ? hi : x;
+    const F n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    return exp_reduced(x, n) * std::bit_cast<F>((truncate_to_int(n) + 127) << 23);
 }
 
 #if defined(__AVX512F__)
@@ -57,16 +62,7 @@ inline f32x16 exp_approx(f32x16 x) {
     // (the maskz forms with all lanes: GCC 12's unmasked ones read an uninitialised register)
     const f32x16 n = (f32x16)_mm512_maskz_roundscale_ps(0xffff, (__m512)(x * 1.44269504088896341f),
                                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    f32x16 r = x - n * 0.693145751953125f;
-    r = r - n * 1.428606765330187045e-06f;
-    f32x16 p = f32x16{} + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return (f32x16)_mm512_maskz_scalef_ps(0xffff, (__m512)p, (__m512)n);
+    return (f32x16)_mm512_maskz_scalef_ps(0xffff, (__m512)exp_reduced(x, n), (__m512)n);
 }
 #endif
 
