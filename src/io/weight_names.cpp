@@ -4,7 +4,9 @@
 //   torchvision: conv_proj, class_token, encoder.layers.encoder_layer_{i} with a fused
 //     in_proj (already timm's qkv layout), mlp.0/mlp.3 (or mlp.linear_1/linear_2).
 //   JAX (the original vision_transformer release): kernels stored [in, out] (transposed here),
-//     the patch kernel [P, P, C, D] (-> [D, C, P, P]), attention kernels per head [D, H, hd].
+//     the patch kernel [P, P, C, D] (-> [D, C, P, P]), attention kernels per head [D, H, hd];
+//     the hybrids' ResNet as conv_root, gn_root and block{s}/unit{u}/{conv,gn}{1,2,3,_proj}, its
+//     kernels [kh, kw, in, out] (-> [out, in, kh, kw]).
 #include <map>
 #include <optional>
 
@@ -192,9 +194,33 @@ std::vector<SourceTensor> from_jax(TensorPool& pool, const std::string& p, std::
         if (auto k = take(from + "/kernel")) out.push_back(permuted(std::move(*k), to + ".weight", {}, {1, 0}, path));
         rename(pool, out, p + from + "/bias", to + ".bias");
     };
-    if (auto k = take("embedding/kernel")) {
-        out.push_back(permuted(std::move(*k), "patch_embed.proj.weight", {}, {3, 2, 0, 1}, path));
+    auto conv = [&](const std::string& from, const std::string& to) {  // [kh, kw, in, out] -> [out, in, kh, kw]
+        if (auto k = take(from + "/kernel")) out.push_back(permuted(std::move(*k), to + ".weight", {}, {3, 2, 0, 1}, path));
+    };
+    auto group_norm = [&](const std::string& from, const std::string& to) {  // [C] or [1, 1, 1, C] -> [C]
+        for (auto [jax, timm] : {std::pair{"/scale", ".weight"}, std::pair{"/bias", ".bias"}}) {
+            if (auto t = take(from + jax)) {
+                const int64_t n = t->numel();
+                out.push_back(permuted(std::move(*t), to + timm, {n}, {}, path));
+            }
+        }
+    };
+    const std::string backbone = "patch_embed.backbone.";
+    conv("conv_root", backbone + "stem.conv");
+    group_norm("gn_root", backbone + "stem.norm");
+    for (int64_t s = 1; pool.has(p + fmt::format("block{}/unit1/conv1/kernel", s)); s++) {
+        for (int64_t u = 1; pool.has(p + fmt::format("block{}/unit{}/conv1/kernel", s, u)); u++) {
+            const std::string from = fmt::format("block{}/unit{}/", s, u);
+            const std::string to = fmt::format("{}stages.{}.blocks.{}.", backbone, s - 1, u - 1);
+            for (const char* k : {"1", "2", "3"}) {
+                conv(from + "conv" + k, to + "conv" + k);
+                group_norm(from + "gn" + k, to + "norm" + k);
+            }
+            conv(from + "conv_proj", to + "downsample.conv");
+            group_norm(from + "gn_proj", to + "downsample.norm");
+        }
     }
+    conv("embedding", "patch_embed.proj");
     rename(pool, out, p + "embedding/bias", "patch_embed.proj.bias");
     rename(pool, out, p + "cls", "cls_token");
     rename(pool, out, p + "Transformer/posembed_input/pos_embedding", "pos_embed");

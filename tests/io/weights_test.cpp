@@ -93,15 +93,19 @@ TEST(WeightFormats, InferWhatShapesTell) {
     EXPECT_FLOAT_EQ(c.layernorm_eps, 1e-6f);
 }
 
-TEST(WeightFormats, HybridConfigFromTimmNames) {
-    ViTConfig c;
-    const std::vector<float> logits = logits_of("hybrid_timm.pth", &c);
-    EXPECT_TRUE(c.hybrid);
-    EXPECT_EQ(c.hybrid_layers, (std::vector<int64_t>{1, 1}));
-    EXPECT_EQ(c.hybrid_width, 32);
-    EXPECT_EQ(c.image_height, 32);  // a 4x4 map of patch 1 at the backbone's stride 8
-    EXPECT_EQ(c.patch_size, 1);
-    EXPECT_TRUE(test::all_near(logits, expected().read_f32("logits.hybrid_timm"), {1e-4, 1e-4}, "hybrid_timm.pth"));
+// The same hybrid (ResNet stem and two stages) with timm's names and with the JAX release's
+// (conv_root, block1/unit1/conv1, ...; HWIO kernels): the config from the shapes, the logits.
+TEST(WeightFormats, HybridConfigFromTimmAndJaxNames) {
+    for (const char* file : {"hybrid_timm.pth", "hybrid_jax.npz"}) {
+        ViTConfig c;
+        const std::vector<float> logits = logits_of(file, &c);
+        EXPECT_TRUE(c.hybrid) << file;
+        EXPECT_EQ(c.hybrid_layers, (std::vector<int64_t>{1, 1})) << file;
+        EXPECT_EQ(c.hybrid_width, 32) << file;
+        EXPECT_EQ(c.image_height, 32) << file;  // a 4x4 map of patch 1 at the backbone's stride 8
+        EXPECT_EQ(c.patch_size, 1) << file;
+        EXPECT_TRUE(test::all_near(logits, expected().read_f32("logits.hybrid_timm"), {1e-4, 1e-4}, file));
+    }
 }
 
 TEST(WeightFormats, PositionTableResampledToOtherSizes) {

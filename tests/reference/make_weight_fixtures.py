@@ -10,6 +10,7 @@ logits PyTorch computes from the same weights (weights/expected.safetensors), an
   jax_compressed.npz     the same with np.savez_compressed
   imagenet_classes.pth   a tiny timm model with 1000 classes
   hybrid_timm.pth        a timm-named hybrid (ResNet-v2 stem and two stages), no config
+  hybrid_jax.npz         the same hybrid with the JAX release's names and layouts
 and logits of the timm model with its position table resampled to 48x48 and 32x48 (bicubic,
 antialias, as timm's resample_abs_pos_embed); predict.<file>: the logits for preprocess/photo.jpg
 through the preprocessing of the file's origin, as vit predict runs it."""
@@ -69,6 +70,23 @@ def jax_arrays(sd, c):
            "Transformer/posembed_input/pos_embedding": a(sd["pos_embed"]),
            "Transformer/encoder_norm/scale": a(sd["norm.weight"]), "Transformer/encoder_norm/bias": a(sd["norm.bias"]),
            "head/kernel": a(sd["head.weight"].t()), "head/bias": a(sd["head.bias"])}
+    # The hybrid's ResNet as the R50+ViT-B/16 release names it: kernels [kh, kw, in, out]; the
+    # stem's GroupNorm stored [1, 1, 1, C], the others [C] (both occur).
+    r = "patch_embed.backbone."
+    if r + "stem.conv.weight" in sd:
+        out["conv_root/kernel"] = a(sd[r + "stem.conv.weight"].permute(2, 3, 1, 0))
+        out["gn_root/scale"] = a(sd[r + "stem.norm.weight"].reshape(1, 1, 1, -1))
+        out["gn_root/bias"] = a(sd[r + "stem.norm.bias"].reshape(1, 1, 1, -1))
+        for s, units in enumerate(c["hybrid_layers"]):
+            for u in range(units):
+                ours, theirs = f"{r}stages.{s}.blocks.{u}.", f"block{s + 1}/unit{u + 1}/"
+                pairs = [("conv1", "norm1", "1"), ("conv2", "norm2", "2"), ("conv3", "norm3", "3")]
+                if ours + "downsample.conv.weight" in sd:
+                    pairs.append(("downsample.conv", "downsample.norm", "_proj"))
+                for conv, norm, k in pairs:
+                    out[theirs + "conv" + k + "/kernel"] = a(sd[ours + conv + ".weight"].permute(2, 3, 1, 0))
+                    out[theirs + "gn" + k + "/scale"] = a(sd[ours + norm + ".weight"])
+                    out[theirs + "gn" + k + "/bias"] = a(sd[ours + norm + ".bias"])
     for i in range(c["depth"]):
         b, j = f"blocks.{i}.", f"Transformer/encoderblock_{i}/"
         m = j + "MultiHeadDotProductAttention_1/"
@@ -205,8 +223,10 @@ def make_weight_files(out_dir, seed):
         expected["logits.jax"] = jax(images)
         expected["predict.jax.npz"] = jax(photo_input["timm"])
 
-        hybrid = randomised(dict(c, patch_size=1, hybrid=True, hybrid_layers=[1, 1], hybrid_width=32), gen)
+        hybrid_config = dict(c, patch_size=1, hybrid=True, hybrid_layers=[1, 1], hybrid_width=32)
+        hybrid = randomised(hybrid_config, gen)
         torch.save(hybrid.state_dict(), os.path.join(d, "hybrid_timm.pth"))
+        np.savez(os.path.join(d, "hybrid_jax.npz"), **jax_arrays(hybrid.state_dict(), hybrid_config))
         expected["logits.hybrid_timm"] = hybrid(images)
 
         # 1000 classes: vit predict names them with ImageNet-1k's labels.
