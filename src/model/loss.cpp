@@ -10,6 +10,12 @@ namespace vit {
 
 namespace {
 
+void check_shape(int64_t B, int64_t K) {
+    if (B < 1 || K < 1) {
+        fail("cross_entropy: batch ({}) and class count ({}) must be positive", B, K);
+    }
+}
+
 // The mean of the per-sample losses that `forward` writes (with the softmax probabilities), and
 // d mean / d logits from `backward` given those probabilities and d mean / d loss_b = 1/B.
 template <typename Forward, typename Backward>
@@ -32,9 +38,7 @@ Loss batch_loss(int64_t B, int64_t K, Forward forward, Backward backward) {
 
 Loss cross_entropy(const float* logits, const int32_t* targets, int64_t B, int64_t K,
                    float smoothing) {
-    if (B < 1 || K < 1) {
-        fail("cross_entropy: batch ({}) and class count ({}) must be positive", B, K);
-    }
+    check_shape(B, K);
     if (!(smoothing >= 0.0f && smoothing < 1.0f)) {
         fail("label smoothing must be in [0, 1), got {}", smoothing);
     }
@@ -51,9 +55,7 @@ Loss cross_entropy(const float* logits, const int32_t* targets, int64_t B, int64
 }
 
 Loss soft_cross_entropy(const float* logits, const float* targets, int64_t B, int64_t K) {
-    if (B < 1 || K < 1) {
-        fail("cross_entropy: batch ({}) and class count ({}) must be positive", B, K);
-    }
+    check_shape(B, K);
     for (int64_t b = 0; b < B; b++) {
         double sum = 0.0;
         for (int64_t k = 0; k < K; k++) {
