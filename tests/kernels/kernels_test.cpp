@@ -205,8 +205,9 @@ TEST_P(Matmul, FusedActivationMatchesReference) {
     }
 }
 
-// The bias gradient's column sums are split by columns, so each sum runs in row order on one
-// thread: the result is bit-identical for any thread count (resume relies on this per count).
+// The bias gradient's column sums run over fixed chunks of rows, each summed in row order, and add
+// the chunk sums in chunk order: the result is bit-identical for any thread count (resume relies
+// on this per count).
 TEST(Matmul, BiasGradientDoesNotDependOnThreadCount) {
     const int64_t M = 301, K = 8, N = 100;
     auto inp = random_floats(M * K, 1), w = random_floats(N * K, 2), dout = random_floats(M * N, 3);
@@ -271,7 +272,7 @@ TEST_P(Matmul, PackedWeightsGiveTheSameProducts) {
 INSTANTIATE_TEST_SUITE_P(OddSizes, Matmul,
                          ::testing::Values(MatmulCase{1, 1, 1, true}, MatmulCase{3, 17, 5, true},
                                            MatmulCase{17, 3, 1, false}, MatmulCase{65, 33, 129, true},
-                                           MatmulCase{197, 64, 192, true}));
+                                           MatmulCase{197, 64, 192, true}, MatmulCase{200, 24, 37, true}));
 
 TEST(LayerNorm, ForwardMatchesReference) {
     for (auto [M, C] : {std::pair<int64_t, int64_t>{1, 1}, {3, 17}, {17, 3}, {5, 768}}) {

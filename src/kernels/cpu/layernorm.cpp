@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/cpu/column_strips.h"
+#include "kernels/cpu/row_chunks.h"
 #include "kernels/cpu/vec16.h"
 #include "kernels/kernels.h"
 
@@ -62,30 +62,6 @@ void layernorm_rows(T* out, float* mean, float* rstd, const float* inp, const fl
     }
 }
 
-// Over the columns [0, 16 * S) of dout and inp (row stride C; S strips of 16 lanes, the last
-// `last` lanes wide): dweight += sum over rows of dout * xhat and dbias += sum of dout, in row
-// order in vector accumulators that stay in registers; either output may be nullptr.
-template <int S>
-void parameter_strips(float* dweight, float* dbias, const float* dout, const float* inp, const float* mean,
-                      const float* rstd, int64_t M, int64_t C, int64_t last) {
-    f32x16 dw[S] = {}, db[S] = {};
-    for (int64_t m = 0; m < M; m++) {
-        const float mu = mean[m], s = rstd[m];
-#pragma GCC unroll 4
-        for (int k = 0; k < S; k++) {
-            const int64_t lanes = k == S - 1 ? last : 16;
-            const f32x16 dy = load_first(dout + m * C + 16 * k, lanes, 0.0f);
-            dw[k] += dy * ((load_first(inp + m * C + 16 * k, lanes, 0.0f) - mu) * s);
-            db[k] += dy;
-        }
-    }
-    for (int k = 0; k < S; k++) {
-        const int64_t lanes = k == S - 1 ? last : 16;
-        if (dweight != nullptr) store_first(dweight + 16 * k, load_first(dweight + 16 * k, lanes, 0.0f) + dw[k], lanes);
-        if (dbias != nullptr) store_first(dbias + 16 * k, load_first(dbias + 16 * k, lanes, 0.0f) + db[k], lanes);
-    }
-}
-
 }  // namespace
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
@@ -101,20 +77,26 @@ void layernorm_forward_bf16(bf16* out, float* mean, float* rstd, const float* in
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                         const float* inp, const float* weight, const float* mean, const float* rstd,
                         int64_t M, int64_t C) {
-    if (dinp != nullptr) {
-#pragma omp parallel for schedule(static)
-        for (int64_t m = 0; m < M; m++) {
+    // One pass over chunks of rows (row_chunks.h): each row's input gradient, and the chunk's
+    // parameter gradients as column sums, dweight's in sums[0, C) and dbias's in sums[C, 2C).
+    auto chunk = [&](int64_t m0, int64_t rows, float* sums) {
+        for (int64_t m = m0; m < m0 + rows; m++) {
             const float* x = inp + m * C;
             const float* dy = dout + m * C;
             const float mu = mean[m], s = rstd[m];
             f32x16 g_sum[2] = {}, gx_sum[2] = {};  // two chains each
             for (int64_t c = 0; c < C; c += 16) {
                 const int64_t n = std::min<int64_t>(16, C - c);
-                const f32x16 g = load_first(dy + c, n, 0.0f) * load_first(weight + c, n, 0.0f);
+                const f32x16 d = load_first(dy + c, n, 0.0f);
                 const f32x16 xhat = first_lanes((load_first(x + c, n, 0.0f) - mu) * s, n);
+                const f32x16 g = d * load_first(weight + c, n, 0.0f);
                 g_sum[(c / 16) % 2] += g;
                 gx_sum[(c / 16) % 2] += g * xhat;
+                const bool first = m == m0;
+                store_first(sums + c, first ? d * xhat : load_first(sums + c, n, 0.0f) + d * xhat, n);
+                store_first(sums + C + c, first ? d : load_first(sums + C + c, n, 0.0f) + d, n);
             }
+            if (dinp == nullptr) continue;
             const float g_mean = reduce_add(g_sum[0] + g_sum[1]) / static_cast<float>(C);
             const float gx_mean = reduce_add(gx_sum[0] + gx_sum[1]) / static_cast<float>(C);
             float* dx = dinp + m * C;
@@ -125,14 +107,10 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
                 store_first(dx + c, load_first(dx + c, n, 0.0f) + s * (g - g_mean - xhat * gx_mean), n);
             }
         }
-    }
-    if (dweight == nullptr && dbias == nullptr) {
-        return;
-    }
-    // Parameter gradients split by columns (column_strips.h): the same on any thread count.
-    for_each_column_run(C, [&]<int S>(int64_t c0, int64_t last) {
-        parameter_strips<S>(dweight != nullptr ? dweight + c0 : nullptr, dbias != nullptr ? dbias + c0 : nullptr,
-                            dout + c0, inp + c0, mean, rstd, M, C, last);
+    };
+    sum_row_chunks(M, 2 * C, chunk, [&](int64_t n, float total) {
+        float* out = n < C ? dweight : dbias;
+        if (out != nullptr) out[n % C] += total;
     });
 }
 

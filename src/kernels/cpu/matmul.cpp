@@ -4,8 +4,8 @@
 // primitive runs the CPU's bf16 dot products with fp32 accumulation (390-450 GFLOP/s here on
 // the forward and both backward products, against 200-215 in fp32). Primitives are built once
 // per shape and kept. The fp32 backward products use sgemm (90-96% of peak at batch 16).
-// The bias gradient is ours: column sums are split by columns so that each thread owns its
-// outputs and the result does not depend on scheduling; in bf16 the same pass rounds dout.
+// The bias gradient is ours: column sums over fixed chunks of rows (row_chunks.h), so the result
+// does not depend on the thread count; in bf16 the same pass rounds dout.
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 
@@ -18,7 +18,7 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "kernels/cpu/column_strips.h"
+#include "kernels/cpu/row_chunks.h"
 #include "kernels/cpu/vec16.h"
 #include "kernels/kernels.h"
 
@@ -160,45 +160,49 @@ PostOp post_op(Activation a) {
     return PostOp::None;
 }
 
-// Over the columns [n0, n0 + 16 * S) of dout (S strips of 16 lanes, the last `last` lanes wide,
-// row stride N), g = dout, or dout * slope with a slope: dbias += the column sums of g, taken in
-// row order in S vector accumulators that stay in registers, and dout_bf16 = g rounded to bf16;
-// either output may be nullptr.
-template <int S>
-void column_strips_backward(float* dbias, bf16* dout_bf16, const float* dout, const float* slope, int64_t M,
-                            int64_t N, int64_t last) {
-    f32x16 sum[S] = {};
-    for (int64_t m = 0; m < M; m++) {
-        const float* row = dout + m * N;
-#pragma GCC unroll 4
-        for (int s = 0; s < S; s++) {
-            const int64_t lanes = s == S - 1 ? last : 16;
-            f32x16 v = load_first(row + 16 * s, lanes, 0.0f);
-            if (slope != nullptr) v *= load_first(slope + m * N + 16 * s, lanes, 0.0f);
-            sum[s] += v;
-            if (dout_bf16 != nullptr) {
-                store_first_bf16(dout_bf16 + m * N + 16 * s, v, lanes);
-            }
-        }
-    }
-    if (dbias != nullptr) {
-        for (int s = 0; s < S; s++) {
-            const int64_t lanes = s == S - 1 ? last : 16;
-            store_first(dbias + 16 * s, load_first(dbias + 16 * s, lanes, 0.0f) + sum[s], lanes);
-        }
+// Over rows [0, rows) of dout (row stride N): g = dout, or dout * slope with kSlope;
+// sums[n] = the column sums of g (in row order) and, with kRound, dout_bf16 = g rounded to bf16.
+template <bool kSlope, bool kRound>
+void chunk_backward(float* sums, bf16* dout_bf16, const float* dout, const float* slope, int64_t rows, int64_t N) {
+    auto column_vector = [&](int64_t m, int64_t n, int64_t lanes) {
+        f32x16 g = load_first(dout + m * N + n, lanes, 0.0f);
+        if constexpr (kSlope) g *= load_first(slope + m * N + n, lanes, 0.0f);
+        if constexpr (kRound) store_first_bf16(dout_bf16 + m * N + n, g, lanes);
+        store_first(sums + n, m == 0 ? g : load_first(sums + n, lanes, 0.0f) + g, lanes);
+    };
+    const int64_t full = N / 16 * 16;
+    for (int64_t m = 0; m < rows; m++) {
+        for (int64_t n = 0; n < full; n += 16) column_vector(m, n, 16);
+        if (full < N) column_vector(m, full, N - full);
     }
 }
 
 // dbias[n] += sum over rows of g[m, n] and, when dout_bf16 is given, dout_bf16 = g rounded to
-// bf16, where g = dout, or dout * slope elementwise: one pass over dout for both, split by columns
-// (column_strips.h), so the result does not depend on the thread count.
+// bf16, where g = dout, or dout * slope elementwise: one pass over dout for both.
 void bias_backward(float* dbias, bf16* dout_bf16, const float* dout, int64_t M, int64_t N,
                    const float* slope = nullptr) {
-    for_each_column_run(N, [&]<int S>(int64_t n0, int64_t last) {
-        column_strips_backward<S>(dbias != nullptr ? dbias + n0 : nullptr,
-                                  dout_bf16 != nullptr ? dout_bf16 + n0 : nullptr, dout + n0,
-                                  slope != nullptr ? slope + n0 : nullptr, M, N, last);
-    });
+    if (dbias == nullptr && slope == nullptr) {
+        if (dout_bf16 != nullptr) round_to_bf16(dout_bf16, dout, M * N);
+        return;
+    }
+    // Chunks of rows, each thread streaming through its own (row_chunks.h).
+    sum_row_chunks(
+        M, N,
+        [&](int64_t m0, int64_t rows, float* sums) {
+            const float* d = dout + m0 * N;
+            const float* g = slope != nullptr ? slope + m0 * N : nullptr;
+            bf16* r = dout_bf16 != nullptr ? dout_bf16 + m0 * N : nullptr;
+            if (r != nullptr) {
+                g != nullptr ? chunk_backward<true, true>(sums, r, d, g, rows, N)
+                             : chunk_backward<false, true>(sums, r, d, g, rows, N);
+            } else {
+                g != nullptr ? chunk_backward<true, false>(sums, r, d, g, rows, N)
+                             : chunk_backward<false, false>(sums, r, d, g, rows, N);
+            }
+        },
+        [&](int64_t n, float total) {
+            if (dbias != nullptr) dbias[n] += total;
+        });
 }
 
 }  // namespace
