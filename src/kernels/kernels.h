@@ -64,6 +64,7 @@ void matmul_forward_bf16_out(bf16* out, const bf16* inp, const bf16* weight, con
 // The same in bf16, with out rounded to bf16 (the input of the next product).
 void matmul_activation_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                                     int64_t K, int64_t N, Activation activation, bool packed);
+// With dout == nullptr, dout_bf16 holds the output gradient already and dbias is not touched.
 // With dout_slope, the output gradient is dout * dout_slope elementwise (an activation's
 // backward, taken in the pass that rounds dout to bf16 and sums its columns).
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,
@@ -144,13 +145,16 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 // sums (small_gemm_bf16): the probabilities (after dropout), the output gradient and the score
 // gradient (scaled by 1/sqrt(HS)) are rounded to bf16 where they enter a product, as PyTorch's
 // autocast does for its batched products. probs, the softmax and its gradient stay fp32; out is
-// written in bf16 (the input of the projection), dqkv in fp32. The forward rounds the
+// written in bf16 (the input of the projection), dqkv in bf16 (the output gradient of the qkv
+// projection, rounded to nearest even from fp32 sums), and when dqkv_column_sums is not nullptr
+// it gets += the column sums of dqkv before rounding (the qkv bias gradient), in an order that
+// does not depend on the thread count. The forward rounds the
 // probabilities and out with the CPU's conversion instruction, which flushes fp32 denormals
 // (below 1.2e-38) to zero.
 void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B, int64_t N, int64_t NH,
                             int64_t HS, float attn_drop, uint64_t seed, uint64_t stream);
-void attention_backward_bf16(float* dqkv, const float* dout, const bf16* qkv, const float* probs,
-                             int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
+void attention_backward_bf16(bf16* dqkv, float* dqkv_column_sums, const float* dout, const bf16* qkv,
+                             const float* probs, int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
                              uint64_t seed, uint64_t stream);
 
 // ---- patch embedding and tokens (patch_embed.cpp) --------------------------------------------

@@ -153,13 +153,14 @@ void mlp_branch_backward(const BlockParams& p, const BlockActs& a, const BlockSc
 void attention_branch_backward(const BlockParams& p, const BlockActs& a, const BlockScratch& s, const Context& k,
                                float* din, const float* dbranch, const float* in, const bf16* in_bf16) {
     linear_backward(p.proj, s.datty, dbranch, a.atty, a.atty_bf16, s.dout_bf16, k.rows);
-    if (k.mixed) {
-        cpu::attention_backward_bf16(s.dqkv, s.datty, a.qkv_bf16, a.probs, k.B, k.N, p.heads, p.head_size,
-                                     k.attn_drop, k.drop.seed, Dropout::stream(k.layer, kAttnDrop));
-    } else {
-        cpu::attention_backward(s.dqkv, s.datty, a.qkv, a.probs, k.B, k.N, p.heads, p.head_size, k.attn_drop,
-                                k.drop.seed, Dropout::stream(k.layer, kAttnDrop));
+    if (k.mixed) {  // attention writes qkv's output gradient in bf16 and takes its bias gradient
+        cpu::attention_backward_bf16(s.dout_bf16, p.qkv.dbias, s.datty, a.qkv_bf16, a.probs, k.B, k.N, p.heads,
+                                     p.head_size, k.attn_drop, k.drop.seed, Dropout::stream(k.layer, kAttnDrop));
+        linear_backward_products(p.qkv, din, s.dout_bf16, in_bf16, k.rows);
+        return;
     }
+    cpu::attention_backward(s.dqkv, s.datty, a.qkv, a.probs, k.B, k.N, p.heads, p.head_size, k.attn_drop,
+                            k.drop.seed, Dropout::stream(k.layer, kAttnDrop));
     linear_backward(p.qkv, din, s.dqkv, in, in_bf16, s.dout_bf16, k.rows);
 }
 

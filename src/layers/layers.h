@@ -67,6 +67,10 @@ void linear_product(const Linear& l, Epilogue e, float* out, bf16* out_bf16, con
 // the backward of the activation before it, in the same pass.
 void linear_backward(const Linear& l, float* dinp, const float* dout, const float* inp,
                      const bf16* inp_bf16, bf16* dout_bf16, int64_t rows, const float* dout_slope = nullptr);
+// Mixed precision with the output gradient already in bf16 and its bias gradient already taken:
+// the two products only.
+void linear_backward_products(const Linear& l, float* dinp, const bf16* dout_bf16, const bf16* inp_bf16,
+                              int64_t rows);
 void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows);
 // The norm for a bf16 Linear: its output goes to out, rounded to bf16 (a.out is not written).
 void norm_forward_bf16(const Norm& n, const NormActs& a, bf16* out, const float* inp, int64_t rows);
@@ -166,7 +170,7 @@ struct BlockActs {
 struct BlockScratch {
     float* dbranch = nullptr;  // [B*N, D]
     float* dln = nullptr;      // [B*N, D]
-    float* dqkv = nullptr;     // [B*N, 3I]
+    float* dqkv = nullptr;     // [B*N, 3I] (fp32; mixed precision writes it in bf16 to dout_bf16)
     float* datty = nullptr;    // [B*N, I]
     float* dgelu = nullptr;    // [B*N, M]
     float* dfc1 = nullptr;     // [B*N, M]

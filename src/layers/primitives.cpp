@@ -57,6 +57,12 @@ void linear_backward(const Linear& l, float* dinp, const float* dout, const floa
                               l.in, l.out, dout_slope);
 }
 
+void linear_backward_products(const Linear& l, float* dinp, const bf16* dout_bf16, const bf16* inp_bf16,
+                              int64_t rows) {
+    cpu::matmul_backward_bf16(dinp, l.dweight, nullptr, nullptr, const_cast<bf16*>(dout_bf16), inp_bf16,
+                              l.weight_bf16, rows, l.in, l.out);
+}
+
 void norm_forward(const Norm& n, const NormActs& a, const float* inp, int64_t rows) {
     cpu::layernorm_forward(a.out, a.mean, a.rstd, inp, n.weight, n.bias, rows, n.dim, n.eps);
 }

@@ -126,7 +126,7 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
             layers::BlockScratch& s = plan->block_scratch;
             s.dbranch = scr(rows * D);
             s.dln = scr(rows * D);
-            s.dqkv = scr(rows * 3 * I);
+            s.dqkv = mixed ? nullptr : scr(rows * 3 * I);  // mixed: bf16, in dout_bf16
             s.datty = scr(rows * I);
             s.dgelu = scr(rows * M);
             s.dfc1 = scr(rows * M);

@@ -530,15 +530,29 @@ TEST(Attention, Bf16MatchesReference) {
                                [](bf16 a, bf16 b) { return a.bits == b.bits; }));
 
         auto dout = random_floats(c.B * c.N * I, 20, 1.0);
-        std::vector<float> dqkv(qkv.size(), 7.0f);
-        cpu::attention_backward_bf16(dqkv.data(), dout.data(), qkv.data(), probs.data(), c.B, c.N, c.NH, c.HS,
-                                     0.0f, 0, 0);
+        std::vector<bf16> dqkv(qkv.size(), to_bf16(7.0f));
+        std::vector<float> column_sums(static_cast<size_t>(3 * I), 0.5f);
+        cpu::attention_backward_bf16(dqkv.data(), column_sums.data(), dout.data(), qkv.data(), probs.data(), c.B,
+                                     c.N, c.NH, c.HS, 0.0f, 0, 0);
         auto expected = ref::attention_bf16_backward(qkv_d, to_double(probs), to_double(dout), c.B, c.N, c.NH,
                                                      c.HS);
         double largest = 0.0;
         for (double e : expected) largest = std::max(largest, std::fabs(e));
-        EXPECT_TRUE(all_near(dqkv, to_float(expected), {2e-3 * largest, 1e-4}, "bf16 attention dqkv"))
+        // dqkv is rounded to bf16: half a bf16 step (2^-8 relative) on top of the fp32 tolerance.
+        EXPECT_TRUE(all_near(widen(dqkv), to_float(expected), {2e-3 * largest, 1.0 / 256}, "bf16 attention dqkv"))
             << c.B << "x" << c.N << " heads " << c.NH << "x" << c.HS;
+        ref::Vec expected_sums(column_sums.size(), 0.5);
+        for (int64_t r = 0; r < c.B * c.N; r++) {
+            for (int64_t j = 0; j < 3 * I; j++) expected_sums[j] += expected[r * 3 * I + j];
+        }
+        EXPECT_TRUE(all_near(column_sums, to_float(expected_sums), {2e-3 * largest * static_cast<double>(c.B * c.N), 1e-4},
+                             "bf16 attention dqkv column sums"));
+        // Without sums: the same dqkv.
+        std::vector<bf16> dqkv_alone(qkv.size());
+        cpu::attention_backward_bf16(dqkv_alone.data(), nullptr, dout.data(), qkv.data(), probs.data(), c.B, c.N,
+                                     c.NH, c.HS, 0.0f, 0, 0);
+        EXPECT_TRUE(std::equal(dqkv.begin(), dqkv.end(), dqkv_alone.begin(),
+                               [](bf16 a, bf16 b) { return a.bits == b.bits; }));
     }
 }
 

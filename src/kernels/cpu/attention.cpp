@@ -182,6 +182,21 @@ void round_to_bf16_ftz(bf16* out, const float* inp, int64_t n) {
     }
 }
 
+// out[i * out_row + j] = tile[i, j] rounded to bf16 (nearest, ties to even, as to_bf16) for the
+// rows of a [rows, cols] tile, and with sums != nullptr sums[j] = the sum of column j in row order.
+void write_rounded_tile(bf16* out, int64_t out_row, float* sums, const float* tile, int64_t rows, int64_t cols) {
+    for (int64_t j = 0; j < cols; j += 16) {
+        const int64_t lanes = std::min<int64_t>(16, cols - j);
+        f32x16 sum = {};
+        for (int64_t i = 0; i < rows; i++) {
+            const f32x16 x = load_first(tile + i * cols + j, lanes, 0.0f);
+            sum = i == 0 ? x : sum + x;
+            store_first_bf16(out + i * out_row + j, x, lanes);
+        }
+        if (sums != nullptr) store_first(sums + j, sum, lanes);
+    }
+}
+
 // C^T = X^T Y stored through C's rows of stride c_row: X [K, HS] given as pair panels x_t (the
 // transpose read kPairPanel rows at a time), Y [K, N] as pair panels y.
 void transposed_product(float* C, int64_t c_row, const bf16* x_t, const bf16* y, int64_t HS, int64_t N,
@@ -292,24 +307,25 @@ void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B,
     }
 }
 
-void attention_backward_bf16(float* dqkv, const float* dout, const bf16* qkv, const float* probs,
-                             int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
+void attention_backward_bf16(bf16* dqkv, float* dqkv_column_sums, const float* dout, const bf16* qkv,
+                             const float* probs, int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
                              uint64_t seed, uint64_t stream) {
     const int64_t I = NH * HS;
     const int64_t row = 3 * I;
     const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(HS));
+    // Column sums per sample: each work item writes its head's 3 * HS of them, and the samples
+    // are added in order after the loop, so the result does not depend on the thread count.
+    thread_local std::vector<float> sample_sums_buffer;
+    float* sample_sums = dqkv_column_sums != nullptr ? scratch(sample_sums_buffer, B * row) : nullptr;
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < B * NH; bh++) {
         thread_local std::vector<bf16> panel_buffer, x_t_buffer, do_buffer, ds_buffer;
-        thread_local std::vector<float> dp_buffer, dropped_buffer;
+        thread_local std::vector<float> dp_buffer, dropped_buffer, tile_buffer;
         const int64_t b = bh / NH;
         const int64_t h = bh % NH;
         const bf16* q = qkv + b * N * row + h * HS;
         const bf16* k = q + I;
         const bf16* v = q + 2 * I;
-        float* dq = dqkv + b * N * row + h * HS;
-        float* dk = dq + I;
-        float* dv = dq + 2 * I;
         const float* d_o = dout + b * N * I + h * HS;
         const float* p = probs + bh * N * N;
         float* dp = scratch(dp_buffer, N * N);
@@ -320,12 +336,21 @@ void attention_backward_bf16(float* dqkv, const float* dout, const bf16* qkv, co
         for (int64_t i = 0; i < N; i++) {
             round_to_bf16_serial(do_bf16 + i * HS, d_o + i * I, HS);
         }
+        // Each gradient of q, k or v goes through an fp32 tile [N, HS], which is rounded into
+        // dqkv (column `part` * I + h * HS on) with its column sums taken on the way.
+        float* tile = scratch(tile_buffer, N * HS);
+        auto emit = [&](int64_t part) {
+            const int64_t column = part * I + h * HS;
+            write_rounded_tile(dqkv + b * N * row + column, row, sample_sums != nullptr ? sample_sums + b * row + column : nullptr,
+                               tile, N, HS);
+        };
 
         const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
         // forward: o = Pd v   =>   dv^T = do^T Pd (stored into dv transposed),  dPd = do v^T
         pack_pair_panels(x_t, do_bf16, HS, 1, N, HS);
         pack_pair_panels(panels, pd, N, 1, N, N);
-        transposed_product(dv, row, x_t, panels, HS, N, N);
+        transposed_product(tile, HS, x_t, panels, HS, N, N);
+        emit(2);
         pack_pair_panels(panels, v, 1, row, HS, N);  // v^T
         small_gemm_bf16(dp, N, 1, do_bf16, HS, 2, panels, N, N, HS, 1.0f);
         if (attn_drop > 0.0f) {
@@ -337,10 +362,20 @@ void attention_backward_bf16(float* dqkv, const float* dout, const bf16* qkv, co
         softmax_backward_rows(dp, p, N, scale, ds_bf16);
         // dq = dS k,  dk^T = q^T dS (stored into dk transposed)
         pack_pair_panels(panels, k, row, 1, N, HS);
-        small_gemm_bf16(dq, row, 1, ds_bf16, N, 2, panels, N, HS, N, 1.0f);
+        small_gemm_bf16(tile, HS, 1, ds_bf16, N, 2, panels, N, HS, N, 1.0f);
+        emit(0);
         pack_pair_panels(x_t, q, row, 1, N, HS);
         pack_pair_panels(panels, ds_bf16, N, 1, N, N);
-        transposed_product(dk, row, x_t, panels, HS, N, N);
+        transposed_product(tile, HS, x_t, panels, HS, N, N);
+        emit(1);
+    }
+    if (dqkv_column_sums != nullptr) {
+#pragma omp parallel for schedule(static)
+        for (int64_t j = 0; j < row; j++) {
+            float total = 0.0f;
+            for (int64_t b = 0; b < B; b++) total += sample_sums[b * row + j];
+            dqkv_column_sums[j] += total;
+        }
     }
 }
 
