@@ -272,7 +272,9 @@ TEST_P(Matmul, PackedWeightsGiveTheSameProducts) {
 INSTANTIATE_TEST_SUITE_P(OddSizes, Matmul,
                          ::testing::Values(MatmulCase{1, 1, 1, true}, MatmulCase{3, 17, 5, true},
                                            MatmulCase{17, 3, 1, false}, MatmulCase{65, 33, 129, true},
-                                           MatmulCase{197, 64, 192, true}, MatmulCase{200, 24, 37, true}));
+                                           MatmulCase{197, 64, 192, true}, MatmulCase{200, 24, 37, true},
+                                           // M >= 8 K and >= 1024: B packed before the product
+                                           MatmulCase{1100, 24, 40, true}));
 
 TEST(LayerNorm, ForwardMatchesReference) {
     for (auto [M, C] : {std::pair<int64_t, int64_t>{1, 1}, {3, 17}, {17, 3}, {5, 768}}) {
