@@ -31,9 +31,9 @@ inline f32x16 reciprocal(f32x16 d) {
 #endif
 }
 
-// Phi(x) and phi(x) * sqrt(2 pi) = e^{-x^2/2} for 16 lanes. With z = |x| / sqrt 2, Abramowitz and
-// Stegun 7.1.26 gives erfc(z) = (a1 t + ... + a5 t^5) e^{-z^2}, t = 1 / (1 + p z), to 1.5e-7
-// absolute; Phi(x) = 1 - erfc(z) / 2 for x >= 0 and erfc(z) / 2 for x < 0, which keeps the
+// Phi(x) and phi(x) * sqrt(2 pi) = e^{-x^2/2} for 16 lanes. With z = |x| / sqrt 2 and erfc(z)
+// from Abramowitz and Stegun 7.1.26 (vector_math.h, 1.5e-7 absolute),
+// Phi(x) = 1 - erfc(z) / 2 for x >= 0 and erfc(z) / 2 for x < 0, which keeps the
 // relative accuracy of the negative tail (no 1 - erf cancellation). z is capped at 10 for t (past
 // it erfc(z) < 1e-44), which keeps t finite.
 inline f32x16 normal_cdf(f32x16 x, f32x16& gauss) {
@@ -41,13 +41,8 @@ inline f32x16 normal_cdf(f32x16 x, f32x16& gauss) {
     f32x16 az = z < 0.0f ? -z : z;
     az = az > 10.0f ? f32x16{} + 10.0f : az;
     gauss = exp_approx(-(z * z));
-    const f32x16 t = reciprocal(1.0f + 0.3275911f * az);
-    f32x16 poly = f32x16{} + 1.061405429f;
-    poly = poly * t - 1.453152027f;
-    poly = poly * t + 1.421413741f;
-    poly = poly * t - 0.284496736f;
-    poly = poly * t + 0.254829592f;
-    const f32x16 half_erfc = 0.5f * poly * t * gauss;  // e^{-z^2} = e^{-x^2/2}
+    const f32x16 t = reciprocal(1.0f + kErfcP * az);
+    const f32x16 half_erfc = 0.5f * erfc_polynomial(t) * gauss;  // e^{-z^2} = e^{-x^2/2}
     return x < 0.0f ? half_erfc : 1.0f - half_erfc;
 }
 

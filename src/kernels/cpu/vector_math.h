@@ -29,7 +29,8 @@ inline i32x16 truncate_to_int(f32x16 x) { return __builtin_convertvector(x, i32x
 // with |r| <= ln2/2, e^r by its degree-6 Taylor polynomial (truncation error below 1.2e-7
 // relative), 2^n assembled in the exponent bits. n is rounded by adding and subtracting
 // 1.5 * 2^23 (floorf and branches would stop GCC from vectorising the loop).
-// exp_reduced: e^r, with r = x - n ln2 for the rounded n.
+
+// e^r, with r = x - n ln2 for the rounded n: the polynomial part of exp_approx.
 template <typename F>
 inline F exp_reduced(F x, F n) {
     F r = x - n * 0.693145751953125f;  // ln2 split in a high part exact in fp32 ...
@@ -66,10 +67,22 @@ inline f32x16 exp_approx(f32x16 x) {
 }
 #endif
 
+// Abramowitz and Stegun 7.1.26: for z >= 0, erfc(z) = (a1 t + ... + a5 t^5) e^{-z^2} with
+// t = 1 / (1 + kErfcP z), absolute error at most 1.5e-7. erfc_polynomial(t) is the sum in t.
+inline constexpr float kErfcP = 0.3275911f;
+template <typename F>
+inline F erfc_polynomial(F t) {
+    F poly = F{} + 1.061405429f;
+    poly = poly * t - 1.453152027f;
+    poly = poly * t + 1.421413741f;
+    poly = poly * t - 0.284496736f;
+    poly = poly * t + 0.254829592f;
+    return poly * t;
+}
+
 // erf: for |x| < 0.5 its Taylor series to x^11 (relative error < 1e-7: no cancellation near 0);
-// otherwise Abramowitz and Stegun 7.1.26, 1 - (a1 t + ... + a5 t^5) e^{-x^2} with
-// t = 1 / (1 + p|x|), absolute error at most 1.5e-7. Both are computed and one selected, so the
-// loop stays branch-free.
+// otherwise 1 - erfc(|x|) from the formula above, with the sign of x. Both are computed and one
+// selected, so the loop stays branch-free.
 // erf_from_exp takes e^{-x^2} from the caller, who may need it too (the GELU derivative).
 inline float erf_from_exp(float x, float exp_neg_x2) {
     float x2 = x * x;
@@ -81,13 +94,8 @@ inline float erf_from_exp(float x, float exp_neg_x2) {
     series = series * x2 + 1.0f;
     series = series * x * 1.12837916709551257f;  // 2 / sqrt(pi)
     float ax = std::fabs(x);
-    float t = 1.0f / (1.0f + 0.3275911f * ax);
-    float poly = 1.061405429f;
-    poly = poly * t - 1.453152027f;
-    poly = poly * t + 1.421413741f;
-    poly = poly * t - 0.284496736f;
-    poly = poly * t + 0.254829592f;
-    float y = 1.0f - poly * t * exp_neg_x2;
+    float t = 1.0f / (1.0f + kErfcP * ax);
+    float y = 1.0f - erfc_polynomial(t) * exp_neg_x2;
     y = x < 0.0f ? -y : y;
     return ax < 0.5f ? series : y;
 }
