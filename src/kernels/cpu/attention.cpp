@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/row_chunks.h"
 #include "kernels/cpu/vec16.h"
 #include "kernels/kernels.h"
 #include "vit/rng.h"
@@ -370,12 +371,8 @@ void attention_backward_bf16(bf16* dqkv, float* dqkv_column_sums, const float* d
         emit(1);
     }
     if (dqkv_column_sums != nullptr) {
-#pragma omp parallel for schedule(static)
-        for (int64_t j = 0; j < row; j++) {
-            float total = 0.0f;
-            for (int64_t b = 0; b < B; b++) total += sample_sums[b * row + j];
-            dqkv_column_sums[j] += total;
-        }
+#pragma omp parallel
+        add_chunk_sums(sample_sums, B, row, [&](int64_t j, float total) { dqkv_column_sums[j] += total; });
     }
 }
 

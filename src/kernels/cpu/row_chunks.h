@@ -15,6 +15,19 @@ namespace vit::cpu {
 
 inline constexpr int64_t kSumChunk = 64;
 
+// Calls add(n, total) for each n in [0, width), total being sums[c * width + n] added over
+// c = 0 .. chunks - 1 in that order. The columns are shared among the threads of the enclosing
+// parallel region (an orphaned loop: outside one it runs on the calling thread alone).
+template <typename Add>
+void add_chunk_sums(const float* sums, int64_t chunks, int64_t width, Add&& add) {
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < width; n++) {
+        float total = 0.0f;
+        for (int64_t c = 0; c < chunks; c++) total += sums[c * width + n];
+        add(n, total);
+    }
+}
+
 // Calls chunk(m0, rows, sums) for every chunk of rows [m0, m0 + rows), from the threads of one
 // parallel region; chunk writes the `width` column sums of its rows to sums. Then calls
 // add(n, total) for each n in [0, width), total being the chunk sums of column n added in chunk
@@ -34,12 +47,7 @@ void sum_row_chunks(int64_t M, int64_t width, Chunk&& chunk, Add&& add) {
             const int64_t m0 = c * kSumChunk;
             chunk(m0, std::min(kSumChunk, M - m0), sums + c * width);
         }
-#pragma omp for schedule(static)
-        for (int64_t n = 0; n < width; n++) {
-            float total = 0.0f;
-            for (int64_t c = 0; c < chunks; c++) total += sums[c * width + n];
-            add(n, total);
-        }
+        add_chunk_sums(sums, chunks, width, add);
     }
 }
 
