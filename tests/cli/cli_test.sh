@@ -44,6 +44,7 @@ expect indivisible 1 "error: image size 200x200 must be divisible by patch_size 
 expect threads_zero 2 "--threads: Value 0 not in range 1 to 1024" -- "$vit" bench --threads 0
 expect threads_text 2 "--threads: Value 2x not in range 1 to 1024" -- "$vit" bench --threads 2x
 expect bench_bf16 0 '"precision":"bf16"' -- "$vit" bench --preset vit_tiny_patch16_224 --image-size 32 --batch 2 --repeats 1 --warmup 0 --no-peak --precision bf16 --json
+expect bench_bf16_peak 0 '"peak_bf16_gflops":' -- "$vit" bench --preset vit_tiny_patch16_224 --image-size 32 --batch 2 --repeats 1 --warmup 0 --mode forward --precision bf16 --json
 echo '{"image_height": 28, "image_width": 28, "channels": 1, "patch_size": 7, "embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_dim": 64, "num_classes": 10}' > "$tmp/model.json"
 expect bench_config 0 "model 28x28 patch 7 dim 32 depth 1 heads 2" -- "$vit" bench --config "$tmp/model.json" --batch 4 --repeats 1 --warmup 0 --no-peak
 echo '{"image_height": 28, "image_width": 28, "channels": 1, "patch_size": 7, "embed_dim": 32, "depth": 2, "num_heads": 2, "mlp_dim": 64, "num_classes": 10, "post_norm": true, "mlp_relu": true}' > "$tmp/post.json"

@@ -144,13 +144,18 @@ int run_bench(const BenchOptions& o) {
     const std::optional<WeightSource> weights = open_model_weights(o.model);
     const ViTConfig c = resolve_config(o.model, weights);
     const int64_t B = o.batch;
-    std::optional<double> peak;
-    if (o.peak) {
-        peak = measure_fp32_peak_gflops(o.threads, 0.5);
-    }
     // The training step runs on fp32 master weights; the forward pass runs as vit predict does:
     // weights packed for inference, the matrices kept in bf16 only under bf16.
     const Precision precision = parse_precision(o.precision);
+    // Fractions are of the peak of the precision the products run in.
+    std::optional<double> peak_fp32, peak_bf16, peak;
+    if (o.peak) {
+        peak_fp32 = measure_fp32_peak_gflops(o.threads, 0.5);
+        if (precision == Precision::BF16) {
+            peak_bf16 = measure_bf16_peak_gflops(o.threads, 0.5);
+        }
+        peak = precision == Precision::BF16 ? peak_bf16 : peak_fp32;
+    }
     const bool timing_train = o.mode == "train" || o.mode == "both";
     const bool timing_forward = o.mode == "forward" || o.mode == "both";
     auto make_model = [&](WeightStorage storage) {
@@ -174,8 +179,11 @@ int run_bench(const BenchOptions& o) {
     out["threads"] = o.threads;
     out["precision"] = o.precision;
     out["forward_gflops_per_image"] = c.forward_flops() / 1e9;
-    if (peak) {
-        out["peak_fp32_gflops"] = *peak;
+    if (peak_fp32) {
+        out["peak_fp32_gflops"] = *peak_fp32;
+    }
+    if (peak_bf16) {
+        out["peak_bf16_gflops"] = *peak_bf16;
     }
     auto report = [&](const char* name, Timing t, double flops) {
         double ips_best = static_cast<double>(B) / t.min_s;
@@ -192,15 +200,18 @@ int run_bench(const BenchOptions& o) {
         if (!o.json) {
             fmt::print("{:<8} {:8.2f} images/s best, {:8.2f} median  ({:.1f} ms/batch, {:.1f} GFLOP/s{})\n",
                        name, ips_best, ips_median, t.min_s * 1e3, gflops,
-                       peak ? fmt::format(", {:.0f}% of peak", 100.0 * gflops / *peak) : "");
+                       peak ? fmt::format(", {:.0f}% of {} peak", 100.0 * gflops / *peak, o.precision) : "");
         }
     };
     if (!o.json) {
         fmt::print("model {}x{} patch {} dim {} depth {} heads {}, batch {}, {} threads, {}, {:.2f} GFLOP/image forward\n",
                    c.image_height, c.image_width, c.patch_size, c.embed_dim, c.depth, c.num_heads, B,
                    o.threads, o.precision, c.forward_flops() / 1e9);
-        if (peak) {
-            fmt::print("machine fp32 peak (measured, {} threads): {:.1f} GFLOP/s\n", o.threads, *peak);
+        if (peak_fp32) {
+            fmt::print("machine fp32 peak (measured, {} threads): {:.1f} GFLOP/s\n", o.threads, *peak_fp32);
+        }
+        if (peak_bf16) {
+            fmt::print("machine bf16 peak (measured, {} threads): {:.1f} GFLOP/s\n", o.threads, *peak_bf16);
         }
     }
     if (timing_train) {

@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
     bench_cmd->add_option("--precision", bench.precision, "fp32, or bf16 matrix products with fp32 accumulation")
         ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
     bench_cmd->add_flag("--json", bench.json, "print one JSON object");
-    bench_cmd->add_flag("!--no-peak", bench.peak, "skip measuring the machine's fp32 peak");
+    bench_cmd->add_flag("!--no-peak", bench.peak, "skip measuring the machine's peak (fp32, and bf16 with --precision bf16)");
 
     vit::tools::TrainCliOptions train;
     auto* train_cmd = app.add_subcommand("train", "train a ViT from a recipe (default: fashion-mnist)");
