@@ -24,15 +24,14 @@
 #include "vit/buffer.h"
 #include "vit/config.h"
 #include "vit/params.h"
+#include "vit/precision.h"
 
 namespace vit {
 
-// fp32 everywhere, or mixed precision: the Linears of the patch embedding and the encoder
-// blocks multiply bf16 copies of their weights and inputs with fp32 accumulation; parameters
-// (the master copy), gradients, norms, attention, softmax, the head and the loss stay fp32.
-enum class Precision { F32, BF16 };
-const char* precision_name(Precision p);  // "fp32" | "bf16"
-Precision parse_precision(const std::string& name);  // throws vit::Error naming the choices
+namespace layers {
+class Ops;
+}
+
 bool bf16_supported();  // whether this CPU runs Precision::BF16 (oneDNN's bf16 matrix products)
 
 // Where the matrix weights live. F32: fp32 (with bf16 copies under mixed precision). For
@@ -123,10 +122,18 @@ class ViT {
 
   private:
     struct Plan;
+    struct Views;
+    struct Backends;
     void plan_activations(int64_t batch, bool training, bool keep_attention);
     template <typename Act, typename Scratch>
     void plan_backbone(Plan& plan, Act&& act, Scratch&& scr) const;
     void refresh_bf16_weights(bool always);
+    // The layers' parameter views; rebuilt when a buffer they point into changes (gradients
+    // allocated, bf16 copies made or dropped, weights packed).
+    void build_views();
+    // The backend of the model's precision, and the fp32 one the head runs on.
+    layers::Ops& ops();
+    layers::Ops& f32_ops();
 
     ViTConfig config_;
     WeightStorage storage_ = WeightStorage::F32;
@@ -138,10 +145,10 @@ class ViT {
     Precision precision_ = Precision::F32;
     bool weights_changed_ = true;
     Bf16Buffer params_bf16_;   // parallel to params_; the matrix weights of bf16 Linears
-    Bf16Buffer acts_bf16_;     // bf16 inputs of those Linears, kept for the backward pass
-    Bf16Buffer scratch_bf16_;  // their output gradients rounded to bf16
     bool packed_for_inference_ = false;
     std::set<std::string, std::less<>> packed_;  // names of the matrices held packed
+    std::unique_ptr<Backends> backends_;
+    std::unique_ptr<Views> views_;
     std::unique_ptr<Plan> plan_;
 };
 

@@ -5,9 +5,10 @@
 //    C channels, NH heads, HS head size, M rows of a matrix product, K reduced dimension.
 //  - Outputs first, sizes last. A "d" prefix is the gradient of the loss with respect to a value.
 //  - Backward kernels ADD (+=) into parameter gradients (they accumulate over micro-batches) and
-//    into the residual stream's gradient. The input gradients of the matrix products, GELU and
-//    attention are WRITTEN (=): those are the largest buffers, and writing them saves a pass that
-//    would only zero them. A gradient output passed as nullptr is not computed.
+//    WRITE (=) input gradients, which saves a pass that would only zero them. The exceptions are
+//    the kernels whose input is the residual stream (layernorm_backward, pool_backward,
+//    residual_backward): they ADD into its gradient, where the identity path's share already is.
+//    A gradient output passed as nullptr is not computed.
 //  - Kernels do not throw on user input and do not log: layers validate shapes before calling.
 //  - Threads: OpenMP, the same runtime oneDNN uses, sized by vit::set_num_threads.
 //  - Results are deterministic for a fixed thread count (no atomics, no unordered reductions).
@@ -49,11 +50,11 @@ void pack_weight(void* packed, const void* weight, int64_t K, int64_t N, bool bf
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int64_t M, int64_t K, int64_t N);
 
+// Whether oneDNN has a bf16 matrix product for this CPU (native or emulated).
+bool bf16_products_supported();
 // Mixed precision: the same Linear with inp and weight in bf16, products accumulated in fp32,
 // out and bias fp32. The backward takes dout in fp32 and rounds it into dout_bf16 [M,N] (scratch)
 // for the products, in the same pass as the bias gradient; dinp and dweight are fp32.
-// Whether oneDNN has a bf16 matrix product for this CPU (native or emulated).
-bool bf16_products_supported();
 void matmul_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                          int64_t K, int64_t N, bool packed);
 void matmul_accumulate_forward_bf16(float* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
@@ -64,12 +65,15 @@ void matmul_forward_bf16_out(bf16* out, const bf16* inp, const bf16* weight, con
 // The same in bf16, with out rounded to bf16 (the input of the next product).
 void matmul_activation_forward_bf16(bf16* out, const bf16* inp, const bf16* weight, const float* bias, int64_t M,
                                     int64_t K, int64_t N, Activation activation, bool packed);
-// With dout == nullptr, dout_bf16 holds the output gradient already and dbias is not touched.
 // With dout_slope, the output gradient is dout * dout_slope elementwise (an activation's
 // backward, taken in the pass that rounds dout to bf16 and sums its columns).
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,
                           const bf16* inp, const bf16* weight, int64_t M, int64_t K, int64_t N,
                           const float* dout_slope = nullptr);
+// The two products alone, from an output gradient already in bf16 (and its bias gradient taken):
+// dinp[M,K] = dout_bf16 @ weight; dweight[N,K] += dout_bf16^T @ inp.
+void matmul_backward_products_bf16(float* dinp, float* dweight, const bf16* dout_bf16, const bf16* inp,
+                                   const bf16* weight, int64_t M, int64_t K, int64_t N);
 // out[i] = inp[i] rounded to the nearest bf16 (ties to even), as PyTorch's x.bfloat16().
 void round_to_bf16(bf16* out, const float* inp, int64_t n);
 
@@ -102,7 +106,7 @@ void gelu_backward(float* dinp, const float* slope, const float* dout, int64_t n
 // input or output: both are > 0 at the same places).
 void relu_forward(float* out, const float* inp, int64_t n);
 
-// out = tanh(inp); backward uses the forward output: dinp += dout * (1 - out^2).
+// out = tanh(inp); backward uses the forward output: dinp = dout * (1 - out^2) (may alias dout).
 void tanh_forward(float* out, const float* inp, int64_t n);
 void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n);
 
@@ -164,8 +168,6 @@ void attention_backward_bf16(bf16* dqkv, float* dqkv_column_sums, const float* d
 // the conv weight [D, C*P*P] then equals Conv2d(kernel = stride = P).
 void im2patch_forward(float* patches, const float* images, int64_t B, int64_t C, int64_t H,
                       int64_t W, int64_t P);
-void im2patch_backward(float* dimages, const float* dpatches, int64_t B, int64_t C, int64_t H,
-                       int64_t W, int64_t P);
 
 // The same unfolding of channel-last feature maps maps[B,H,W,C] (the hybrid's backbone output);
 // the backward writes dmaps.
@@ -175,6 +177,7 @@ void nhwc2patch_backward(float* dmaps, const float* dpatches, int64_t B, int64_t
                          int64_t P);
 
 // x[B,N,C] with N = 1 + NP: x[b,0] = cls + pos[0]; x[b,1+i] = patch_tokens[b,i] + pos[1+i].
+// The backward writes dpatch_tokens and adds into dcls and dpos (parameters).
 void tokens_forward(float* x, const float* patch_tokens, const float* cls, const float* pos,
                     int64_t B, int64_t NP, int64_t C);
 void tokens_backward(float* dpatch_tokens, float* dcls, float* dpos, const float* dx, int64_t B,
@@ -232,11 +235,9 @@ void residual_backward(float* dx, float* df, const float* dout, const float* sca
                        int64_t n);
 
 // Inverted dropout: out[i] = keep_i ? inp[i] / (1 - p) : 0, keep_i from stream (seed, stream).
-// out may alias inp. The backward regenerates the same mask.
+// out may alias inp. A diagonal map, so its own backward: the same call on the gradient.
 void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed,
                      uint64_t stream);
-void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed,
-                      uint64_t stream);
 // DropPath per sample: scale[b] = keep_b ? 1 / (1 - p) : 0.
 void drop_path_scales(float* scale, int64_t B, float p, uint64_t seed, uint64_t stream);
 

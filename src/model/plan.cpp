@@ -20,136 +20,106 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
     const int64_t N = c.num_tokens(), NP = c.num_patches(), D = c.embed_dim, I = c.inner_dim();
     const int64_t M = c.mlp_dim, NH = c.num_heads, PD = c.patch_dim(), F = c.feature_dim();
     const int64_t rows = B * N;
+    const int64_t operand_bytes = ops().operand_bytes();
 
     auto plan = std::make_unique<Plan>();
     plan->batch = B;
     plan->training = training;
     plan->keep_attention = keep_attention;
     plan->precision = precision_;
-    const bool mixed = precision_ == Precision::BF16;
 
     // Two passes over the same list: first count, then hand out pointers.
     for (int pass = 0; pass < 2; pass++) {
-        int64_t acts_used = 0, scratch_used = 0, acts_bf16_used = 0, scratch_bf16_used = 0;
-        auto take = [&]<typename T>(Buffer<T>& buf, int64_t& used, int64_t n) -> T* {
-            T* p = pass == 1 ? buf.data() + used : nullptr;
-            used += (n + 31) / 32 * 32;  // 64-byte aligned for fp32 and bf16
+        int64_t acts_used = 0, scratch_used = 0;
+        auto take = [&](FloatBuffer& buf, int64_t& used, int64_t n) -> float* {
+            float* p = pass == 1 ? buf.data() + used : nullptr;
+            used += (n + 15) / 16 * 16;  // 64-byte aligned
             return p;
         };
         auto act = [&](int64_t n) { return take(acts_, acts_used, n); };
         auto scr = [&](int64_t n) { return take(scratch_, scratch_used, n); };
-        auto act_bf16 = [&](int64_t n) { return mixed ? take(acts_bf16_, acts_bf16_used, n) : nullptr; };
-        auto scr_bf16 = [&](int64_t n) { return mixed ? take(scratch_bf16_, scratch_bf16_used, n) : nullptr; };
-        auto norm_acts = [&](int64_t r, int64_t dim, bool out_elsewhere = false) {  // bf16 only, or e.x
-            return layers::NormActs{out_elsewhere ? nullptr : act(r * dim), training ? act(r) : nullptr,
-                                    training ? act(r) : nullptr};
-        };
+        // n elements in the backend's operand type
+        auto operand = [&](int64_t n) { return layers::Operand{act((n * operand_bytes + 3) / 4)}; };
+        auto stats = [&](int64_t r) { return training ? layers::NormStats{act(r), act(r)} : layers::NormStats{}; };
 
         if (c.hybrid) {
             plan_backbone(*plan, act, scr);
-            plan->embed_scratch.dpatches = training ? scr(B * NP * PD) : nullptr;
-            plan->embed_scratch.dmaps = training ? scr(B * NP * PD) : nullptr;
         }
         layers::EmbeddingActs& e = plan->embed;
         e.patches = act(B * NP * PD);
         if (c.patch_norm) {
-            e.patches_normed = norm_acts(B * NP, PD);
+            e.patches_normed = act(B * NP * PD);
+            e.patches_stats = stats(B * NP);
+            e.tokens_normed = act(B * NP * D);
+            e.tokens_stats = stats(B * NP);
         }
-        e.proj_in_bf16 = act_bf16(B * NP * PD);
+        e.proj_in = operand(B * NP * PD);
         e.patch_tokens = act(B * NP * D);
-        if (c.patch_norm) {
-            e.tokens_normed = norm_acts(B * NP, D);
-        }
         e.x = act(rows * D);
 
-        plan->blocks.assign(static_cast<size_t>(c.depth), {});
-        float* branch = training || c.post_norm ? act(rows * D) : nullptr;  // pre-norm inference adds in place
-        layers::BlockActs shared;
-        for (int64_t l = 0; l < c.depth; l++) {
-            layers::BlockActs& a = plan->blocks[static_cast<size_t>(l)];
-            if (training || l == 0) {
-                // Mixed precision: the norms and GELU write their Linears' bf16 inputs directly;
-                // GELU's fp32 output is only kept for dropout.
-                // Post-norm: the norms' fp32 outputs are the block's x_mid and x_out (in inference
-                // the residual stream e.x itself).
-                const bool no_norm_buffer = c.post_norm ? !training : mixed;
-                a.ln1 = norm_acts(rows, D, no_norm_buffer);
-                a.qkv = mixed ? nullptr : act(rows * 3 * I);
-                a.atty = mixed ? nullptr : act(rows * I);
-                a.ln2 = norm_acts(rows, D, no_norm_buffer);
-                a.fc1 = training ? act(rows * M) : nullptr;  // inference runs GELU inside fc1's product
-                a.gelu = mixed && !(training && c.drop_rate > 0.0f) ? nullptr : act(rows * M);
-                a.branch = branch;
-                if (c.post_norm) {
-                    a.sum1 = act(rows * D);
-                    a.sum2 = training ? act(rows * D) : a.sum1;
-                    if (!training) a.ln1.out = a.ln2.out = e.x;
-                    a.x_mid = a.ln1.out;
-                    a.x_out = a.ln2.out;
-                } else {
-                    a.x_mid = training ? act(rows * D) : e.x;
-                    a.x_out = training ? act(rows * D) : e.x;
-                }
-                a.path_scale1 = training ? act(B) : nullptr;
-                a.path_scale2 = training ? act(B) : nullptr;
-                a.probs = training || keep_attention ? act(B * NH * N * N) : nullptr;  // nullptr: per-thread tiles
-                a.ln1_bf16 = act_bf16(rows * D);
-                a.qkv_bf16 = act_bf16(rows * 3 * I);
-                a.atty_bf16 = act_bf16(rows * I);
-                a.ln2_bf16 = act_bf16(rows * D);
-                a.gelu_bf16 = act_bf16(rows * M);
-                shared = a;
-            } else {
-                a = shared;
-                if (keep_attention) {
-                    a.probs = act(B * NH * N * N);
-                }
+        if (training) {
+            plan->blocks.assign(static_cast<size_t>(c.depth), {});
+            for (layers::BlockActs& a : plan->blocks) {
+                a.qkv_in = operand(rows * D);
+                a.norm1 = stats(rows);
+                a.qkv = operand(rows * 3 * I);
+                a.probs = act(B * NH * N * N);
+                a.atty = operand(rows * I);
+                a.branch = act(rows * D);
+                a.sum1 = c.post_norm ? act(rows * D) : nullptr;
+                a.x_mid = act(rows * D);
+                a.fc1_in = operand(rows * D);
+                a.norm2 = stats(rows);
+                a.fc1 = act(rows * M);
+                a.fc2_in = operand(rows * M);
+                a.sum2 = c.post_norm ? act(rows * D) : nullptr;
+                a.x_out = act(rows * D);
+                a.path_scale1 = act(B);
+                a.path_scale2 = act(B);
+            }
+            plan->dx = scr(rows * D);
+            plan->block_grads = {scr(rows * D), scr(rows * D), scr(rows * I), scr(rows * M)};
+            layers::EmbeddingGrads& eg = plan->embed_grads;
+            eg.dpatch_tokens = scr(B * NP * D);
+            eg.dtokens_normed = c.patch_norm ? scr(B * NP * D) : nullptr;
+            eg.dproj_in = c.patch_norm || c.hybrid ? scr(B * NP * PD) : nullptr;
+            eg.dmaps = c.hybrid ? scr(B * NP * PD) : nullptr;
+            plan->head_grads = {scr(B * std::max(F, D)), scr(B * D), scr(rows * D)};
+        } else {
+            layers::BlockInferenceActs& a = plan->inference;
+            a.qkv_in = operand(rows * D);
+            a.qkv = operand(rows * 3 * I);
+            a.atty = operand(rows * I);
+            a.fc1_in = operand(rows * D);
+            a.fc2_in = operand(rows * M);
+            a.branch = c.post_norm ? act(rows * D) : nullptr;
+            a.sum = c.post_norm ? act(rows * D) : nullptr;
+            plan->probs.assign(static_cast<size_t>(c.depth), nullptr);
+            if (keep_attention) {
+                for (float*& p : plan->probs) p = act(B * NH * N * N);
             }
         }
         layers::HeadActs& h = plan->head;
         if (!c.fc_norm && c.final_norm()) {
-            h.tokens_normed = norm_acts(rows, D);
+            h.tokens_normed = act(rows * D);
+            h.tokens_stats = stats(rows);
         }
         h.pooled = act(B * D);
         if (c.fc_norm) {
-            h.pooled_normed = norm_acts(B, D);
+            h.pooled_normed = act(B * D);
+            h.pooled_stats = stats(B);
         }
         if (c.pre_logits_dim > 0) {
             h.pre_logits = act(B * F);
         }
-        h.features = c.pre_logits_dim > 0 ? h.pre_logits : (c.fc_norm ? h.pooled_normed.out : h.pooled);
+        h.features = c.pre_logits_dim > 0 ? h.pre_logits : (c.fc_norm ? h.pooled_normed : h.pooled);
         h.logits = c.num_classes > 0 ? act(B * c.num_classes) : nullptr;
         plan->output = c.num_classes > 0 ? h.logits : h.features;
 
-        if (training) {
-            plan->dx = scr(rows * D);
-            layers::BlockScratch& s = plan->block_scratch;
-            s.dbranch = scr(rows * D);
-            s.dln = scr(rows * D);
-            s.dqkv = mixed ? nullptr : scr(rows * 3 * I);  // mixed: bf16, in dout_bf16
-            s.datty = scr(rows * I);
-            s.dgelu = scr(rows * M);
-            s.dfc1 = scr(rows * M);
-            s.dout_bf16 = scr_bf16(rows * std::max({3 * I, M, D}));
-            plan->embed_scratch.dout_bf16 = s.dout_bf16;
-            plan->embed_scratch.dpatch_tokens = scr(B * NP * D);
-            if (c.patch_norm) {
-                plan->embed_scratch.dtokens_normed = scr(B * NP * D);
-                plan->embed_scratch.dpatches_normed = scr(B * NP * PD);
-            }
-            plan->head_scratch.dfeatures = scr(B * (F > D ? F : D));
-            plan->head_scratch.dpooled = scr(B * D);
-            plan->head_scratch.dtokens = scr(rows * D);
-        }
         if (pass == 0) {  // buffers only grow: switching between training and evaluation, or a
                           // smaller last batch, reuses them instead of reallocating and zeroing
-            auto grow = [](auto& buffer, int64_t n) {
-                if (buffer.size() < n) buffer.resize(n);
-            };
-            grow(acts_, acts_used);
-            grow(scratch_, scratch_used);
-            grow(acts_bf16_, acts_bf16_used);
-            grow(scratch_bf16_, scratch_bf16_used);
+            if (acts_.size() < acts_used) acts_.resize(acts_used);
+            if (scratch_.size() < scratch_used) scratch_.resize(scratch_used);
         }
     }
     plan_ = std::move(plan);

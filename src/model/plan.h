@@ -1,10 +1,12 @@
 // ViT::Plan: where every activation of one forward (and backward) pass lives, as pointers into
-// the model's activation and scratch buffers. Private to src/model.
+// the model's activation and scratch buffers; ViT::Views: the layers' views of the parameters.
+// Private to src/model.
 #pragma once
 
 #include <vector>
 
 #include "layers/backbone.h"
+#include "layers/cpu_ops.h"
 #include "layers/layers.h"
 #include "vit/model.h"
 
@@ -16,17 +18,31 @@ struct ViT::Plan {
     bool keep_attention = false;
     Precision precision = Precision::F32;
     uint64_t seed = 0;
-    float* images = nullptr;  // the hybrid's input, kept for its stem's weight gradient
+    float* images = nullptr;  // the hybrid's input, kept for its stem's weight gradient (training)
     layers::BackboneActs backbone;
     layers::BackboneScratch backbone_scratch;
     layers::EmbeddingActs embed;
-    layers::EmbeddingScratch embed_scratch;
-    std::vector<layers::BlockActs> blocks;
-    layers::BlockScratch block_scratch;
+    layers::EmbeddingGrads embed_grads;
+    std::vector<layers::BlockActs> blocks;  // training: one set per block
+    layers::BlockGrads block_grads;         // training
+    layers::BlockInferenceActs inference;   // inference: shared by the blocks
+    std::vector<float*> probs;              // inference with keep_attention: per block
     layers::HeadActs head;
-    layers::HeadScratch head_scratch;
-    float* dx = nullptr;
+    layers::HeadGrads head_grads;
+    float* dx = nullptr;  // training: the residual stream's gradient
     float* output = nullptr;
+};
+
+struct ViT::Backends {
+    layers::CpuF32Ops f32;
+    std::unique_ptr<layers::CpuBf16Ops> bf16;  // while the precision is bf16
+};
+
+struct ViT::Views {
+    layers::BackboneParams backbone;
+    layers::EmbeddingParams embed;
+    std::vector<layers::BlockParams> blocks;
+    layers::HeadParams head;
 };
 
 }  // namespace vit

@@ -30,7 +30,21 @@ ViT::ViT(const ViTConfig& config, WeightStorage storage) : config_(config), stor
     } else {
         params_.resize(total);
     }
+    backends_ = std::make_unique<Backends>();
+    if (precision_ == Precision::BF16) {
+        backends_->bf16 = std::make_unique<layers::CpuBf16Ops>();
+    }
+    build_views();
 }
+
+layers::Ops& ViT::ops() {
+    if (precision_ == Precision::BF16) {
+        return *backends_->bf16;
+    }
+    return backends_->f32;
+}
+
+layers::Ops& ViT::f32_ops() { return backends_->f32; }
 
 bool ViT::holds_fp32(const ParamInfo& p) const {
     return (storage_ == WeightStorage::F32 || !runs_in_bf16(p)) && !is_packed(p);
@@ -89,13 +103,14 @@ void ViT::set_precision(Precision precision) {
     precision_ = precision;
     if (precision == Precision::BF16) {
         params_bf16_.resize(params_.size());
+        backends_->bf16 = std::make_unique<layers::CpuBf16Ops>();
         weights_changed_ = true;
     } else {
         params_bf16_ = {};
-        acts_bf16_ = {};
-        scratch_bf16_ = {};
+        backends_->bf16.reset();
     }
     plan_.reset();
+    build_views();
 }
 
 void ViT::refresh_bf16_weights(bool always) {
@@ -127,6 +142,7 @@ float* ViT::grad_data() {
     }
     if (grads_.empty()) {
         grads_.resize(params_.size());
+        build_views();
     }
     return grads_.data();
 }
@@ -157,6 +173,7 @@ void ViT::pack_for_inference() {
         packed_.insert(p.name);
     }
     packed_for_inference_ = true;
+    build_views();
 }
 
 const ParamInfo& ViT::param_info(std::string_view name) const {
@@ -191,24 +208,19 @@ void ViT::init_weights(uint64_t seed) {
 }
 
 int64_t ViT::activation_bytes() const {
-    return static_cast<int64_t>(sizeof(float)) * (acts_.size() + scratch_.size()) +
-           static_cast<int64_t>(sizeof(bf16)) * (acts_bf16_.size() + scratch_bf16_.size());
+    const int64_t backend_scratch =
+        backends_->f32.scratch_bytes() + (backends_->bf16 ? backends_->bf16->scratch_bytes() : 0);
+    return static_cast<int64_t>(sizeof(float)) * (acts_.size() + scratch_.size()) + backend_scratch;
 }
 
 // ---- parameter views --------------------------------------------------------------------------
 
-namespace {
-
-struct Views {
-    layers::BackboneParams backbone;
-    layers::EmbeddingParams embed;
-    std::vector<layers::BlockParams> blocks;
-    layers::HeadParams head;
-};
-
-// Parameter pointers into the model (read only), gradient pointers into `grads` (nullptr in
-// inference) and bf16 weight copies from `weights_bf16` (nullptr in fp32), all at table offsets.
-Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
+// Parameter pointers into params_, gradient pointers into grads_ (nullptr until gradients are
+// allocated) and the matrices' bf16 copies in params_bf16_ (nullptr in fp32), at table offsets.
+void ViT::build_views() {
+    const ViT& m = *this;
+    float* grads = grads_.empty() ? nullptr : grads_.data();
+    const bf16* weights_bf16 = params_bf16_.empty() ? nullptr : params_bf16_.data();
     const ViTConfig& c = m.config();
     auto p = [&](const std::string& name) -> const float* { return m.param_data() + m.param_info(name).offset; };
     auto g = [&](const std::string& name) -> float* {
@@ -238,7 +250,8 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
                             g(prefix + ".bias"), dim, c.layernorm_eps};
     };
     const int64_t D = c.embed_dim, I = c.inner_dim();
-    Views v;
+    views_ = std::make_unique<Views>();
+    Views& v = *views_;
     for (const BackboneConv& conv : c.backbone_convs()) {
         layers::ConvNorm u;
         u.weight = p(conv.conv + ".weight");
@@ -280,7 +293,6 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
         b.index = i;
         b.heads = c.num_heads;
         b.head_size = c.head_size();
-        b.post_norm = c.post_norm;
         b.activation = c.mlp_relu               ? cpu::Activation::Relu
                        : c.gelu == Gelu::Tanh ? cpu::Activation::GeluTanh
                                               : cpu::Activation::GeluErf;
@@ -310,10 +322,7 @@ Views make_views(const ViT& m, float* grads, const bf16* weights_bf16) {
     if (h.has_classifier) {
         h.classifier = linear("head", c.feature_dim(), c.num_classes, true);
     }
-    return v;
 }
-
-}  // namespace
 
 // ---- forward and backward ---------------------------------------------------------------------
 
@@ -326,12 +335,11 @@ const float* ViT::forward(const float* images, int64_t B, const ForwardOptions& 
     }
     plan_activations(B, options.training, options.keep_attention);
     plan_->seed = options.dropout_seed;
-    const bool mixed = precision_ == Precision::BF16;
-    if (mixed) {
+    if (precision_ == Precision::BF16) {
         refresh_bf16_weights(/*always=*/options.training);
     }
-    Views v = make_views(*this, nullptr, mixed ? params_bf16_.data() : nullptr);
-    const layers::Dropout drop{options.training, options.dropout_seed};
+    const Views& v = *views_;
+    layers::Ops& o = ops();
     const int64_t N = config_.num_tokens();
 
     const float* embed_in = images;
@@ -342,13 +350,27 @@ const float* ViT::forward(const float* images, int64_t B, const ForwardOptions& 
         layers::backbone_forward(v.backbone, plan_->backbone, images, B);
         embed_in = plan_->backbone.features;
     }
-    layers::embedding_forward(v.embed, plan_->embed, embed_in, B, drop);
-    const float* x = plan_->embed.x;
+    layers::embedding_forward(o, v.embed, plan_->embed, embed_in, B, options.training, options.dropout_seed);
+    float* x = plan_->embed.x;
     for (size_t l = 0; l < v.blocks.size(); l++) {
-        layers::block_forward(v.blocks[l], plan_->blocks[l], x, B, N, drop);
-        x = plan_->blocks[l].x_out;
+        const layers::BlockParams& p = v.blocks[l];
+        if (!options.training) {  // the residual stream x updated in place
+            if (config_.post_norm) {
+                layers::post_norm_block_inference(o, p, plan_->inference, x, plan_->probs[l], B, N);
+            } else {
+                layers::pre_norm_block_inference(o, p, plan_->inference, x, plan_->probs[l], B, N);
+            }
+            continue;
+        }
+        const layers::BlockActs& a = plan_->blocks[l];
+        if (config_.post_norm) {
+            layers::post_norm_block_forward(o, p, a, x, B, N, options.dropout_seed);
+        } else {
+            layers::pre_norm_block_forward(o, p, a, x, B, N, options.dropout_seed);
+        }
+        x = a.x_out;
     }
-    layers::head_forward(v.head, plan_->head, x, B, N, config_.embed_dim);
+    layers::head_forward(f32_ops(), v.head, plan_->head, x, B, N, config_.embed_dim);
     return plan_->output;
 }
 
@@ -359,29 +381,36 @@ const float* ViT::attention(int64_t layer) const {
     if (layer < 0 || layer >= config_.depth) {
         fail("attention layer must be in [0, {}), got {}", config_.depth, layer);
     }
-    return plan_->blocks[static_cast<size_t>(layer)].probs;
+    const size_t l = static_cast<size_t>(layer);
+    return plan_->training ? plan_->blocks[l].probs : plan_->probs[l];
 }
 
 void ViT::backward(const float* doutput) {
     if (!plan_ || !plan_->training) {
         fail("backward needs a forward pass with training = true before it");
     }
-    Views v = make_views(*this, grad_data(), precision_ == Precision::BF16 ? params_bf16_.data() : nullptr);
-    const layers::Dropout drop{true, plan_->seed};
+    grad_data();  // allocates the gradients (and their views) on first use
+    const Views& v = *views_;
+    layers::Ops& o = ops();
     const int64_t B = plan_->batch, N = config_.num_tokens(), D = config_.embed_dim;
+    const uint64_t seed = plan_->seed;
     float* dx = plan_->dx;
-    std::memset(dx, 0, static_cast<size_t>(B * N * D) * sizeof(float));
+    o.zero(dx, B * N * D);
 
     const float* x_last = config_.depth > 0 ? plan_->blocks.back().x_out : plan_->embed.x;
-    layers::head_backward(v.head, plan_->head, plan_->head_scratch, dx, doutput, x_last, B, N, D);
+    layers::head_backward(f32_ops(), v.head, plan_->head, plan_->head_grads, dx, doutput, x_last, B, N, D);
     for (int64_t l = config_.depth - 1; l >= 0; l--) {
-        const float* x_in = l == 0 ? plan_->embed.x : plan_->blocks[static_cast<size_t>(l - 1)].x_out;
-        layers::block_backward(v.blocks[static_cast<size_t>(l)], plan_->blocks[static_cast<size_t>(l)],
-                               plan_->block_scratch, dx, x_in, B, N, drop);
+        const size_t i = static_cast<size_t>(l);
+        if (config_.post_norm) {
+            layers::post_norm_block_backward(o, v.blocks[i], plan_->blocks[i], plan_->block_grads, dx, B, N, seed);
+        } else {
+            const float* x_in = l == 0 ? plan_->embed.x : plan_->blocks[i - 1].x_out;
+            layers::pre_norm_block_backward(o, v.blocks[i], plan_->blocks[i], plan_->block_grads, dx, x_in, B, N, seed);
+        }
     }
-    layers::embedding_backward(v.embed, plan_->embed, plan_->embed_scratch, dx, B, drop);
+    layers::embedding_backward(o, v.embed, plan_->embed, plan_->embed_grads, dx, B, seed);
     if (config_.hybrid) {
-        layers::backbone_backward(v.backbone, plan_->backbone, plan_->backbone_scratch, plan_->embed_scratch.dmaps,
+        layers::backbone_backward(v.backbone, plan_->backbone, plan_->backbone_scratch, plan_->embed_grads.dmaps,
                                   plan_->images, B);
     }
 }

@@ -146,7 +146,7 @@ int run_bench(const BenchOptions& o) {
     const int64_t B = o.batch;
     // The training step runs on fp32 master weights; the forward pass runs as vit predict does:
     // weights packed for inference, the matrices kept in bf16 only under bf16.
-    const Precision precision = parse_precision(o.precision);
+    const Precision precision = o.precision;
     // Fractions are of the peak of the precision the products run in.
     std::optional<double> peak_fp32, peak_bf16, peak;
     if (o.peak) {
@@ -177,7 +177,7 @@ int run_bench(const BenchOptions& o) {
     nlohmann::ordered_json out;
     out["batch"] = B;
     out["threads"] = o.threads;
-    out["precision"] = o.precision;
+    out["precision"] = precision_name(o.precision);
     out["forward_gflops_per_image"] = c.forward_flops() / 1e9;
     if (peak_fp32) {
         out["peak_fp32_gflops"] = *peak_fp32;
@@ -200,13 +200,13 @@ int run_bench(const BenchOptions& o) {
         if (!o.json) {
             fmt::print("{:<8} {:8.2f} images/s best, {:8.2f} median  ({:.1f} ms/batch, {:.1f} GFLOP/s{})\n",
                        name, ips_best, ips_median, t.min_s * 1e3, gflops,
-                       peak ? fmt::format(", {:.0f}% of {} peak", 100.0 * gflops / *peak, o.precision) : "");
+                       peak ? fmt::format(", {:.0f}% of {} peak", 100.0 * gflops / *peak, precision_name(o.precision)) : "");
         }
     };
     if (!o.json) {
         fmt::print("model {}x{} patch {} dim {} depth {} heads {}, batch {}, {} threads, {}, {:.2f} GFLOP/image forward\n",
                    c.image_height, c.image_width, c.patch_size, c.embed_dim, c.depth, c.num_heads, B,
-                   o.threads, o.precision, c.forward_flops() / 1e9);
+                   o.threads, precision_name(o.precision), c.forward_flops() / 1e9);
         if (peak_fp32) {
             fmt::print("machine fp32 peak (measured, {} threads): {:.1f} GFLOP/s\n", o.threads, *peak_fp32);
         }

@@ -34,14 +34,15 @@ struct BenchOptions {
     int repeats = 5;
     int warmup = 1;
     std::string mode = "both";  // forward | train | both
-    std::string precision = "fp32";  // fp32 | bf16
+    Precision precision = Precision::F32;
     bool json = false;
     bool peak = true;           // measure the machine's fp32 peak first
 };
 
 // Recipe fields settable from the command line; unset ones keep the recipe's value.
 struct RecipeOverrides {
-    std::optional<std::string> data, data_kind, optimizer, schedule, out, precision, init;
+    std::optional<std::string> data, data_kind, optimizer, schedule, out, init;
+    std::optional<Precision> precision;
     std::optional<bool> freeze_embeddings;
     bool eval_flip = false;
     std::optional<int64_t> freeze_blocks, unfreeze_epoch, epochs, batch_size, accumulate, checkpoint_every, train_limit, test_limit, log_every;
@@ -76,7 +77,7 @@ struct ImageRunOptions {
     int64_t batch = 16;
     int threads = 0;                   // 0: every core
     std::string preprocess;            // timm | torchvision | hf; empty: from the weights
-    std::string precision = "fp32";
+    Precision precision = Precision::F32;
     std::string labels;                // class names, one per line
     bool non_strict = false;
     bool json = false;
@@ -101,7 +102,7 @@ struct InferenceModel {
     ViTConfig config;
     std::unique_ptr<ViT> model;
 };
-InferenceModel load_for_inference(const ModelSource& source, const std::string& precision, bool non_strict);
+InferenceModel load_for_inference(const ModelSource& source, Precision precision, bool non_strict);
 
 // The class names of labels (a file, one per line) when given, else the weights', else "class k".
 std::vector<std::string> class_names_for(const InferenceModel& m, const std::string& labels);

@@ -10,6 +10,14 @@
 
 namespace {
 
+// --precision: checked as a word, held as vit::Precision from here to the kernels.
+template <typename Target>
+CLI::Option* add_precision_flag(CLI::App* cmd, Target& target, const std::string& help) {
+    return cmd->add_option_function<std::string>("--precision", [&target](const std::string& name) {
+        target = vit::parse_precision(name);
+    }, help)->check(CLI::IsMember({"fp32", "bf16"}));
+}
+
 void add_model_flags(CLI::App* cmd, vit::tools::ModelSource& m) {
     auto* preset = cmd->add_option("--preset", m.preset,
                                    "model preset, e.g. vit_base_patch16_224 (vit_<tiny|small|base|"
@@ -43,8 +51,7 @@ void add_image_run_flags(CLI::App* cmd, vit::tools::ImageRunOptions& o, bool ima
     cmd->add_option("--preprocess", o.preprocess,
                     "preprocessing preset (default: the recipe of a vit train checkpoint, else the "
                     "preset of the weights' origin)")->check(CLI::IsMember({"timm", "torchvision", "hf"}));
-    cmd->add_option("--precision", o.precision, "fp32, or bf16 matrix products with fp32 accumulation")
-        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
+    add_precision_flag(cmd, o.precision, "fp32 (default), or bf16 matrix products with fp32 accumulation");
     cmd->add_option("--labels", o.labels, "class names, one per line (default: from the weights, "
                     "or ImageNet-1k's for 1000 classes)");
     cmd->add_option("--heads", o.model.num_heads, "number of heads, for files that cannot tell")
@@ -61,8 +68,7 @@ void add_recipe_flags(CLI::App* cmd, vit::tools::RecipeOverrides& o, bool traini
         ->check(CLI::IsMember(vit::dataset_kinds()));
     cmd->add_option("--threads", o.threads, "compute threads (default: every core)")->check(CLI::Range(1, 1024));
     cmd->add_option("--workers", o.workers, "data-loading threads")->check(CLI::Range(0, 64));
-    cmd->add_option("--precision", o.precision, "fp32, or bf16 matrix products with fp32 accumulation and master weights")
-        ->check(CLI::IsMember({"fp32", "bf16"}));
+    add_precision_flag(cmd, o.precision, "fp32, or bf16 matrix products with fp32 accumulation and master weights");
     cmd->add_option("--test-limit", o.test_limit, "evaluate on a stratified subset of this many test images")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
     cmd->add_flag("--eval-flip", o.eval_flip, "evaluate with each image's logits averaged with its mirror image's");
@@ -136,10 +142,10 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::Range(0, 100));
     bench_cmd->add_option("--mode", bench.mode, "what to time")
         ->capture_default_str()->check(CLI::IsMember({"forward", "train", "both"}));
-    bench_cmd->add_option("--precision", bench.precision, "fp32, or bf16 matrix products with fp32 accumulation")
-        ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
+    add_precision_flag(bench_cmd, bench.precision, "fp32 (default), or bf16 matrix products with fp32 accumulation");
     bench_cmd->add_flag("--json", bench.json, "print one JSON object");
-    bench_cmd->add_flag("!--no-peak", bench.peak, "skip measuring the machine's peak (fp32, and bf16 with --precision bf16)");
+    bench_cmd->add_flag_callback("--no-peak", [&bench] { bench.peak = false; },
+                                 "skip measuring the machine's peak (fp32, and bf16 with --precision bf16)");
 
     vit::tools::TrainCliOptions train;
     auto* train_cmd = app.add_subcommand("train", "train a ViT from a recipe (default: fashion-mnist)");

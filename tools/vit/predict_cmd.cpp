@@ -10,12 +10,12 @@
 
 namespace vit::tools {
 
-InferenceModel load_for_inference(const ModelSource& source, const std::string& precision_name, bool non_strict) {
+InferenceModel load_for_inference(const ModelSource& source, Precision precision, bool non_strict) {
     InferenceModel m{.weights = open_weights(source.weights), .config = {}, .model = nullptr};
     m.config = resolve_config(source, m.weights);
     // bf16: the matrices are converted once while loading and only their bf16 copies are kept;
     // either way they are then packed for oneDNN's product kernels.
-    m.model = std::make_unique<ViT>(m.config, inference_storage(parse_precision(precision_name)));
+    m.model = std::make_unique<ViT>(m.config, inference_storage(precision));
     const LoadReport report = load_weights(*m.model, m.weights, {.strict = !non_strict});
     for (const std::string& name : report.missing) fmt::print(stderr, "warning: '{}' lacks '{}' (left zero)\n", source.weights, name);
     for (const std::string& name : report.unexpected) fmt::print(stderr, "warning: '{}' has unused tensor '{}'\n", source.weights, name);
@@ -50,7 +50,7 @@ int run_predict(const PredictCliOptions& options) {
         nlohmann::ordered_json j;
         j["weights"] = o.model.weights;
         j["model"] = {{"image_size", {c.image_height, c.image_width}}, {"classes", c.num_classes},
-                      {"precision", o.precision}};
+                      {"precision", precision_name(o.precision)}};
         j["predictions"] = nlohmann::json::array();
         for (const Prediction& p : results) {
             nlohmann::ordered_json top = nlohmann::json::array();
@@ -74,7 +74,7 @@ int run_predict(const PredictCliOptions& options) {
     }
     fmt::print("{} image(s): preprocessing {:.1f} ms, forward {:.1f} ms ({:.1f} ms per image, batch {}, {})\n",
                files.size(), 1e3 * timing.preprocess_s, 1e3 * timing.forward_s, 1e3 * timing.forward_s / n, o.batch,
-               o.precision);
+               precision_name(o.precision));
     return 0;
 }
 

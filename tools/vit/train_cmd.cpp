@@ -32,7 +32,7 @@ void apply(const RecipeOverrides& o, Recipe& r) {
     if (o.data) r.dataset.path = *o.data;
     if (o.data_kind) r.dataset.kind = *o.data_kind;
     if (o.optimizer) r.optimizer.kind = parse_optimizer(*o.optimizer);
-    if (o.precision) r.precision = parse_precision(*o.precision);
+    if (o.precision) r.precision = *o.precision;
     if (o.schedule) r.schedule = parse_schedule(*o.schedule);
     if (o.out) r.out_dir = *o.out;
     if (o.init) r.init = *o.init;

@@ -65,16 +65,6 @@ void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t 
     }
 }
 
-void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed,
-                      uint64_t stream) {
-    const float keep_scale = 1.0f / (1.0f - p);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        bool keep = uniform01(seed, stream, static_cast<uint64_t>(i)) >= p;
-        dinp[i] += keep ? dout[i] * keep_scale : 0.0f;
-    }
-}
-
 void drop_path_scales(float* scale, int64_t B, float p, uint64_t seed, uint64_t stream) {
     for (int64_t b = 0; b < B; b++) {
         bool keep = uniform01(seed, stream, static_cast<uint64_t>(b)) >= p;
@@ -92,7 +82,7 @@ void tanh_forward(float* out, const float* inp, int64_t n) {
 void tanh_backward(float* dinp, const float* out, const float* dout, int64_t n) {
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+        dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
     }
 }
 

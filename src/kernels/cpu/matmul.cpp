@@ -365,9 +365,12 @@ void matmul_activation_forward_bf16(bf16* out, const bf16* inp, const bf16* weig
 void matmul_backward_bf16(float* dinp, float* dweight, float* dbias, const float* dout, bf16* dout_bf16,
                           const bf16* inp, const bf16* weight, int64_t M, int64_t K, int64_t N,
                           const float* dout_slope) {
-    if (dout != nullptr) {
-        bias_backward(dbias, dout_bf16, dout, M, N, dout_slope);
-    }
+    bias_backward(dbias, dout_bf16, dout, M, N, dout_slope);
+    matmul_backward_products_bf16(dinp, dweight, dout_bf16, inp, weight, M, K, N);
+}
+
+void matmul_backward_products_bf16(float* dinp, float* dweight, const bf16* dout_bf16, const bf16* inp,
+                                   const bf16* weight, int64_t M, int64_t K, int64_t N) {
     if (dinp != nullptr) {
         // dinp[M,K] = dout[M,N] @ weight[N,K]
         product({.M = M, .K = N, .N = K, .type = dt::bf16, .a_strides = {N, 1}, .b_strides = {K, 1},

@@ -27,30 +27,6 @@ void im2patch_forward(float* patches, const float* images, int64_t B, int64_t C,
     }
 }
 
-void im2patch_backward(float* dimages, const float* dpatches, int64_t B, int64_t C, int64_t H,
-                       int64_t W, int64_t P) {
-    const int64_t GH = H / P;
-    const int64_t GW = W / P;
-    const int64_t patch_dim = C * P * P;
-    // Patches do not overlap (stride = kernel), so every image value receives exactly one term.
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t gy = 0; gy < GH; gy++) {
-            for (int64_t gx = 0; gx < GW; gx++) {
-                const float* src = dpatches + ((b * GH + gy) * GW + gx) * patch_dim;
-                for (int64_t c = 0; c < C; c++) {
-                    for (int64_t py = 0; py < P; py++) {
-                        float* dst = dimages + ((b * C + c) * H + gy * P + py) * W + gx * P;
-                        for (int64_t px = 0; px < P; px++) {
-                            dst[px] += src[(c * P + py) * P + px];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 namespace {
 
 // Visits every (patch value, map value) pair of the channel-last unfolding: patch (b, gy, gx),
@@ -114,7 +90,7 @@ void tokens_backward(float* dpatch_tokens, float* dcls, float* dpos, const float
                 float* dst = dpatch_tokens + (b * NP + t - 1) * C;
 #pragma omp simd
                 for (int64_t c = 0; c < C; c++) {
-                    dst[c] += src[c];
+                    dst[c] = src[c];
                 }
             }
         }
