@@ -10,7 +10,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "vit/config.h"
@@ -25,8 +28,8 @@ namespace vit {
 
 struct Recipe {
     std::string name = "custom";
-    // data
-    DatasetSpec dataset;
+    // data (Debian's dataset-fashion-mnist unless given)
+    DatasetSpec dataset{.kind = "fashion-mnist", .path = "/usr/share/datasets/fashion-mnist"};
     double val_fraction = 0.0;      // held out of the training split (stratified, seeded)
     int64_t train_limit = 0;        // use a stratified subset of this many training samples (0: all)
     int64_t test_limit = 0;         // likewise for the test split
@@ -65,6 +68,39 @@ struct Recipe {
     // Throws vit::Error naming the first field out of range.
     void validate() const;
 };
+
+// One setting of a recipe, declared once in recipe_fields(): its place in the JSON (section.key),
+// its command-line flag, what it holds and its range. Reading and writing JSON, validation, the
+// command-line flags and --print-recipe all come from that table.
+using RecipeValue = std::variant<int64_t, double, bool, std::string>;
+
+struct RecipeField {
+    enum class Type { Integer, Number, Boolean, Text, Choice };
+    std::string section;   // "data", "optimizer", "schedule", "training", "finetune", "run", or "" (top level)
+    std::string key;
+    std::string flag;      // e.g. "--lr" (a Boolean's flag sets it true); empty: JSON only
+    std::string help;
+    Type type = Type::Number;
+    double lo = 0.0, hi = 0.0;                 // Integer and Number: the range, ends closed ...
+    bool lo_open = false, hi_open = false;     // ... unless open
+    std::vector<std::string> choices;          // Choice: the accepted words
+    bool for_evaluation = false;               // the flag is also vit eval's
+    std::function<RecipeValue(const Recipe&)> get;
+    std::function<void(Recipe&, const RecipeValue&)> set;
+
+    std::string path() const { return section.empty() ? key : section + "." + key; }
+    // "an integer in [1, 100000]", "a number in (0, 10]", "true or false", "a string",
+    // "one of \"fp32\", \"bf16\"".
+    std::string expectation() const;
+    // Empty when v is of the field's type and in its range, else "must be <expectation>, got <v>".
+    std::string check(const RecipeValue& v) const;
+    // A command-line word as this field's value; nullopt when it is not of the field's type.
+    std::optional<RecipeValue> parse(const std::string& text) const;
+};
+
+const std::vector<RecipeField>& recipe_fields();
+// Sets a field from a command-line word: vit::Error "--lr: must be a number in (0, 10], got -1".
+void set_recipe_field(Recipe& recipe, const RecipeField& field, const std::string& text);
 
 // Built-in recipes: "fashion-mnist", "cifar10".
 const std::vector<std::string>& builtin_recipe_names();

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "vit/config.h"
+
+#include "core/json_text.h"
 #include "vit/error.h"
 
 namespace vit {
@@ -199,11 +201,11 @@ std::string ViTConfig::to_json() const {
     j["fc_norm"] = fc_norm;
     j["pre_logits_dim"] = pre_logits_dim;
     j["num_classes"] = num_classes;
-    j["layernorm_eps"] = layernorm_eps;
+    j["layernorm_eps"] = as_written(layernorm_eps);
     j["gelu"] = gelu == Gelu::Erf ? "erf" : "tanh";
-    j["drop_rate"] = drop_rate;
-    j["attn_drop_rate"] = attn_drop_rate;
-    j["drop_path_rate"] = drop_path_rate;
+    j["drop_rate"] = as_written(drop_rate);
+    j["attn_drop_rate"] = as_written(attn_drop_rate);
+    j["drop_path_rate"] = as_written(drop_path_rate);
     j["patch_norm"] = patch_norm;
     if (post_norm) j["post_norm"] = true;
     if (mlp_relu) j["mlp_relu"] = true;
@@ -215,6 +217,14 @@ std::string ViTConfig::to_json() const {
     return j.dump();
 }
 
+namespace {
+const std::vector<std::string> kConfigKeys = {
+    "image_height", "image_width", "patch_size", "channels", "embed_dim", "depth", "num_heads", "head_dim",
+    "mlp_dim", "qkv_bias", "pool", "fc_norm", "pre_logits_dim", "num_classes", "layernorm_eps", "gelu",
+    "drop_rate", "attn_drop_rate", "drop_path_rate", "patch_norm", "post_norm", "mlp_relu", "hybrid",
+    "hybrid_width", "hybrid_layers"};
+}  // namespace
+
 ViTConfig ViTConfig::from_json(const std::string& text) {
     nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) {
@@ -224,25 +234,25 @@ ViTConfig ViTConfig::from_json(const std::string& text) {
     for (auto& [key, value] : j.items()) {
         auto integer = [&](int64_t& field) {
             if (!value.is_number_integer()) {
-                fail("model config: '{}' must be an integer, got {}", key, value.dump());
+                fail("model config: '{}' must be an integer, got {}", key, shown(value));
             }
             field = value.get<int64_t>();
         };
         auto number = [&](float& field) {
             if (!value.is_number()) {
-                fail("model config: '{}' must be a number, got {}", key, value.dump());
+                fail("model config: '{}' must be a number, got {}", key, shown(value));
             }
             field = value.get<float>();
         };
         auto boolean = [&](bool& field) {
             if (!value.is_boolean()) {
-                fail("model config: '{}' must be true or false, got {}", key, value.dump());
+                fail("model config: '{}' must be true or false, got {}", key, shown(value));
             }
             field = value.get<bool>();
         };
         auto choice = [&](const char* a, const char* b) -> bool {
             if (!value.is_string() || (value != a && value != b)) {
-                fail("model config: '{}' must be \"{}\" or \"{}\", got {}", key, a, b, value.dump());
+                fail("model config: '{}' must be \"{}\" or \"{}\", got {}", key, a, b, shown(value));
             }
             return value == a;
         };
@@ -272,17 +282,17 @@ ViTConfig ViTConfig::from_json(const std::string& text) {
         else if (key == "hybrid_width") integer(c.hybrid_width);
         else if (key == "hybrid_layers") {
             if (!value.is_array() || value.size() > 4) {
-                fail("model config: 'hybrid_layers' must be a list of at most 4 block counts, got {}", value.dump());
+                fail("model config: 'hybrid_layers' must be a list of at most 4 block counts, got {}", shown(value));
             }
             c.hybrid_layers.clear();
             for (const auto& n : value) {
                 if (!n.is_number_integer()) {
-                    fail("model config: 'hybrid_layers' entries must be integers, got {}", n.dump());
+                    fail("model config: 'hybrid_layers' entries must be integers, got {}", shown(n));
                 }
                 c.hybrid_layers.push_back(n.get<int64_t>());
             }
         }
-        else fail("model config: unknown key '{}'", key);
+        else fail("model config: unknown key '{}' (valid keys: {})", key, fmt::join(kConfigKeys, ", "));
     }
     c.validate();
     return c;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/json_text.h"
 #include "vit/error.h"
 
 namespace vit {
@@ -14,13 +15,13 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
-// Reads the fields of one JSON object, each at most once, with type checks; unknown keys are
-// errors that list the valid ones.
+// Reads the fields of one transform's JSON object, each at most once, with type checks; unknown
+// keys are errors that list the valid ones. (The recipe's other settings are in recipe_fields().)
 class Fields {
   public:
     Fields(const json& j, std::string where, std::string source)
         : j_(j), where_(std::move(where)), source_(std::move(source)) {
-        if (!j.is_object()) fail("recipe {}: '{}' must be an object, got {}", source_, where_, j.dump());
+        if (!j.is_object()) fail("recipe {}: '{}' must be an object, got {}", source_, where_, shown(j));
     }
     // Call after reading every field: unknown keys are errors.
     void done() const {
@@ -34,7 +35,7 @@ class Fields {
     void integer(const char* key, T& field, int64_t lo, int64_t hi) {
         if (const json* v = get(key)) {
             if (!v->is_number_integer() || v->get<int64_t>() < lo || v->get<int64_t>() > hi) {
-                fail("recipe {}: '{}{}' must be an integer in [{}, {}], got {}", source_, prefix(), key, lo, hi, v->dump());
+                fail("recipe {}: '{}{}' must be an integer in [{}, {}], got {}", source_, prefix(), key, lo, hi, shown(*v));
             }
             field = static_cast<T>(v->get<int64_t>());
         }
@@ -42,26 +43,20 @@ class Fields {
     template <typename T>
     void number(const char* key, T& field) {
         if (const json* v = get(key)) {
-            if (!v->is_number()) fail("recipe {}: '{}{}' must be a number, got {}", source_, prefix(), key, v->dump());
+            if (!v->is_number()) fail("recipe {}: '{}{}' must be a number, got {}", source_, prefix(), key, shown(*v));
             field = v->get<T>();
-        }
-    }
-    void boolean(const char* key, bool& field) {
-        if (const json* v = get(key)) {
-            if (!v->is_boolean()) fail("recipe {}: '{}{}' must be true or false, got {}", source_, prefix(), key, v->dump());
-            field = v->get<bool>();
         }
     }
     void string(const char* key, std::string& field) {
         if (const json* v = get(key)) {
-            if (!v->is_string()) fail("recipe {}: '{}{}' must be a string, got {}", source_, prefix(), key, v->dump());
+            if (!v->is_string()) fail("recipe {}: '{}{}' must be a string, got {}", source_, prefix(), key, shown(*v));
             field = v->get<std::string>();
         }
     }
     void numbers(const char* key, std::vector<float>& field) {
         if (const json* v = get(key)) {
             if (!v->is_array() || !std::all_of(v->begin(), v->end(), [](const json& x) { return x.is_number(); })) {
-                fail("recipe {}: '{}{}' must be a list of numbers, got {}", source_, prefix(), key, v->dump());
+                fail("recipe {}: '{}{}' must be a list of numbers, got {}", source_, prefix(), key, shown(*v));
             }
             field = v->get<std::vector<float>>();
         }
@@ -76,7 +71,7 @@ class Fields {
                 h = (*v)[0].get<int64_t>();
                 w = (*v)[1].get<int64_t>();
             } else {
-                fail("recipe {}: '{}{}' must be an integer or [height, width], got {}", source_, prefix(), key, v->dump());
+                fail("recipe {}: '{}{}' must be an integer or [height, width], got {}", source_, prefix(), key, shown(*v));
             }
         }
     }
@@ -96,6 +91,12 @@ class Fields {
 
 const char* interpolation_name(Interpolation i) { return i == Interpolation::Bicubic ? "bicubic" : "bilinear"; }
 
+json written(const std::vector<float>& values) {
+    json j = json::array();
+    for (float v : values) j.push_back(as_written(v));
+    return j;
+}
+
 json transform_to_json(const Transform& t) {
     json j;
     j["op"] = transform_name(t.op);
@@ -107,8 +108,8 @@ json transform_to_json(const Transform& t) {
         case TransformOp::CenterCrop: j["size"] = json::array({t.height, t.width}); break;
         case TransformOp::RandomResizedCrop:
             j["size"] = json::array({t.height, t.width});
-            j["scale"] = json::array({t.scale[0], t.scale[1]});
-            j["ratio"] = json::array({t.ratio[0], t.ratio[1]});
+            j["scale"] = json::array({as_written(t.scale[0]), as_written(t.scale[1])});
+            j["ratio"] = json::array({as_written(t.ratio[0]), as_written(t.ratio[1])});
             j["interpolation"] = interpolation_name(t.interpolation);
             break;
         case TransformOp::RandomCrop:
@@ -117,14 +118,14 @@ json transform_to_json(const Transform& t) {
             break;
         case TransformOp::HorizontalFlip: j["p"] = t.p; break;
         case TransformOp::Normalize:
-            j["mean"] = t.mean;
-            j["std"] = t.std;
+            j["mean"] = written(t.mean);
+            j["std"] = written(t.std);
             break;
         case TransformOp::RandomErasing:
             j["p"] = t.p;
-            j["scale"] = json::array({t.scale[0], t.scale[1]});
-            j["ratio"] = json::array({t.ratio[0], t.ratio[1]});
-            j["value"] = t.erase_random ? json("random") : json(t.erase_value);
+            j["scale"] = json::array({as_written(t.scale[0]), as_written(t.scale[1])});
+            j["ratio"] = json::array({as_written(t.ratio[0]), as_written(t.ratio[1])});
+            j["value"] = t.erase_random ? json("random") : json(as_written(t.erase_value));
             break;
         case TransformOp::RandAugment:
             j["num_ops"] = t.num_ops;
@@ -170,7 +171,7 @@ Transform transform_from_json(const json& j, const std::string& where, const std
         } else if (v->is_number()) {
             t.erase_value = v->get<float>();
         } else {
-            fail("recipe {}: '{}.value' must be a number or \"random\", got {}", source, where, v->dump());
+            fail("recipe {}: '{}.value' must be a number or \"random\", got {}", source, where, shown(*v));
         }
     };
     auto pair = [&](const char* key, float (&field)[2]) {
@@ -215,7 +216,7 @@ Transform transform_from_json(const json& j, const std::string& where, const std
 }
 
 std::vector<Transform> transforms_from_json(const json& j, const std::string& where, const std::string& source) {
-    if (!j.is_array()) fail("recipe {}: '{}' must be a list of transforms, got {}", source, where, j.dump());
+    if (!j.is_array()) fail("recipe {}: '{}' must be a list of transforms, got {}", source, where, shown(j));
     std::vector<Transform> out;
     for (size_t i = 0; i < j.size(); i++) {
         out.push_back(transform_from_json(j[i], fmt::format("{}[{}]", where, i), source));
@@ -237,30 +238,21 @@ std::vector<Transform> crop_and_flip(int64_t size, int64_t padding) {
 }  // namespace
 
 void Recipe::validate() const {
-    model.validate();
-    if (epochs < 1 || epochs > 100000) fail("epochs must be in [1, 100000], got {}", epochs);
-    if (batch_size < 1 || batch_size > 65536) fail("batch_size must be in [1, 65536], got {}", batch_size);
-    if (accumulate < 1 || accumulate > 4096) fail("accumulate must be in [1, 4096], got {}", accumulate);
-    if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f)) fail("label_smoothing must be in [0, 1), got {}", label_smoothing);
-    if (!(clip_grad_norm >= 0.0f)) fail("clip_grad_norm must be >= 0 (0 = off), got {}", clip_grad_norm);
-    mix.validate();
-    if (!(val_fraction >= 0.0 && val_fraction < 1.0)) fail("val_fraction must be in [0, 1), got {}", val_fraction);
-    if (!(warmup_epochs >= 0.0 && warmup_epochs <= static_cast<double>(epochs))) {
-        fail("warmup_epochs must be in [0, epochs = {}], got {}", epochs, warmup_epochs);
+    for (const RecipeField& f : recipe_fields()) {
+        if (const std::string problem = f.check(f.get(*this)); !problem.empty()) {
+            fail("{} {}", f.key, problem);
+        }
     }
-    if (!(step_epochs > 0.0)) fail("step_epochs must be positive, got {}", step_epochs);
-    if (!(gamma > 0.0f && gamma <= 1.0f)) fail("gamma must be in (0, 1], got {}", gamma);
-    if (!(min_lr >= 0.0f && min_lr <= optimizer.lr)) fail("min_lr must be in [0, lr = {}], got {}", optimizer.lr, min_lr);
-    if (threads < 0 || threads > 1024) fail("threads must be in [0, 1024], got {}", threads);
-    if (workers < 0 || workers > 64) fail("workers must be in [0, 64], got {}", workers);
-    if (checkpoint_every < 0) fail("checkpoint_every must be >= 0, got {}", checkpoint_every);
-    if (log_every < 1) fail("log_every must be >= 1, got {}", log_every);
+    model.validate();
+    // Settings bounded by others
+    if (warmup_epochs > static_cast<double>(epochs)) {
+        fail("warmup_epochs must be at most epochs = {}, got {}", epochs, warmup_epochs);
+    }
+    if (min_lr > optimizer.lr) fail("min_lr must be at most lr = {}, got {}", optimizer.lr, min_lr);
     if (out_dir.empty()) fail("out_dir must not be empty");
     if (model.num_classes < 1) fail("a model to train needs num_classes >= 1, got {}", model.num_classes);
-    if (freeze_blocks < 0 || freeze_blocks > model.depth) {
-        fail("freeze_blocks must be in [0, depth = {}], got {}", model.depth, freeze_blocks);
-    }
-    if (unfreeze_epoch < 0 || unfreeze_epoch > epochs) fail("unfreeze_epoch must be in [0, epochs = {}], got {}", epochs, unfreeze_epoch);
+    if (freeze_blocks > model.depth) fail("freeze_blocks must be in [0, depth = {}], got {}", model.depth, freeze_blocks);
+    if (unfreeze_epoch > epochs) fail("unfreeze_epoch must be in [0, epochs = {}], got {}", epochs, unfreeze_epoch);
     if (init.empty() && (freeze_embeddings || freeze_blocks > 0)) {
         fail("freezing (freeze_embeddings, freeze_blocks) needs pretrained weights to start from (finetune.init)");
     }
@@ -322,61 +314,112 @@ Recipe builtin_recipe(const std::string& name) {
     fail("unknown recipe '{}' (built-in recipes: {}; or give a .json file)", name, fmt::join(builtin_recipe_names(), ", "));
 }
 
+namespace {
+
+json to_json(const RecipeValue& v) {
+    return std::visit([](const auto& x) { return json(x); }, v);
+}
+
+// A JSON value as a field's value, or nullopt when its JSON type is not the field's.
+std::optional<RecipeValue> from_json(const json& v, RecipeField::Type type) {
+    using Type = RecipeField::Type;
+    switch (type) {
+        case Type::Integer:
+            if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+            if (v.is_number_integer()) return RecipeValue{v.get<int64_t>()};
+            return std::nullopt;
+        case Type::Number:
+            if (v.is_number()) return RecipeValue{v.get<double>()};
+            return std::nullopt;
+        case Type::Boolean:
+            if (v.is_boolean()) return RecipeValue{v.get<bool>()};
+            return std::nullopt;
+        case Type::Text:
+        case Type::Choice:
+            if (v.is_string()) return RecipeValue{v.get<std::string>()};
+            return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+// The fields of one section, read from j (an object) into r; unknown keys list the valid ones.
+void read_section(const json& j, const std::string& section, const std::string& source, Recipe& r) {
+    if (!j.is_object()) fail("recipe {}: '{}' must be an object, got {}", source, section, shown(j));
+    std::vector<std::string> keys;
+    for (const RecipeField& f : recipe_fields()) {
+        if (f.section != section) continue;
+        keys.push_back(f.key);
+        auto it = j.find(f.key);
+        if (it == j.end()) continue;
+        const std::optional<RecipeValue> v = from_json(*it, f.type);
+        if (!v) fail("recipe {}: '{}' must be {}, got {}", source, f.path(), f.expectation(), shown(*it));
+        if (const std::string problem = f.check(*v); !problem.empty()) {
+            fail("recipe {}: '{}' {}", source, f.path(), problem);
+        }
+        f.set(r, *v);
+    }
+    for (auto& [key, _] : j.items()) {
+        if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+            fail("recipe {}: unknown key '{}.{}' (valid keys: {})", source, section, key, fmt::join(keys, ", "));
+        }
+    }
+}
+
+const std::vector<std::string> kSections = {"data", "optimizer", "schedule", "training", "finetune", "run"};
+
+}  // namespace
+
 std::string recipe_to_json(const Recipe& r) {
     json j;
     j["name"] = r.name;
-    j["data"] = {{"kind", r.dataset.kind},           {"path", r.dataset.path},
-                 {"val_fraction", r.val_fraction},   {"train_limit", r.train_limit},
-                 {"test_limit", r.test_limit},       {"max_image_pixels", r.dataset.max_image_pixels}};
+    auto section = [&](const std::string& name) {
+        json s = json::object();
+        for (const RecipeField& f : recipe_fields()) {
+            if (f.section == name) s[f.key] = to_json(f.get(r));
+        }
+        return s;
+    };
+    j["data"] = section("data");
     j["model"] = json::parse(r.model.to_json());
     j["train_transforms"] = json::array();
     for (const Transform& t : r.train_transforms) j["train_transforms"].push_back(transform_to_json(t));
     j["eval_transforms"] = json::array();
     for (const Transform& t : r.eval_transforms) j["eval_transforms"].push_back(transform_to_json(t));
-    const OptimizerOptions& o = r.optimizer;
-    j["optimizer"] = {{"kind", optimizer_name(o.kind)}, {"lr", o.lr},       {"weight_decay", o.weight_decay},
-                      {"beta1", o.beta1},               {"beta2", o.beta2}, {"eps", o.eps},
-                      {"momentum", o.momentum},         {"nesterov", o.nesterov}};
-    j["schedule"] = {{"kind", schedule_name(r.schedule)}, {"warmup_epochs", r.warmup_epochs}, {"min_lr", r.min_lr},
-                     {"step_epochs", r.step_epochs},      {"gamma", r.gamma}};
-    j["training"] = {{"epochs", r.epochs},           {"batch_size", r.batch_size},
-                     {"accumulate", r.accumulate},   {"label_smoothing", r.label_smoothing},
-                     {"mixup_alpha", r.mix.mixup_alpha}, {"cutmix_alpha", r.mix.cutmix_alpha},
-                     {"mix_prob", r.mix.prob},       {"mix_switch_prob", r.mix.switch_prob},
-                     {"clip_grad_norm", r.clip_grad_norm}, {"seed", r.seed},
-                     {"precision", precision_name(r.precision)}, {"eval_flip", r.eval_flip}};
-    j["finetune"] = {{"init", r.init}, {"freeze_embeddings", r.freeze_embeddings},
-                     {"freeze_blocks", r.freeze_blocks}, {"unfreeze_epoch", r.unfreeze_epoch}};
-    j["run"] = {{"threads", r.threads},   {"workers", r.workers},     {"checkpoint_every", r.checkpoint_every},
-                {"log_every", r.log_every}, {"out_dir", r.out_dir}};
+    for (const char* name : {"optimizer", "schedule", "training", "finetune", "run"}) {
+        j[name] = section(name);
+    }
     return j.dump(2);
 }
 
 Recipe recipe_from_json(const std::string& text, const std::string& source, const Recipe& base) {
     json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) fail("recipe {}: not valid JSON", source);
+    if (!j.is_object()) fail("recipe {}: must be a JSON object, got {}", source, shown(j));
     Recipe r = base;
-    Fields top(j, "", source);
-    top.string("name", r.name);
-    if (const json* d = top.get("data")) {
-        Fields f(*d, "data", source);
-        f.string("kind", r.dataset.kind);
-        f.string("path", r.dataset.path);
-        f.number("val_fraction", r.val_fraction);
-        f.integer("train_limit", r.train_limit, 0, int64_t{1} << 40);
-        f.integer("test_limit", r.test_limit, 0, int64_t{1} << 40);
-        f.integer("max_image_pixels", r.dataset.max_image_pixels, 1, int64_t{1} << 40);
-        f.done();
+    std::vector<std::string> top = {"name", "model", "train_transforms", "eval_transforms"};
+    top.insert(top.end(), kSections.begin(), kSections.end());
+    for (auto& [key, value] : j.items()) {
+        if (std::find(top.begin(), top.end(), key) == top.end()) {
+            fail("recipe {}: unknown key '{}' (valid keys: {})", source, key, fmt::join(top, ", "));
+        }
     }
-    if (const json* m = top.get("model")) {
-        if (!m->is_object()) fail("recipe {}: 'model' must be an object, got {}", source, m->dump());
+    if (j.contains("name")) {
+        if (!j["name"].is_string()) fail("recipe {}: 'name' must be a string, got {}", source, shown(j["name"]));
+        r.name = j["name"].get<std::string>();
+    }
+    for (const std::string& section : kSections) {
+        if (j.contains(section)) read_section(j[section], section, source, r);
+    }
+    if (j.contains("model")) {
+        const json& m = j["model"];
+        if (!m.is_object()) fail("recipe {}: 'model' must be an object, got {}", source, shown(m));
         // "preset" picks the starting point; the other keys are ViTConfig fields.
         json merged = json::parse(r.model.to_json());
-        if (m->contains("preset")) {
-            if (!(*m)["preset"].is_string()) fail("recipe {}: 'model.preset' must be a string", source);
-            merged = json::parse(preset((*m)["preset"].get<std::string>()).to_json());
+        if (m.contains("preset")) {
+            if (!m["preset"].is_string()) fail("recipe {}: 'model.preset' must be a string", source);
+            merged = json::parse(preset(m["preset"].get<std::string>()).to_json());
         }
-        for (auto& [key, value] : m->items()) {
+        for (auto& [key, value] : m.items()) {
             if (key != "preset") merged[key] = value;
         }
         try {
@@ -385,72 +428,8 @@ Recipe recipe_from_json(const std::string& text, const std::string& source, cons
             fail("recipe {}: {}", source, e.what());
         }
     }
-    if (const json* t = top.get("train_transforms")) r.train_transforms = transforms_from_json(*t, "train_transforms", source);
-    if (const json* t = top.get("eval_transforms")) r.eval_transforms = transforms_from_json(*t, "eval_transforms", source);
-    if (const json* o = top.get("optimizer")) {
-        Fields f(*o, "optimizer", source);
-        std::string kind = optimizer_name(r.optimizer.kind);
-        f.string("kind", kind);
-        r.optimizer.kind = parse_optimizer(kind);
-        f.number("lr", r.optimizer.lr);
-        f.number("weight_decay", r.optimizer.weight_decay);
-        f.number("beta1", r.optimizer.beta1);
-        f.number("beta2", r.optimizer.beta2);
-        f.number("eps", r.optimizer.eps);
-        f.number("momentum", r.optimizer.momentum);
-        f.boolean("nesterov", r.optimizer.nesterov);
-        f.done();
-    }
-    if (const json* s = top.get("schedule")) {
-        Fields f(*s, "schedule", source);
-        std::string kind = schedule_name(r.schedule);
-        f.string("kind", kind);
-        r.schedule = parse_schedule(kind);
-        f.number("warmup_epochs", r.warmup_epochs);
-        f.number("min_lr", r.min_lr);
-        f.number("step_epochs", r.step_epochs);
-        f.number("gamma", r.gamma);
-        f.done();
-    }
-    if (const json* t = top.get("training")) {
-        Fields f(*t, "training", source);
-        f.integer("epochs", r.epochs, 1, 100000);
-        f.integer("batch_size", r.batch_size, 1, 65536);
-        f.integer("accumulate", r.accumulate, 1, 4096);
-        f.number("label_smoothing", r.label_smoothing);
-        f.number("mixup_alpha", r.mix.mixup_alpha);
-        f.number("cutmix_alpha", r.mix.cutmix_alpha);
-        f.number("mix_prob", r.mix.prob);
-        f.number("mix_switch_prob", r.mix.switch_prob);
-        f.number("clip_grad_norm", r.clip_grad_norm);
-        f.integer("seed", r.seed, 0, int64_t{1} << 62);
-        std::string precision = precision_name(r.precision);
-        f.string("precision", precision);
-        if (precision != "fp32" && precision != "bf16") {
-            fail("recipe {}: 'training.precision' must be \"fp32\" or \"bf16\", got \"{}\"", source, precision);
-        }
-        r.precision = parse_precision(precision);
-        f.boolean("eval_flip", r.eval_flip);
-        f.done();
-    }
-    if (const json* ft = top.get("finetune")) {
-        Fields f(*ft, "finetune", source);
-        f.string("init", r.init);
-        f.boolean("freeze_embeddings", r.freeze_embeddings);
-        f.integer("freeze_blocks", r.freeze_blocks, 0, 100000);
-        f.integer("unfreeze_epoch", r.unfreeze_epoch, 0, 100000);
-        f.done();
-    }
-    if (const json* u = top.get("run")) {
-        Fields f(*u, "run", source);
-        f.integer("threads", r.threads, 0, 1024);
-        f.integer("workers", r.workers, 0, 64);
-        f.integer("checkpoint_every", r.checkpoint_every, 0, int64_t{1} << 40);
-        f.integer("log_every", r.log_every, 1, int64_t{1} << 40);
-        f.string("out_dir", r.out_dir);
-        f.done();
-    }
-    top.done();
+    if (j.contains("train_transforms")) r.train_transforms = transforms_from_json(j["train_transforms"], "train_transforms", source);
+    if (j.contains("eval_transforms")) r.eval_transforms = transforms_from_json(j["eval_transforms"], "eval_transforms", source);
     return r;
 }
 

@@ -95,13 +95,13 @@ expect train_epoch_line 0 "epoch 1/1: train loss" -- "$vit" train "${small[@]}" 
 expect train_bf16 0 "adamw, bf16 -> $tmp/run_bf16" -- "$vit" train "${small[@]}" --precision bf16 --out "$tmp/run_bf16"
 expect train_mix 0 "plot: $tmp/mix/curves.png" -- "$vit" train "${small[@]}" --mixup 0.8 --cutmix 1.0 --out "$tmp/mix"
 expect train_mix_recipe 0 '"cutmix_alpha": 1.0' -- "$vit" train --cutmix 1 --print-recipe
-expect bad_mixup 2 "--mixup: Value -0.5 not in range" -- "$vit" train --mixup -0.5
+expect bad_mixup 2 "--mixup: must be a number in [0, 100], got -0.5" -- "$vit" train --mixup -0.5
 expect train_rand_augment 0 "plot: $tmp/ra/curves.png" -- "$vit" train "${small[@]}" --rand-augment 2,9 --out "$tmp/ra"
 expect rand_augment_recipe 0 '"op": "rand_augment",' -- "$vit" train --rand-augment 3,12 --print-recipe
 expect bad_rand_augment 2 "--rand-augment: Value 31 not in range 0 to 30" -- "$vit" train --rand-augment 2,31
 expect bad_rand_augment_count 2 "--rand-augment: At least 2 required but received 1" -- "$vit" train --rand-augment 2
 printf '{"training": {"mix_prob": 1.5}}' > "$tmp/mixprob.json"
-expect bad_mix_prob 1 "error: mix_prob must be in [0, 1], got 1.5" -- "$vit" train --recipe "$tmp/mixprob.json"
+expect bad_mix_prob 1 "error: recipe $tmp/mixprob.json: 'training.mix_prob' must be a number in [0, 1], got 1.5" -- "$vit" train --recipe "$tmp/mixprob.json"
 expect eval_top1 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 200 --json "$tmp/eval.json"
 expect eval_confusion 0 "confusion matrix (rows: true class, columns: predicted)" -- "$vit" eval --weights "$tmp/run/checkpoint.safetensors" --test-limit 200
 expect eval_json 0 '"confusion"' -- cat "$tmp/eval.json"
@@ -139,10 +139,17 @@ expect print_recipe 0 '"kind": "fashion-mnist"' -- "$vit" train --print-recipe
 # The default recipe trains in bf16 where the CPU has bf16 products and falls back to fp32.
 expect long_recipe 0 '"epochs": 50' -- "$vit" train --recipe "$root/examples/fashion_mnist_long.json" --print-recipe
 expect print_recipe_fp32 0 '"precision": "fp32"' -- env ONEDNN_MAX_CPU_ISA=AVX2 "$vit" train --print-recipe
-expect bad_optimizer 2 "--optimizer: lamb not in {adamw,adam,sgd}" -- "$vit" train --optimizer lamb
-expect bad_schedule 2 "--schedule: linear not in {cosine,step,constant}" -- "$vit" train --schedule linear
-expect bad_lr 2 "--lr: Value -1 not in range 0.000000 to 10.000000" -- "$vit" train --lr -1
-expect bad_data_kind 2 "--data-kind: svhn not in {fashion-mnist,mnist,cifar10,cifar100,folder,filenames}" -- "$vit" train --data-kind svhn
+expect bad_optimizer 2 "--optimizer: must be one of \"adamw\", \"adam\", \"sgd\", got \"lamb\"" -- "$vit" train --optimizer lamb
+expect bad_schedule 2 "--schedule: must be one of \"cosine\", \"step\", \"constant\", got \"linear\"" -- "$vit" train --schedule linear
+expect epochs_fraction 2 "--epochs: must be an integer in [1, 100000], got '2.5'" -- "$vit" train --epochs 2.5
+expect lr_word 2 "--lr: must be a number in (0, 10], got 'fast'" -- "$vit" train --lr fast
+expect lr_nan 2 "--lr: must be a number in (0, 10], got nan" -- "$vit" train --lr nan
+expect batch_alias 0 '"batch_size": 32,' -- "$vit" train --batch-size 32 --print-recipe
+expect batch_flag 0 '"batch_size": 48,' -- "$vit" train --batch 48 --print-recipe
+expect shortened_warmup 0 '"warmup_epochs": 0.05,' -- "$vit" train --recipe cifar10 --epochs 1 --print-recipe
+expect as_written 0 '"lr": 0.002,' -- "$vit" train --print-recipe
+expect bad_lr 2 "--lr: must be a number in (0, 10], got -1" -- "$vit" train --lr -1
+expect bad_data_kind 2 "--data-kind: must be one of \"fashion-mnist\", \"mnist\", \"cifar10\", \"cifar100\", \"folder\", \"filenames\", got \"svhn\"" -- "$vit" train --data-kind svhn
 expect unknown_recipe 1 "error: recipe 'imagenet' is neither a built-in recipe (fashion-mnist, cifar10) nor an existing file" -- "$vit" train --recipe imagenet
 printf '{"training": {"epoch": 3}}' > "$tmp/typo.json"
 expect recipe_typo 1 "unknown key 'training.epoch' (valid keys: epochs," -- "$vit" train --recipe "$tmp/typo.json"

@@ -76,7 +76,7 @@ TEST(Config, ValidationNamesTheField) {
     c = tiny_config();
     c.depth = 0;
     EXPECT_VIT_ERROR(c.validate(), "depth must be in [1, 256], got 0");
-    EXPECT_VIT_ERROR(ViTConfig::from_json(R"({"depth": 2, "colour": 1})"), "model config: unknown key 'colour'");
+    EXPECT_VIT_ERROR_HAS(ViTConfig::from_json(R"({"depth": 2, "colour": 1})"), "model config: unknown key 'colour' (valid keys: image_height, ");
     EXPECT_VIT_ERROR(ViTConfig::from_json(R"({"pool": "max"})"), "model config: 'pool' must be \"token\" or \"mean\", got \"max\"");
     EXPECT_VIT_ERROR(ViTConfig::from_json("[1"), "model config: expected a JSON object, got '[1'");
     c = tiny_config();

@@ -324,16 +324,16 @@ TEST(Recipe, JsonRoundTripAndErrors) {
     EXPECT_EQ(recipe_to_json(recipe_from_json(recipe_to_json(mixing), "n.json", defaults)), recipe_to_json(mixing));
     Recipe bad_mix = mixing;
     bad_mix.mix.cutmix_alpha = -1.0f;
-    EXPECT_VIT_ERROR(bad_mix.validate(), "cutmix_alpha must be >= 0 (0 = off), got -1");
+    EXPECT_VIT_ERROR(bad_mix.validate(), "cutmix_alpha must be a number in [0, 100], got -1");
     bad_mix = mixing;
     bad_mix.mix.prob = 2.0f;
-    EXPECT_VIT_ERROR(bad_mix.validate(), "mix_prob must be in [0, 1], got 2");
+    EXPECT_VIT_ERROR(bad_mix.validate(), "mix_prob must be a number in [0, 1], got 2");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"training": {"precision": "fp16"}})", "p.json", defaults),
-                     "recipe p.json: 'training.precision' must be \"fp32\" or \"bf16\", got \"fp16\"");
+                     "recipe p.json: 'training.precision' must be one of \"fp32\", \"bf16\", got \"fp16\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"lr": "fast"}})", "b.json", defaults),
-                     "recipe b.json: 'optimizer.lr' must be a number, got \"fast\"");
+                     "recipe b.json: 'optimizer.lr' must be a number in (0, 10], got \"fast\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"kind": "lamb"}})", "c.json", defaults),
-                     "unknown optimizer 'lamb' (expected one of: adamw, adam, sgd)");
+                     "recipe c.json: 'optimizer.kind' must be one of \"adamw\", \"adam\", \"sgd\", got \"lamb\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"train_transforms": [{"op": "blur"}]})", "d.json", defaults),
                      "recipe d.json: 'train_transforms[0].op' is 'blur'; expected one of: resize, center_crop, "
                      "random_resized_crop, random_crop, horizontal_flip, rand_augment, normalize, random_erasing");
@@ -370,6 +370,36 @@ TEST(Recipe, JsonRoundTripAndErrors) {
     EXPECT_VIT_ERROR(recipe_from_json(R"({"model": {"preset": "vit_tiny_patch16_224", "depth": "x"}})", "e.json", defaults),
                      "recipe e.json: model config: 'depth' must be an integer, got \"x\"");
     EXPECT_VIT_ERROR(recipe_from_json("{", "f.json", defaults), "recipe f.json: not valid JSON");
+    // Each bad value is blamed on its own field, with its range; a typo in any section lists the
+    // valid keys; numbers print as they were written.
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"lr": -1}})", "lr.json", defaults),
+                     "recipe lr.json: 'optimizer.lr' must be a number in (0, 10], got -1");
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"data": {"kind": "imagenet"}})", "kind.json", defaults),
+                     "recipe kind.json: 'data.kind' must be one of \"fashion-mnist\", \"mnist\", \"cifar10\", "
+                     "\"cifar100\", \"folder\", \"filenames\", got \"imagenet\"");
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"training": {"seed": 9007199254740993}})", "seed.json", defaults),
+                     "recipe seed.json: 'training.seed' must be an integer in [0, 9007199254740992], got 9007199254740993");
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"model": {"dpeth": 3}})", "m.json", defaults),
+                     "recipe m.json: model config: unknown key 'dpeth' (valid keys: image_height, image_width, "
+                     "patch_size, channels, embed_dim, depth, num_heads, head_dim, mlp_dim, qkv_bias, pool, fc_norm, "
+                     "pre_logits_dim, num_classes, layernorm_eps, gelu, drop_rate, attn_drop_rate, drop_path_rate, "
+                     "patch_norm, post_norm, mlp_relu, hybrid, hybrid_width, hybrid_layers)");
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"trainig": {}})", "top.json", defaults),
+                     "recipe top.json: unknown key 'trainig' (valid keys: name, model, train_transforms, "
+                     "eval_transforms, data, optimizer, schedule, training, finetune, run)");
+    Recipe low_lr = builtin_recipe("fashion-mnist");
+    low_lr.optimizer.lr = 0.002f;
+    low_lr.min_lr = 0.01f;
+    EXPECT_VIT_ERROR(low_lr.validate(), "min_lr must be at most lr = 0.002, got 0.01");
+    EXPECT_NE(recipe_to_json(low_lr).find("\"lr\": 0.002,"), std::string::npos);
+    // The command line's words go through the same table, with the same ranges.
+    const RecipeField& epochs = *std::find_if(recipe_fields().begin(), recipe_fields().end(),
+                                              [](const RecipeField& f) { return f.flag == "--epochs"; });
+    Recipe flags = builtin_recipe("cifar10");
+    EXPECT_VIT_ERROR(set_recipe_field(flags, epochs, "2.5"), "--epochs: must be an integer in [1, 100000], got '2.5'");
+    EXPECT_VIT_ERROR(set_recipe_field(flags, epochs, "0"), "--epochs: must be an integer in [1, 100000], got 0");
+    set_recipe_field(flags, epochs, "7");
+    EXPECT_EQ(flags.epochs, 7);
     EXPECT_VIT_ERROR(load_recipe("imagenet"), "recipe 'imagenet' is neither a built-in recipe (fashion-mnist, cifar10) nor an existing file");
     Recipe bad = builtin_recipe("fashion-mnist");
     bad.model.num_classes = 7;

@@ -9,6 +9,7 @@
 
 #include "vit/config.h"
 #include "vit/model.h"
+#include "vit/recipe.h"
 #include "vit/weights.h"
 
 namespace vit::tools {
@@ -39,18 +40,11 @@ struct BenchOptions {
     bool peak = true;           // measure the machine's fp32 peak first
 };
 
-// Recipe fields settable from the command line; unset ones keep the recipe's value.
+// Recipe settings given on the command line, in order, as words for vit::set_recipe_field; the
+// others keep the recipe's value.
 struct RecipeOverrides {
-    std::optional<std::string> data, data_kind, optimizer, schedule, out, init;
-    std::optional<Precision> precision;
-    std::optional<bool> freeze_embeddings;
-    bool eval_flip = false;
-    std::optional<int64_t> freeze_blocks, unfreeze_epoch, epochs, batch_size, accumulate, checkpoint_every, train_limit, test_limit, log_every;
-    std::optional<double> lr, weight_decay, warmup_epochs, label_smoothing, clip_grad, val_fraction, min_lr;
-    std::optional<double> mixup, cutmix;
+    std::vector<std::pair<const RecipeField*, std::string>> settings;
     std::vector<int64_t> rand_augment;  // {num_ops, magnitude}, empty when not given
-    std::optional<uint64_t> seed;
-    std::optional<int> threads, workers;
 };
 
 struct TrainCliOptions {

@@ -62,60 +62,41 @@ void add_image_run_flags(CLI::App* cmd, vit::tools::ImageRunOptions& o, bool ima
     cmd->add_flag("--json", o.json, "print one JSON object");
 }
 
+// A flag for each recipe setting that has one (recipe_fields(): one table for the JSON keys, the
+// flags, their ranges and their messages); vit eval takes those that concern evaluation.
 void add_recipe_flags(CLI::App* cmd, vit::tools::RecipeOverrides& o, bool training) {
-    cmd->add_option("--data", o.data, "dataset folder (overrides the recipe)");
-    cmd->add_option("--data-kind", o.data_kind, "dataset kind")
-        ->check(CLI::IsMember(vit::dataset_kinds()));
-    cmd->add_option("--threads", o.threads, "compute threads (default: every core)")->check(CLI::Range(1, 1024));
-    cmd->add_option("--workers", o.workers, "data-loading threads")->check(CLI::Range(0, 64));
-    add_precision_flag(cmd, o.precision, "fp32, or bf16 matrix products with fp32 accumulation and master weights");
-    cmd->add_option("--test-limit", o.test_limit, "evaluate on a stratified subset of this many test images")
-        ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-    cmd->add_flag("--eval-flip", o.eval_flip, "evaluate with each image's logits averaged with its mirror image's");
+    for (const vit::RecipeField& f : vit::recipe_fields()) {
+        if (f.flag.empty() || (!training && !f.for_evaluation)) {
+            continue;
+        }
+        const std::string help = f.help + " (" + f.section + "." + f.key + ")";
+        if (f.type == vit::RecipeField::Type::Boolean) {
+            cmd->add_flag_callback(f.flag, [&o, &f] { o.settings.emplace_back(&f, "true"); }, help);
+            continue;
+        }
+        const std::string names = f.flag == "--batch" ? "--batch,--batch-size" : f.flag;
+        cmd->add_option_function<std::string>(names, [&o, &f](const std::string& text) { o.settings.emplace_back(&f, text); },
+                                              help)
+            ->type_name(f.type == vit::RecipeField::Type::Integer  ? "INT"
+                        : f.type == vit::RecipeField::Type::Number ? "NUMBER"
+                                                                   : "TEXT")
+            ->check(CLI::Validator(
+                [&f](std::string& text) {
+                    const std::optional<vit::RecipeValue> v = f.parse(text);
+                    if (!v) return "must be " + f.expectation() + ", got '" + text + "'";
+                    return f.check(*v);
+                },
+                ""));
+    }
     if (!training) {
         return;
     }
-    cmd->add_option("--epochs", o.epochs, "training epochs")->check(CLI::Range(int64_t{1}, int64_t{100000}));
-    cmd->add_option("--batch-size", o.batch_size, "images per batch")->check(CLI::Range(int64_t{1}, int64_t{65536}));
-    cmd->add_option("--accumulate", o.accumulate, "batches per optimizer step (gradient accumulation)")
-        ->check(CLI::Range(int64_t{1}, int64_t{4096}));
-    cmd->add_option("--optimizer", o.optimizer, "optimizer")->check(CLI::IsMember({"adamw", "adam", "sgd"}));
-    cmd->add_option("--lr", o.lr, "peak learning rate")->check(CLI::Range(0.0, 10.0));
-    cmd->add_option("--min-lr", o.min_lr, "final learning rate of the cosine schedule")->check(CLI::Range(0.0, 10.0));
-    cmd->add_option("--weight-decay", o.weight_decay, "weight decay (not on biases, norms, tokens, positions)")
-        ->check(CLI::Range(0.0, 10.0));
-    cmd->add_option("--schedule", o.schedule, "learning-rate schedule")->check(CLI::IsMember({"cosine", "step", "constant"}));
-    cmd->add_option("--warmup-epochs", o.warmup_epochs, "linear warmup length in epochs")->check(CLI::Range(0.0, 100000.0));
-    cmd->add_option("--label-smoothing", o.label_smoothing, "label smoothing")->check(CLI::Range(0.0, 0.999));
-    cmd->add_option("--mixup", o.mixup, "Mixup with lambda ~ Beta(A, A) per batch (timm's mixup_alpha; 0: off)")
-        ->check(CLI::Range(0.0, 100.0));
-    cmd->add_option("--cutmix", o.cutmix, "CutMix with lambda ~ Beta(A, A) per batch (0: off; with --mixup, half the "
-                    "mixed batches each)")->check(CLI::Range(0.0, 100.0));
     cmd->add_option("--rand-augment", o.rand_augment,
                     "RandAugment before normalize in the training transforms: N,M = N operations at magnitude M of 30 "
                     "(torchvision's RandAugment(N, M); 2,9 is its default)")
         ->expected(2)
         ->delimiter(',')
         ->check(CLI::Range(int64_t{0}, int64_t{30}));
-    cmd->add_option("--clip-grad", o.clip_grad, "clip the global gradient norm to this (0: off)")->check(CLI::Range(0.0, 1e9));
-    cmd->add_option("--val-fraction", o.val_fraction, "hold out this fraction of the training set for validation")
-        ->check(CLI::Range(0.0, 0.99));
-    cmd->add_option("--train-limit", o.train_limit, "train on a stratified subset of this many images")
-        ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-    cmd->add_option("--seed", o.seed, "seed for initialisation, shuffling, augmentation and dropout");
-    cmd->add_option("--out", o.out, "output folder for checkpoints, metrics and the plot");
-    cmd->add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints (0: at epoch ends only)")
-        ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
-    cmd->add_option("--init", o.init, "fine-tune from these weights (any format vit reads): their architecture, the "
-                    "recipe's image size, channels and classes; new head, resampled position table");
-    cmd->add_flag("--freeze-embeddings", o.freeze_embeddings, "fine-tuning: keep the patch embedding, class token "
-                  "and position table fixed");
-    cmd->add_option("--freeze-blocks", o.freeze_blocks, "fine-tuning: keep the first k encoder blocks fixed")
-        ->check(CLI::Range(int64_t{0}, int64_t{100000}));
-    cmd->add_option("--unfreeze-epoch", o.unfreeze_epoch, "fine-tuning: train every parameter after this many "
-                    "epochs (0: stay frozen)")->check(CLI::Range(int64_t{0}, int64_t{100000}));
-    cmd->add_option("--log-every", o.log_every, "steps between progress lines when not on a terminal")
-        ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
 }
 
 }  // namespace

@@ -28,31 +28,21 @@ void on_sigint(int) {
     signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
 }
 
+// The command line's settings over the recipe. Settings bounded by --epochs follow it when only
+// it is given: a recipe's warmup and unfreeze epochs shrink in proportion.
 void apply(const RecipeOverrides& o, Recipe& r) {
-    if (o.data) r.dataset.path = *o.data;
-    if (o.data_kind) r.dataset.kind = *o.data_kind;
-    if (o.optimizer) r.optimizer.kind = parse_optimizer(*o.optimizer);
-    if (o.precision) r.precision = *o.precision;
-    if (o.schedule) r.schedule = parse_schedule(*o.schedule);
-    if (o.out) r.out_dir = *o.out;
-    if (o.init) r.init = *o.init;
-    if (o.freeze_embeddings) r.freeze_embeddings = *o.freeze_embeddings;
-    if (o.freeze_blocks) r.freeze_blocks = *o.freeze_blocks;
-    if (o.unfreeze_epoch) r.unfreeze_epoch = *o.unfreeze_epoch;
-    if (o.epochs) r.epochs = *o.epochs;
-    if (o.batch_size) r.batch_size = *o.batch_size;
-    if (o.accumulate) r.accumulate = *o.accumulate;
-    if (o.checkpoint_every) r.checkpoint_every = *o.checkpoint_every;
-    if (o.train_limit) r.train_limit = *o.train_limit;
-    if (o.test_limit) r.test_limit = *o.test_limit;
-    if (o.log_every) r.log_every = *o.log_every;
-    if (o.lr) r.optimizer.lr = static_cast<float>(*o.lr);
-    if (o.weight_decay) r.optimizer.weight_decay = static_cast<float>(*o.weight_decay);
-    if (o.warmup_epochs) r.warmup_epochs = *o.warmup_epochs;
-    if (o.label_smoothing) r.label_smoothing = static_cast<float>(*o.label_smoothing);
-    if (o.eval_flip) r.eval_flip = true;
-    if (o.mixup) r.mix.mixup_alpha = static_cast<float>(*o.mixup);
-    if (o.cutmix) r.mix.cutmix_alpha = static_cast<float>(*o.cutmix);
+    const int64_t recipe_epochs = r.epochs;
+    bool warmup_given = false, unfreeze_given = false;
+    for (const auto& [field, text] : o.settings) {
+        set_recipe_field(r, *field, text);
+        warmup_given = warmup_given || field->key == "warmup_epochs";
+        unfreeze_given = unfreeze_given || field->key == "unfreeze_epoch";
+    }
+    if (r.epochs < recipe_epochs) {
+        const double shrink = static_cast<double>(r.epochs) / static_cast<double>(recipe_epochs);
+        if (!warmup_given) r.warmup_epochs *= shrink;
+        if (!unfreeze_given) r.unfreeze_epoch = std::min(r.unfreeze_epoch, r.epochs);
+    }
     if (!o.rand_augment.empty()) {  // replaces the recipe's rand_augment, or goes just before normalize
         const Transform t = make_rand_augment(o.rand_augment[0], o.rand_augment[1]);
         std::vector<Transform>& steps = r.train_transforms;
@@ -65,12 +55,6 @@ void apply(const RecipeOverrides& o, Recipe& r) {
             steps.insert(it, t);
         }
     }
-    if (o.clip_grad) r.clip_grad_norm = static_cast<float>(*o.clip_grad);
-    if (o.val_fraction) r.val_fraction = *o.val_fraction;
-    if (o.min_lr) r.min_lr = static_cast<float>(*o.min_lr);
-    if (o.seed) r.seed = *o.seed;
-    if (o.threads) r.threads = *o.threads;
-    if (o.workers) r.workers = *o.workers;
 }
 
 std::string duration(double s) {
