@@ -99,7 +99,7 @@ struct RecipeField {
 };
 
 const std::vector<RecipeField>& recipe_fields();
-// Sets a field from a command-line word: vit::Error "--lr: must be a number in (0, 10], got -1".
+// Sets a field from a command-line word: vit::Error "--lr: must be a number in (0, 10), got -1".
 void set_recipe_field(Recipe& recipe, const RecipeField& field, const std::string& text);
 
 // Built-in recipes: "fashion-mnist", "cifar10".

@@ -15,6 +15,7 @@
 
 #include "vit/evaluate.h"
 #include "vit/recipe.h"
+#include "vit/weights.h"
 
 namespace vit {
 
@@ -38,6 +39,9 @@ struct TrainCallbacks {
     std::function<void(const StepReport&)> on_step;
     std::function<void(const EpochReport&)> on_epoch;
     std::function<void(const std::string&)> on_message;  // checkpoints written, resume, ...
+    void message(const std::string& m) const {
+        if (on_message) on_message(m);
+    }
 };
 
 struct TrainOptions {
@@ -55,8 +59,18 @@ struct TrainResult {
     std::string checkpoint, weights, metrics, plot;  // paths written under recipe.out_dir
 };
 
+// A recipe with the fine-tuning weights it names (finetune.init) opened once and the model's
+// architecture taken from them; when resuming, the checkpoint holds the model and nothing is opened.
+struct ResolvedRecipe {
+    Recipe recipe;
+    std::optional<WeightSource> init;
+};
+ResolvedRecipe resolve_recipe(const Recipe& recipe, bool resuming);
+
 // Throws vit::Error for a bad recipe, dataset or checkpoint, and for a NaN or infinite loss
 // (the last checkpoint written stays as it was).
+TrainResult train(ResolvedRecipe recipe, const TrainOptions& options, const TrainCallbacks& callbacks);
+// The same for a recipe not yet resolved.
 TrainResult train(const Recipe& recipe, const TrainOptions& options, const TrainCallbacks& callbacks);
 
 // Writes loss and accuracy curves from a metrics.jsonl file as a PNG.

@@ -128,10 +128,10 @@ std::vector<RecipeField> make_fields() {
     f.push_back(choice("optimizer", "kind", "--optimizer", "optimizer", {"adamw", "adam", "sgd"},
                        +[](Recipe& r) -> OptimizerKind& { return r.optimizer.kind; }, optimizer_name, parse_optimizer));
     f.push_back(number("optimizer", "lr", "--lr", "peak learning rate", 0.0, 10.0,
-                       +[](Recipe& r) -> float& { return r.optimizer.lr; }, true));
+                       +[](Recipe& r) -> float& { return r.optimizer.lr; }, true, true));
     f.push_back(number("optimizer", "weight_decay", "--weight-decay",
                        "weight decay (not on biases, norms, tokens, positions)", 0.0, 10.0,
-                       +[](Recipe& r) -> float& { return r.optimizer.weight_decay; }));
+                       +[](Recipe& r) -> float& { return r.optimizer.weight_decay; }, false, true));
     f.push_back(number("optimizer", "beta1", "", "Adam's first-moment decay", 0.0, 1.0,
                        +[](Recipe& r) -> float& { return r.optimizer.beta1; }, false, true));
     f.push_back(number("optimizer", "beta2", "", "Adam's second-moment decay", 0.0, 1.0,
@@ -148,7 +148,7 @@ std::vector<RecipeField> make_fields() {
     f.push_back(number("schedule", "warmup_epochs", "--warmup-epochs", "linear warmup length in epochs", 0.0, 100000.0,
                        +[](Recipe& r) -> double& { return r.warmup_epochs; }));
     f.push_back(number("schedule", "min_lr", "--min-lr", "final learning rate of the cosine schedule", 0.0, 10.0,
-                       +[](Recipe& r) -> float& { return r.min_lr; }));
+                       +[](Recipe& r) -> float& { return r.min_lr; }, false, true));
     f.push_back(number("schedule", "step_epochs", "", "step schedule: decay every this many epochs", 0.0, 100000.0,
                        +[](Recipe& r) -> double& { return r.step_epochs; }, true));
     f.push_back(number("schedule", "gamma", "", "step schedule: the factor of each decay", 0.0, 1.0,

@@ -81,205 +81,271 @@ int64_t count_correct(const float* logits, const std::vector<int32_t>& labels, i
     return hits;
 }
 
-}  // namespace
+// One run's state: what setup() builds and the epochs use.
+struct Run {
+    Recipe recipe;
+    Data data;
+    Pipeline train_pipe, eval_pipe;
+    DataLoader loader;
+    int64_t steps_per_epoch = 0, total_steps = 0;
+    Schedule schedule;
+    ViT model;
+    Optimizer optimizer;
+    TrainState state;
+    std::ofstream metrics;
+    TrainResult result;
+    Clock::time_point start = Clock::now();
+    std::vector<float> mixed_images;     // a mixed copy of the loader's batch
+    std::vector<int32_t> partner_labels;
 
-TrainResult train(const Recipe& recipe_in, const TrainOptions& options, const TrainCallbacks& cb) {
-    Recipe recipe = recipe_in;
-    std::optional<WeightSource> pretrained;
-    if (!recipe.init.empty() && options.resume.empty()) {
-        pretrained = open_weights(recipe.init);
-        recipe.model = finetune_config(*pretrained, recipe.model);
+    Run(Recipe r, Data d)
+        : recipe(std::move(r)),
+          data(std::move(d)),
+          train_pipe(recipe.train_transforms, recipe.model.channels, recipe.model.image_height, recipe.model.image_width),
+          eval_pipe(recipe.eval_transforms, recipe.model.channels, recipe.model.image_height, recipe.model.image_width),
+          loader(data.train, train_pipe,
+                 {.batch_size = recipe.batch_size, .shuffle = true, .drop_last = true, .seed = recipe.seed,
+                  .workers = recipe.workers}),
+          model(recipe.model),
+          optimizer(model, recipe.optimizer) {
+        model.init_weights(recipe.seed);
     }
-    recipe.validate();
-    const auto t_start = Clock::now();
-    set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
-    auto message = [&](const std::string& m) { if (cb.on_message) cb.on_message(m); };
 
-    Data data = open_data(recipe);
-    const ViTConfig& cfg = recipe.model;
-    Pipeline train_pipe(recipe.train_transforms, cfg.channels, cfg.image_height, cfg.image_width);
-    Pipeline eval_pipe(recipe.eval_transforms, cfg.channels, cfg.image_height, cfg.image_width);
-    DataLoader loader(data.train, train_pipe,
-                      {.batch_size = recipe.batch_size, .shuffle = true, .drop_last = true, .seed = recipe.seed,
-                       .workers = recipe.workers});
-    const int64_t steps_per_epoch = loader.batches_per_epoch() / recipe.accumulate;
-    if (steps_per_epoch < 1) {
-        fail("the training set has {} samples, fewer than one step of batch_size x accumulate = {}", data.train->size(),
-             recipe.batch_size * recipe.accumulate);
+    void save() {
+        save_training_checkpoint(result.checkpoint, model, optimizer, recipe, state, data.train->class_names());
     }
-    const int64_t total_steps = steps_per_epoch * recipe.epochs;
-    const Schedule schedule{.kind = recipe.schedule,
-                            .base_lr = recipe.optimizer.lr,
-                            .warmup_steps = std::llround(recipe.warmup_epochs * static_cast<double>(steps_per_epoch)),
-                            .total_steps = total_steps,
-                            .min_lr = recipe.min_lr,
-                            .step_size = std::max<int64_t>(1, std::llround(recipe.step_epochs * static_cast<double>(steps_per_epoch))),
-                            .gamma = recipe.gamma};
-
-    ViT model(cfg);
-    model.init_weights(recipe.seed);
-    if (pretrained) {
-        message(fmt::format("fine-tuning from {} ({} names): {}", recipe.init, name_scheme_name(pretrained->scheme),
-                            init_from_pretrained(model, *pretrained)));
-        pretrained.reset();  // release the file
+    EvalResult evaluate_on(const DatasetPtr& d) {
+        DataLoader eval_loader(d, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
+        return evaluate(model, eval_loader, recipe.eval_flip);
     }
-    model.set_precision(recipe.precision);
-    Optimizer optimizer(model, recipe.optimizer);
-    const bool freezing = recipe.freeze_embeddings || recipe.freeze_blocks > 0;
-    auto frozen_in = [&](int64_t epoch) {  // frozen until unfreeze_epoch epochs are done
+    bool frozen_in(int64_t epoch) const {  // frozen until unfreeze_epoch epochs are done
+        const bool freezing = recipe.freeze_embeddings || recipe.freeze_blocks > 0;
         return freezing && (recipe.unfreeze_epoch == 0 || epoch < recipe.unfreeze_epoch);
-    };
+    }
+};
+
+// Data, model (initialised, or from the pretrained weights), optimizer, schedule, output folder,
+// and the state of a resumed run.
+std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options, const TrainCallbacks& cb) {
+    const Recipe& recipe = resolved.recipe;
+    recipe.validate();
+    set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
+    auto run = std::make_unique<Run>(recipe, open_data(recipe));
+    run->steps_per_epoch = run->loader.batches_per_epoch() / recipe.accumulate;
+    if (run->steps_per_epoch < 1) {
+        fail("the training set has {} samples, fewer than one step of batch_size x accumulate = {}",
+             run->data.train->size(), recipe.batch_size * recipe.accumulate);
+    }
+    run->total_steps = run->steps_per_epoch * recipe.epochs;
+    const double steps = static_cast<double>(run->steps_per_epoch);
+    run->schedule = Schedule{.kind = recipe.schedule,
+                             .base_lr = recipe.optimizer.lr,
+                             .warmup_steps = std::llround(recipe.warmup_epochs * steps),
+                             .total_steps = run->total_steps,
+                             .min_lr = recipe.min_lr,
+                             .step_size = std::max<int64_t>(1, std::llround(recipe.step_epochs * steps)),
+                             .gamma = recipe.gamma};
+    if (resolved.init) {
+        cb.message(fmt::format("fine-tuning from {} ({} names): {}", recipe.init, name_scheme_name(resolved.init->scheme),
+                               init_from_pretrained(run->model, *resolved.init)));
+    }
+    run->model.set_precision(recipe.precision);
+
     std::error_code ec;
     fs::create_directories(recipe.out_dir, ec);
     if (ec || !fs::is_directory(recipe.out_dir)) {
         fail("cannot create the output folder '{}': {}", recipe.out_dir, ec ? ec.message() : "a file of that name exists");
     }
-    TrainResult result;
+    TrainResult& result = run->result;
     result.checkpoint = (fs::path(recipe.out_dir) / "checkpoint.safetensors").string();
     result.weights = (fs::path(recipe.out_dir) / "model.safetensors").string();
     result.metrics = (fs::path(recipe.out_dir) / "metrics.jsonl").string();
     result.plot = (fs::path(recipe.out_dir) / "curves.png").string();
-
-    TrainState state;
     if (!options.resume.empty()) {
-        state = load_training_checkpoint(options.resume, model, optimizer);
-        truncate_metrics(result.metrics, state.step);
-        message(fmt::format("resumed from {} at epoch {}, step {}", options.resume, state.epoch + 1, state.step));
+        run->state = load_training_checkpoint(options.resume, run->model, run->optimizer);
+        truncate_metrics(result.metrics, run->state.step);
+        cb.message(fmt::format("resumed from {} at epoch {}, step {}", options.resume, run->state.epoch + 1,
+                               run->state.step));
     } else {
         std::ofstream(result.metrics, std::ios::trunc);
     }
-    std::ofstream metrics(result.metrics, std::ios::app);
-    auto save = [&](const TrainState& st) {
-        save_training_checkpoint(result.checkpoint, model, optimizer, recipe, st, data.train->class_names());
-    };
+    run->metrics.open(result.metrics, std::ios::app);
+    return run;
+}
 
+// One optimizer step of `accumulate` micro-batches; returns its mean loss.
+double train_step(Run& run) {
+    const Recipe& recipe = run.recipe;
+    const ViTConfig& cfg = recipe.model;
     const int64_t K = cfg.num_classes;
-    const int64_t batches_used = steps_per_epoch * recipe.accumulate;
-    auto evaluate_on = [&](const DatasetPtr& d) {
-        DataLoader loader(d, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
-        return evaluate(model, loader, recipe.eval_flip);
-    };
-    std::vector<float> mixed_images;
-    std::vector<int32_t> partner_labels;
-    while (state.epoch < recipe.epochs) {
-        const auto t_epoch = Clock::now();
-        if (frozen_in(state.epoch)) {
-            optimizer.set_frozen(frozen_parameters(model, recipe.freeze_embeddings, recipe.freeze_blocks));
-        } else {
-            optimizer.set_frozen(std::vector<bool>(model.params().size(), false));
-            if (freezing && state.epoch == recipe.unfreeze_epoch && state.next_batch == 0) {
-                message(fmt::format("epoch {}: every parameter trains from now on", state.epoch + 1));
-            }
+    TrainState& state = run.state;
+    run.model.zero_grad();
+    double step_loss = 0.0;
+    for (int64_t micro = 0; micro < recipe.accumulate; micro++, state.next_batch++) {
+        const Batch* b = run.loader.next();
+        const uint64_t micro_id = static_cast<uint64_t>(state.step) * 4096 + static_cast<uint64_t>(micro);
+        const uint64_t dropout_seed = mix64(recipe.seed ^ mix64(micro_id));
+        const float* images = b->images.data();
+        std::optional<MixedTargets> mixed;
+        if (recipe.mix.enabled()) {  // Mixup / CutMix on a copy: the loader owns its batch
+            run.mixed_images.assign(b->images.begin(), b->images.end());
+            mixed = mix_batch(run.mixed_images.data(), b->labels.data(), b->size, cfg.channels, cfg.image_height,
+                              cfg.image_width, K, recipe.label_smoothing, recipe.mix,
+                              mix64(recipe.seed ^ kMixStream ^ mix64(micro_id)));
+            images = run.mixed_images.data();
         }
-        int64_t images_this_run = 0;
-        loader.start_epoch(state.epoch, state.next_batch);
-        while (state.next_batch < batches_used) {
-            model.zero_grad();
-            double step_loss = 0.0;
-            for (int64_t micro = 0; micro < recipe.accumulate; micro++, state.next_batch++) {
-                const Batch* b = loader.next();
-                const uint64_t micro_id = static_cast<uint64_t>(state.step) * 4096 + static_cast<uint64_t>(micro);
-                const uint64_t dropout_seed = mix64(recipe.seed ^ mix64(micro_id));
-                const float* images = b->images.data();
-                std::optional<MixedTargets> mixed;
-                if (recipe.mix.enabled()) {  // Mixup / CutMix on a copy: the loader owns its batch
-                    mixed_images.assign(b->images.begin(), b->images.end());
-                    mixed = mix_batch(mixed_images.data(), b->labels.data(), b->size, cfg.channels, cfg.image_height,
-                                      cfg.image_width, K, recipe.label_smoothing, recipe.mix,
-                                      mix64(recipe.seed ^ kMixStream ^ mix64(micro_id)));
-                    images = mixed_images.data();
-                }
-                const float* logits = model.forward(images, b->size, {.training = true, .dropout_seed = dropout_seed});
-                Loss loss = mixed ? soft_cross_entropy(logits, mixed->targets.data(), b->size, K)
-                                  : cross_entropy(logits, b->labels.data(), b->size, K, recipe.label_smoothing);
-                // Under mixing each image counts against the label that weighs more in its target:
-                // its partner's (image B-1-b) when lam < 1/2.
-                partner_labels.clear();
-                if (mixed && mixed->draw.lam < 0.5) partner_labels.assign(b->labels.rbegin(), b->labels.rend());
-                state.epoch_correct += count_correct(logits, partner_labels.empty() ? b->labels : partner_labels, K);
-                if (recipe.accumulate > 1) {
-                    for (float& g : loss.dlogits) g /= static_cast<float>(recipe.accumulate);
-                }
-                model.backward(loss.dlogits.data());
-                step_loss += loss.mean / static_cast<double>(recipe.accumulate);
-                state.epoch_seen += b->size;
-                images_this_run += b->size;
-            }
-            if (!std::isfinite(step_loss)) {
-                fail("the loss is {} at step {} (epoch {}); training stopped. The last good checkpoint, if any, is "
-                     "'{}'. Try a lower learning rate or gradient clipping (clip_grad_norm)",
-                     step_loss, state.step + 1, state.epoch + 1, result.checkpoint);
-            }
-            optimizer.drop_frozen_gradients();
-            if (recipe.clip_grad_norm > 0.0f) {
-                clip_grad_norm(model, recipe.clip_grad_norm);
-            }
-            const float lr = schedule.lr(state.step);
-            optimizer.step(lr);
-            state.step++;
-            state.epoch_loss_sum += step_loss;
-            result.losses.push_back(step_loss);
-            const int64_t steps_done = state.next_batch / recipe.accumulate;
-            const double elapsed = seconds_since(t_epoch);
-            const double ips = static_cast<double>(images_this_run) / std::max(elapsed, 1e-9);
-            const double remaining_images = static_cast<double>((total_steps - state.step) * recipe.batch_size * recipe.accumulate);
-            StepReport rep{.epoch = state.epoch + 1, .epochs = recipe.epochs, .batch = steps_done, .batches = steps_per_epoch,
-                           .step = state.step, .total_steps = total_steps, .loss = step_loss,
-                           .epoch_loss = state.epoch_loss_sum / static_cast<double>(steps_done),
-                           .epoch_accuracy = static_cast<double>(state.epoch_correct) / static_cast<double>(state.epoch_seen),
-                           .lr = lr, .images_per_s = ips, .eta_s = remaining_images / std::max(ips, 1e-9)};
-            if (cb.on_step) cb.on_step(rep);
-            if (state.step % recipe.log_every == 0) {
-                metrics << json{{"event", "step"}, {"epoch", rep.epoch}, {"step", state.step}, {"loss", step_loss},
+        const float* logits = run.model.forward(images, b->size, {.training = true, .dropout_seed = dropout_seed});
+        Loss loss = mixed ? soft_cross_entropy(logits, mixed->targets.data(), b->size, K)
+                          : cross_entropy(logits, b->labels.data(), b->size, K, recipe.label_smoothing);
+        // Under mixing each image counts against the label that weighs more in its target:
+        // its partner's (image B-1-b) when lam < 1/2.
+        run.partner_labels.clear();
+        if (mixed && mixed->draw.lam < 0.5) run.partner_labels.assign(b->labels.rbegin(), b->labels.rend());
+        state.epoch_correct += count_correct(logits, run.partner_labels.empty() ? b->labels : run.partner_labels, K);
+        if (recipe.accumulate > 1) {
+            for (float& g : loss.dlogits) g /= static_cast<float>(recipe.accumulate);
+        }
+        run.model.backward(loss.dlogits.data());
+        step_loss += loss.mean / static_cast<double>(recipe.accumulate);
+        state.epoch_seen += b->size;
+    }
+    if (!std::isfinite(step_loss)) {
+        fail("the loss is {} at step {} (epoch {}); training stopped. The last good checkpoint, if any, is "
+             "'{}'. Try a lower learning rate or gradient clipping (clip_grad_norm)",
+             step_loss, state.step + 1, state.epoch + 1, run.result.checkpoint);
+    }
+    run.optimizer.drop_frozen_gradients();
+    if (recipe.clip_grad_norm > 0.0f) {
+        clip_grad_norm(run.model, recipe.clip_grad_norm);
+    }
+    run.optimizer.step(run.schedule.lr(state.step));
+    return step_loss;
+}
+
+// The rest of the current epoch; false when stopped (Ctrl-C or max_steps) after a checkpoint.
+bool train_epoch(Run& run, const TrainOptions& options, const TrainCallbacks& cb, Clock::time_point t_epoch,
+                 int64_t& images_this_run) {
+    const Recipe& recipe = run.recipe;
+    TrainState& state = run.state;
+    const bool freezing = recipe.freeze_embeddings || recipe.freeze_blocks > 0;
+    if (run.frozen_in(state.epoch)) {
+        run.optimizer.set_frozen(frozen_parameters(run.model, recipe.freeze_embeddings, recipe.freeze_blocks));
+    } else {
+        run.optimizer.set_frozen(std::vector<bool>(run.model.params().size(), false));
+        if (freezing && state.epoch == recipe.unfreeze_epoch && state.next_batch == 0) {
+            cb.message(fmt::format("epoch {}: every parameter trains from now on", state.epoch + 1));
+        }
+    }
+    const int64_t batches_used = run.steps_per_epoch * recipe.accumulate;
+    run.loader.start_epoch(state.epoch, state.next_batch);
+    while (state.next_batch < batches_used) {
+        const float lr = run.schedule.lr(state.step);
+        const double step_loss = train_step(run);
+        state.step++;
+        state.epoch_loss_sum += step_loss;
+        run.result.losses.push_back(step_loss);
+        images_this_run += recipe.batch_size * recipe.accumulate;
+        const int64_t steps_done = state.next_batch / recipe.accumulate;
+        const double ips = static_cast<double>(images_this_run) / std::max(seconds_since(t_epoch), 1e-9);
+        const double remaining_images =
+            static_cast<double>((run.total_steps - state.step) * recipe.batch_size * recipe.accumulate);
+        StepReport rep{.epoch = state.epoch + 1, .epochs = recipe.epochs, .batch = steps_done,
+                       .batches = run.steps_per_epoch, .step = state.step, .total_steps = run.total_steps,
+                       .loss = step_loss, .epoch_loss = state.epoch_loss_sum / static_cast<double>(steps_done),
+                       .epoch_accuracy = static_cast<double>(state.epoch_correct) / static_cast<double>(state.epoch_seen),
+                       .lr = lr, .images_per_s = ips, .eta_s = remaining_images / std::max(ips, 1e-9)};
+        if (cb.on_step) cb.on_step(rep);
+        if (state.step % recipe.log_every == 0) {
+            run.metrics << json{{"event", "step"}, {"epoch", rep.epoch}, {"step", state.step}, {"loss", step_loss},
                                 {"lr", lr}, {"images_per_s", ips}}.dump() << "\n" << std::flush;
-            }
-            const bool stop = (options.stop != nullptr && options.stop->load()) ||
-                              (options.max_steps > 0 && static_cast<int64_t>(result.losses.size()) >= options.max_steps);
-            if (stop || (recipe.checkpoint_every > 0 && state.step % recipe.checkpoint_every == 0)) {
-                save(state);
-                message(fmt::format("checkpoint at step {}: {}", state.step, result.checkpoint));
-            }
-            if (stop) {
-                result.interrupted = true;
-                result.steps = state.step;
-                result.seconds = seconds_since(t_start);
-                return result;
-            }
         }
-        EpochReport er{.epoch = state.epoch + 1, .epochs = recipe.epochs, .step = state.step,
-                       .train_loss = state.epoch_loss_sum / static_cast<double>(steps_per_epoch),
-                       .train_accuracy = static_cast<double>(state.epoch_correct) / static_cast<double>(std::max<int64_t>(1, state.epoch_seen)),
-                       .seconds = seconds_since(t_epoch),
-                       .images_per_s = static_cast<double>(images_this_run) / std::max(seconds_since(t_epoch), 1e-9),
-                       .eval_split = data.eval_split, .eval = std::nullopt};
-        json line{{"event", "epoch"}, {"epoch", er.epoch}, {"step", state.step}, {"train_loss", er.train_loss},
-                  {"train_accuracy", er.train_accuracy}, {"seconds", er.seconds}};
-        if (data.eval) {
-            er.eval = evaluate_on(data.eval);
-            line["eval_split"] = data.eval_split;
-            line["eval_loss"] = er.eval->loss;
-            line["eval_top1"] = er.eval->top1;
-            line["eval_top5"] = er.eval->top5;
-            if (data.eval == data.test) result.test = er.eval;
+        const bool stop = (options.stop != nullptr && options.stop->load()) ||
+                          (options.max_steps > 0 && static_cast<int64_t>(run.result.losses.size()) >= options.max_steps);
+        if (stop || (recipe.checkpoint_every > 0 && state.step % recipe.checkpoint_every == 0)) {
+            run.save();
+            cb.message(fmt::format("checkpoint at step {}: {}", state.step, run.result.checkpoint));
         }
-        metrics << line.dump() << "\n" << std::flush;
-        if (cb.on_epoch) cb.on_epoch(er);
-        state = TrainState{.epoch = state.epoch + 1, .step = state.step};
-        save(state);
+        if (stop) {
+            return false;
+        }
     }
-    if (data.test && data.test != data.eval) {
-        result.test = evaluate_on(data.test);
+    return true;
+}
+
+// The epoch's report with its evaluation, written to the metrics; then the epoch-end checkpoint.
+void finish_epoch(Run& run, const TrainCallbacks& cb, Clock::time_point t_epoch, int64_t images_this_run) {
+    TrainState& state = run.state;
+    EpochReport er{.epoch = state.epoch + 1, .epochs = run.recipe.epochs, .step = state.step,
+                   .train_loss = state.epoch_loss_sum / static_cast<double>(run.steps_per_epoch),
+                   .train_accuracy = static_cast<double>(state.epoch_correct) /
+                                     static_cast<double>(std::max<int64_t>(1, state.epoch_seen)),
+                   .seconds = seconds_since(t_epoch),
+                   .images_per_s = static_cast<double>(images_this_run) / std::max(seconds_since(t_epoch), 1e-9),
+                   .eval_split = run.data.eval_split, .eval = std::nullopt};
+    json line{{"event", "epoch"}, {"epoch", er.epoch}, {"step", state.step}, {"train_loss", er.train_loss},
+              {"train_accuracy", er.train_accuracy}, {"seconds", er.seconds}};
+    if (run.data.eval) {
+        er.eval = run.evaluate_on(run.data.eval);
+        line["eval_split"] = run.data.eval_split;
+        line["eval_loss"] = er.eval->loss;
+        line["eval_top1"] = er.eval->top1;
+        line["eval_top5"] = er.eval->top5;
+        if (run.data.eval == run.data.test) run.result.test = er.eval;
     }
-    save_weights(model, result.weights, {},
-                 {{"vit.class_names", json(data.train->class_names()).dump()}, {"vit.recipe", recipe_to_json(recipe)}});
+    run.metrics << line.dump() << "\n" << std::flush;
+    if (cb.on_epoch) cb.on_epoch(er);
+    state = TrainState{.epoch = state.epoch + 1, .step = state.step};
+    run.save();
+}
+
+// The test evaluation, the weights, the plot.
+void finish(Run& run) {
+    TrainResult& result = run.result;
+    if (run.data.test && run.data.test != run.data.eval) {
+        result.test = run.evaluate_on(run.data.test);
+    }
+    save_weights(run.model, result.weights, {},
+                 {{"vit.class_names", json(run.data.train->class_names()).dump()},
+                  {"vit.recipe", recipe_to_json(run.recipe)}});
     if (result.test) {
-        std::ofstream(fs::path(recipe.out_dir) / "test_eval.json") << eval_to_json(*result.test) << "\n";
+        std::ofstream(fs::path(run.recipe.out_dir) / "test_eval.json") << eval_to_json(*result.test) << "\n";
     }
-    metrics.close();
+    run.metrics.close();
     write_training_plot(result.metrics, result.plot);
-    result.steps = state.step;
-    result.seconds = seconds_since(t_start);
-    return result;
+}
+
+}  // namespace
+
+ResolvedRecipe resolve_recipe(const Recipe& recipe, bool resuming) {
+    ResolvedRecipe r{recipe, std::nullopt};
+    if (!recipe.init.empty() && !resuming) {
+        r.init = open_weights(recipe.init);
+        r.recipe.model = finetune_config(*r.init, recipe.model);
+    }
+    return r;
+}
+
+TrainResult train(ResolvedRecipe resolved, const TrainOptions& options, const TrainCallbacks& cb) {
+    std::unique_ptr<Run> run = setup(std::move(resolved), options, cb);
+    while (run->state.epoch < run->recipe.epochs) {
+        const auto t_epoch = Clock::now();
+        int64_t images_this_run = 0;
+        if (!train_epoch(*run, options, cb, t_epoch, images_this_run)) {
+            run->result.interrupted = true;
+            break;
+        }
+        finish_epoch(*run, cb, t_epoch, images_this_run);
+    }
+    if (!run->result.interrupted) {
+        finish(*run);
+    }
+    run->result.steps = run->state.step;
+    run->result.seconds = seconds_since(run->start);
+    return std::move(run->result);
+}
+
+TrainResult train(const Recipe& recipe, const TrainOptions& options, const TrainCallbacks& cb) {
+    return train(resolve_recipe(recipe, !options.resume.empty()), options, cb);
 }
 
 }  // namespace vit

@@ -142,13 +142,13 @@ expect print_recipe_fp32 0 '"precision": "fp32"' -- env ONEDNN_MAX_CPU_ISA=AVX2 
 expect bad_optimizer 2 "--optimizer: must be one of \"adamw\", \"adam\", \"sgd\", got \"lamb\"" -- "$vit" train --optimizer lamb
 expect bad_schedule 2 "--schedule: must be one of \"cosine\", \"step\", \"constant\", got \"linear\"" -- "$vit" train --schedule linear
 expect epochs_fraction 2 "--epochs: must be an integer in [1, 100000], got '2.5'" -- "$vit" train --epochs 2.5
-expect lr_word 2 "--lr: must be a number in (0, 10], got 'fast'" -- "$vit" train --lr fast
-expect lr_nan 2 "--lr: must be a number in (0, 10], got nan" -- "$vit" train --lr nan
+expect lr_word 2 "--lr: must be a number in (0, 10), got 'fast'" -- "$vit" train --lr fast
+expect lr_nan 2 "--lr: must be a number in (0, 10), got nan" -- "$vit" train --lr nan
 expect batch_alias 0 '"batch_size": 32,' -- "$vit" train --batch-size 32 --print-recipe
 expect batch_flag 0 '"batch_size": 48,' -- "$vit" train --batch 48 --print-recipe
 expect shortened_warmup 0 '"warmup_epochs": 0.05,' -- "$vit" train --recipe cifar10 --epochs 1 --print-recipe
 expect as_written 0 '"lr": 0.002,' -- "$vit" train --print-recipe
-expect bad_lr 2 "--lr: must be a number in (0, 10], got -1" -- "$vit" train --lr -1
+expect bad_lr 2 "--lr: must be a number in (0, 10), got -1" -- "$vit" train --lr -1
 expect bad_data_kind 2 "--data-kind: must be one of \"fashion-mnist\", \"mnist\", \"cifar10\", \"cifar100\", \"folder\", \"filenames\", got \"svhn\"" -- "$vit" train --data-kind svhn
 expect unknown_recipe 1 "error: recipe 'imagenet' is neither a built-in recipe (fashion-mnist, cifar10) nor an existing file" -- "$vit" train --recipe imagenet
 printf '{"training": {"epoch": 3}}' > "$tmp/typo.json"

@@ -331,7 +331,7 @@ TEST(Recipe, JsonRoundTripAndErrors) {
     EXPECT_VIT_ERROR(recipe_from_json(R"({"training": {"precision": "fp16"}})", "p.json", defaults),
                      "recipe p.json: 'training.precision' must be one of \"fp32\", \"bf16\", got \"fp16\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"lr": "fast"}})", "b.json", defaults),
-                     "recipe b.json: 'optimizer.lr' must be a number in (0, 10], got \"fast\"");
+                     "recipe b.json: 'optimizer.lr' must be a number in (0, 10), got \"fast\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"kind": "lamb"}})", "c.json", defaults),
                      "recipe c.json: 'optimizer.kind' must be one of \"adamw\", \"adam\", \"sgd\", got \"lamb\"");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"train_transforms": [{"op": "blur"}]})", "d.json", defaults),
@@ -373,7 +373,7 @@ TEST(Recipe, JsonRoundTripAndErrors) {
     // Each bad value is blamed on its own field, with its range; a typo in any section lists the
     // valid keys; numbers print as they were written.
     EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"lr": -1}})", "lr.json", defaults),
-                     "recipe lr.json: 'optimizer.lr' must be a number in (0, 10], got -1");
+                     "recipe lr.json: 'optimizer.lr' must be a number in (0, 10), got -1");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"data": {"kind": "imagenet"}})", "kind.json", defaults),
                      "recipe kind.json: 'data.kind' must be one of \"fashion-mnist\", \"mnist\", \"cifar10\", "
                      "\"cifar100\", \"folder\", \"filenames\", got \"imagenet\"");

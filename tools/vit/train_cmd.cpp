@@ -123,9 +123,8 @@ int run_train(const TrainCliOptions& o) {
         recipe = builtin_recipe("fashion-mnist");
     }
     apply(o.overrides, recipe);
-    if (!recipe.init.empty() && o.resume.empty()) {  // the architecture comes from the weights
-        recipe.model = finetune_config(open_weights(recipe.init), recipe.model);
-    }
+    ResolvedRecipe resolved = resolve_recipe(recipe, !o.resume.empty());  // fine-tuning: the weights' architecture
+    recipe = resolved.recipe;
     recipe.validate();
     if (o.print_recipe) {
         fmt::print("{}\n", recipe_to_json(recipe));
@@ -144,7 +143,7 @@ int run_train(const TrainCliOptions& o) {
         if (terminal) fmt::print(stderr, "\r\033[K");
         fmt::print(stderr, "{}\n", m);
     };
-    TrainResult r = train(recipe, {.resume = o.resume, .stop = &g_interrupted, .max_steps = o.max_steps}, cb);
+    TrainResult r = train(std::move(resolved), {.resume = o.resume, .stop = &g_interrupted, .max_steps = o.max_steps}, cb);
     signal(SIGINT, SIG_DFL);
     if (terminal) fmt::print(stderr, "\r\033[K");
     if (r.interrupted) {
