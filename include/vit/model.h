@@ -62,18 +62,19 @@ class ViT {
     const ViTConfig& config() const { return config_; }
     const std::vector<ParamInfo>& params() const { return table_; }
     int64_t num_parameters() const;     // sum of numel over the table
-    float* param_data() {
-        weights_changed_ = true;
-        return params_.data();
-    }
+    // Writing parameters through param_data() or param() leaves the bf16 copies that
+    // mixed-precision products read as they were: call update_bf16_weights() before the next bf16
+    // forward (set_param, init_weights, load_weights, set_precision and Optimizer::step do).
+    float* param_data() { return params_.data(); }
     const float* param_data() const { return params_.data(); }
     int64_t param_buffer_size() const { return params_.size(); }
 
-    // Precision of later forward and backward passes (fp32 until set). In bf16 the weight
-    // copies are refreshed from the fp32 parameters at every training forward, and at an
-    // inference forward after any call of the non-const param_data() or param(): write
-    // parameters through pointers obtained after the last forward.
+    // Precision of later forward and backward passes (fp32 until set). Setting bf16 makes the
+    // bf16 copies of the matrices.
     void set_precision(Precision precision);
+    // Rounds the fp32 matrices of the patch projection and the blocks into their bf16 copies
+    // (nothing in fp32, or under Bf16Matrices storage, where the bf16 values are the weights).
+    void update_bf16_weights();
     Precision precision() const { return precision_; }
     WeightStorage weight_storage() const { return storage_; }
     // Whether param_data() + p.offset holds p (false for bf16 matrices under Bf16Matrices, and
@@ -127,7 +128,6 @@ class ViT {
     void plan_activations(int64_t batch, bool training, bool keep_attention);
     template <typename Act, typename Scratch>
     void plan_backbone(Plan& plan, Act&& act, Scratch&& scr) const;
-    void refresh_bf16_weights(bool always);
     // The layers' parameter views; rebuilt when a buffer they point into changes (gradients
     // allocated, bf16 copies made or dropped, weights packed).
     void build_views();
@@ -143,7 +143,6 @@ class ViT {
     FloatBuffer acts_;
     FloatBuffer scratch_;
     Precision precision_ = Precision::F32;
-    bool weights_changed_ = true;
     Bf16Buffer params_bf16_;   // parallel to params_; the matrix weights of bf16 Linears
     bool packed_for_inference_ = false;
     std::set<std::string, std::less<>> packed_;  // names of the matrices held packed

@@ -229,6 +229,7 @@ LoadReport load_weights(ViT& model, const WeightSource& w, const LoadOptions& op
         }
         if (!model.holds_fp32(p)) model.set_param(p, dst);
     }
+    model.update_bf16_weights();
     return report;
 }
 

@@ -26,7 +26,6 @@ ViT::ViT(const ViTConfig& config, WeightStorage storage) : config_(config), stor
         precision_ = Precision::BF16;
         params_.resize(param_fp32_prefix(table_));
         params_bf16_.resize(total);
-        weights_changed_ = false;
     } else {
         params_.resize(total);
     }
@@ -58,8 +57,8 @@ void ViT::set_param(const ParamInfo& p, const float* values) {
     }
     if (holds_fp32(p)) {
         std::copy_n(values, p.numel, params_.data() + p.offset);
-        weights_changed_ = true;
-    } else {
+    }
+    if (!params_bf16_.empty() && runs_in_bf16(p)) {  // the bf16 copy (or, under Bf16Matrices, the weight)
         cpu::round_to_bf16(params_bf16_.data() + p.offset, values, p.numel);
     }
 }
@@ -104,7 +103,7 @@ void ViT::set_precision(Precision precision) {
     if (precision == Precision::BF16) {
         params_bf16_.resize(params_.size());
         backends_->bf16 = std::make_unique<layers::CpuBf16Ops>();
-        weights_changed_ = true;
+        update_bf16_weights();
     } else {
         params_bf16_ = {};
         backends_->bf16.reset();
@@ -113,16 +112,15 @@ void ViT::set_precision(Precision precision) {
     build_views();
 }
 
-void ViT::refresh_bf16_weights(bool always) {
-    if ((!always && !weights_changed_) || storage_ == WeightStorage::Bf16Matrices) {
-        return;  // the bf16 copies are the weights themselves under Bf16Matrices
+void ViT::update_bf16_weights() {
+    if (precision_ != Precision::BF16 || storage_ == WeightStorage::Bf16Matrices) {
+        return;
     }
     for (const ParamInfo& p : table_) {
         if (runs_in_bf16(p)) {
             cpu::round_to_bf16(params_bf16_.data() + p.offset, params_.data() + p.offset, p.numel);
         }
     }
-    weights_changed_ = false;
 }
 
 int64_t ViT::num_parameters() const {
@@ -186,7 +184,6 @@ const ParamInfo& ViT::param_info(std::string_view name) const {
 }
 
 void ViT::init_weights(uint64_t seed) {
-    weights_changed_ = true;
     Rng rng(seed);
     std::vector<float> values;
     for (const ParamInfo& p : table_) {
@@ -335,9 +332,6 @@ const float* ViT::forward(const float* images, int64_t B, const ForwardOptions& 
     }
     plan_activations(B, options.training, options.keep_attention);
     plan_->seed = options.dropout_seed;
-    if (precision_ == Precision::BF16) {
-        refresh_bf16_weights(/*always=*/options.training);
-    }
     const Views& v = *views_;
     layers::Ops& o = ops();
     const int64_t N = config_.num_tokens();

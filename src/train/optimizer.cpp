@@ -102,6 +102,7 @@ void Optimizer::step(float lr) {
                              o.beta2, o.eps, wd, o.kind == OptimizerKind::AdamW, t);
         }
     }
+    model_.update_bf16_weights();  // the copies the next mixed-precision step multiplies
 }
 
 double clip_grad_norm(ViT& model, double max_norm) {

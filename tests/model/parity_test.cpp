@@ -75,7 +75,7 @@ const char* mutant_name(Mutant m) {
 void apply_mutant(ViT& model, Mutant m) {
     const ViTConfig& c = model.config();
     const int64_t D = c.embed_dim, hd = c.head_size(), H = c.num_heads;
-    if (m == Mutant::DroppedBias) {
+    if (m == Mutant::DroppedBias) {  // a bias: read in fp32 at both precisions
         const ParamInfo& p = model.param_info("blocks.0.mlp.fc2.bias");
         std::fill_n(model.param_data() + p.offset, p.numel, 0.0f);
         return;
@@ -97,6 +97,7 @@ void apply_mutant(ViT& model, Mutant m) {
     if (c.qkv_bias) {
         edit_queries("blocks.0.attn.qkv.bias", 1);
     }
+    model.update_bf16_weights();
 }
 
 TEST_P(Parity, MatchesPyTorch) {
