@@ -54,6 +54,10 @@ struct ViTConfig {
     // block normalises after its residual sums, and there is no final norm (unless fc_norm).
     bool post_norm = false;
     bool mlp_relu = false;         // ReLU instead of GELU in the MLP (nn.TransformerEncoderLayer's default)
+    // LayerScale (CaiT, DeiT-III; timm's init_values): each residual branch of a pre-norm block is
+    // multiplied by a learned per-channel gamma (ls1.gamma, ls2.gamma) that starts at this value.
+    // 0: none.
+    float init_values = 0.0f;
     // Hybrid (paper section 4.1, timm's vit_*_r*): a ResNet-v2 backbone replaces the image
     // patches. Stem: 7x7 stride-2 convolution to hybrid_width channels, GroupNorm + ReLU, 3x3
     // stride-2 max pool; then one stage per entry of hybrid_layers, of that many bottleneck

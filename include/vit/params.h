@@ -11,7 +11,7 @@
 namespace vit {
 
 // KaimingFanOut: N(0, 2 / (out_channels * kernel^2)), timm's ResNet-v2 convolutions.
-enum class Init { Zeros, Ones, TruncNormal02, ClassToken, KaimingFanOut };
+enum class Init { Zeros, Ones, TruncNormal02, ClassToken, KaimingFanOut, LayerScale };  // LayerScale: init_values
 
 struct ParamInfo {
     std::string name;             // timm name, e.g. "blocks.0.attn.qkv.weight"

@@ -234,6 +234,13 @@ void residual_forward(float* out, const float* x, const float* f, const float* s
 void residual_backward(float* dx, float* df, const float* dout, const float* scale, int64_t B,
                        int64_t n);
 
+// LayerScale (timm's LayerScale, CaiT, DeiT-III): out[M,C] = inp * gamma[C] per row; out may alias
+// inp. The backward writes dinp = dout * gamma (may alias dout) and adds the column sums of
+// dout * inp into dgamma, in an order that does not depend on the thread count.
+void layer_scale_forward(float* out, const float* inp, const float* gamma, int64_t M, int64_t C);
+void layer_scale_backward(float* dinp, float* dgamma, const float* dout, const float* inp, const float* gamma,
+                          int64_t M, int64_t C);
+
 // Inverted dropout: out[i] = keep_i ? inp[i] / (1 - p) : 0, keep_i from stream (seed, stream).
 // out may alias inp. A diagonal map, so its own backward: the same call on the gradient.
 void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed,

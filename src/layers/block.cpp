@@ -35,18 +35,46 @@ const float* path_scale(Ops& ops, const BlockParams& p, float* scale, const Drop
     return scale;
 }
 
-// a.branch = proj(Attention(qkv(a.qkv_in)))
-void attention_forward(Ops& ops, const BlockParams& p, const BlockActs& a, int64_t B, int64_t N, const Sites& s) {
+// branch = proj(Attention(qkv(a.qkv_in)))
+void attention_forward(Ops& ops, const BlockParams& p, const BlockActs& a, float* branch, int64_t B, int64_t N,
+                       const Sites& s) {
     ops.linear_to_operand(a.qkv, a.qkv_in, p.qkv, B * N);
     ops.attention(a.atty, a.probs, a.qkv, shape(p, B, N), s.attn);
-    ops.linear(a.branch, a.atty, p.proj, B * N);
+    ops.linear(branch, a.atty, p.proj, B * N);
 }
 
-// a.branch = fc2(Dropout(act(fc1(a.fc1_in))))
-void mlp_forward(Ops& ops, const BlockParams& p, const BlockActs& a, int64_t rows, const Sites& s) {
+// branch = fc2(Dropout(act(fc1(a.fc1_in))))
+void mlp_forward(Ops& ops, const BlockParams& p, const BlockActs& a, float* branch, int64_t rows, const Sites& s) {
     ops.linear(a.fc1, a.fc1_in, p.fc1, rows);
     ops.activation(a.fc2_in, a.fc1, a.fc1, p.activation, s.mlp1, rows * p.fc1.out);
-    ops.linear(a.branch, a.fc2_in, p.fc2, rows);
+    ops.linear(branch, a.fc2_in, p.fc2, rows);
+}
+
+// out = x + DropPath(LS(Dropout(branch))): without LayerScale the branch is in a.branch; with it in
+// `kept` (its dropped-out values stay there for gamma's gradient) and a.branch takes LS's output.
+void add_branch(Ops& ops, const BlockParams& p, const BlockActs& a, const Scale& ls, float* kept, float* out,
+                const float* x, const float* scale, const DropoutSite& drop, int64_t B, int64_t N) {
+    const int64_t D = p.norm1.dim;
+    if (!p.layer_scale) {
+        ops.residual(out, x, a.branch, scale, drop, B, N * D);
+        return;
+    }
+    ops.dropout(kept, drop, B * N * D);
+    ops.layer_scale(a.branch, kept, ls.gamma, B * N, D);
+    ops.residual(out, x, a.branch, scale, {}, B, N * D);
+}
+
+// The gradient of the branch before DropPath, LS and Dropout, given dout = d out of add_branch.
+const float* branch_gradient(Ops& ops, const BlockParams& p, const BlockGrads& g, const Scale& ls, const float* kept,
+                             const float* dout, const float* scale, const DropoutSite& drop, int64_t B, int64_t N) {
+    const int64_t D = p.norm1.dim;
+    if (!p.layer_scale) {
+        return ops.residual_branch_gradient(g.dbranch, dout, scale, drop, B, N * D);
+    }
+    const float* dscaled = ops.residual_branch_gradient(g.dbranch, dout, scale, {}, B, N * D);
+    ops.layer_scale_backward(g.dbranch, ls.dgamma, dscaled, kept, ls.gamma, B * N, D);
+    ops.dropout(g.dbranch, drop, B * N * D);
+    return g.dbranch;
 }
 
 // din (written) = d a.qkv_in, given dbranch = d a.branch.
@@ -71,45 +99,58 @@ void mlp_backward(Ops& ops, const BlockParams& p, const BlockActs& a, const Bloc
 void pre_norm_block_forward(Ops& ops, const BlockParams& p, const BlockActs& a, const float* x_in, int64_t B,
                             int64_t N, uint64_t seed) {
     const Sites s = sites(p, seed);
-    const int64_t rows = B * N, n = N * p.norm1.dim;
-    // x_mid = x_in + DropPath(Dropout(proj(Attention(norm1(x_in)))))
+    const int64_t rows = B * N;
+    // x_mid = x_in + DropPath(LS1(Dropout(proj(Attention(norm1(x_in))))))
     ops.norm(a.qkv_in, a.norm1, x_in, p.norm1, rows);
-    attention_forward(ops, p, a, B, N, s);
-    ops.residual(a.x_mid, x_in, a.branch, path_scale(ops, p, a.path_scale1, s.path1, B), s.proj, B, n);
-    // x_out = x_mid + DropPath(Dropout(fc2(Dropout(act(fc1(norm2(x_mid)))))))
+    attention_forward(ops, p, a, p.layer_scale ? a.ls1_in : a.branch, B, N, s);
+    add_branch(ops, p, a, p.ls1, a.ls1_in, a.x_mid, x_in, path_scale(ops, p, a.path_scale1, s.path1, B), s.proj, B, N);
+    // x_out = x_mid + DropPath(LS2(Dropout(fc2(Dropout(act(fc1(norm2(x_mid))))))))
     ops.norm(a.fc1_in, a.norm2, a.x_mid, p.norm2, rows);
-    mlp_forward(ops, p, a, rows, s);
-    ops.residual(a.x_out, a.x_mid, a.branch, path_scale(ops, p, a.path_scale2, s.path2, B), s.mlp2, B, n);
+    mlp_forward(ops, p, a, p.layer_scale ? a.ls2_in : a.branch, rows, s);
+    add_branch(ops, p, a, p.ls2, a.ls2_in, a.x_out, a.x_mid, path_scale(ops, p, a.path_scale2, s.path2, B), s.mlp2, B,
+               N);
 }
 
 void pre_norm_block_backward(Ops& ops, const BlockParams& p, const BlockActs& a, const BlockGrads& g, float* dx,
                              const float* x_in, int64_t B, int64_t N, uint64_t seed) {
     const Sites s = sites(p, seed);
-    const int64_t rows = B * N, n = N * p.norm1.dim;
+    const int64_t rows = B * N;
     const float* scale1 = p.drop_path > 0.0f ? a.path_scale1 : nullptr;
     const float* scale2 = p.drop_path > 0.0f ? a.path_scale2 : nullptr;
     // x_out = x_mid + branch: dx is d x_mid along the identity path, plus the MLP's share
-    const float* dbranch = ops.residual_branch_gradient(g.dbranch, dx, scale2, s.mlp2, B, n);
+    const float* dbranch = branch_gradient(ops, p, g, p.ls2, a.ls2_in, dx, scale2, s.mlp2, B, N);
     mlp_backward(ops, p, a, g, g.dnormed, dbranch, rows, s);
     ops.norm_backward(dx, g.dnormed, a.norm2, a.x_mid, p.norm2, rows);  // dx = d x_mid
     // x_mid = x_in + branch
-    dbranch = ops.residual_branch_gradient(g.dbranch, dx, scale1, s.proj, B, n);
+    dbranch = branch_gradient(ops, p, g, p.ls1, a.ls1_in, dx, scale1, s.proj, B, N);
     attention_backward(ops, p, a, g, g.dnormed, dbranch, B, N, s);
     ops.norm_backward(dx, g.dnormed, a.norm1, x_in, p.norm1, rows);  // dx = d x_in
 }
 
 void pre_norm_block_inference(Ops& ops, const BlockParams& p, const BlockInferenceActs& a, float* x, float* probs,
                               int64_t B, int64_t N) {
-    const int64_t rows = B * N;
-    // x += proj(Attention(norm1(x))), the sum inside proj's product
+    const int64_t rows = B * N, D = p.norm1.dim;
+    // x += proj(Attention(norm1(x))), the sum inside proj's product (without LayerScale)
     ops.norm(a.qkv_in, {}, x, p.norm1, rows);
     ops.linear_to_operand(a.qkv, a.qkv_in, p.qkv, rows);
     ops.attention(a.atty, probs, a.qkv, shape(p, B, N), {});
-    ops.linear_accumulate(x, a.atty, p.proj, rows);
+    if (p.layer_scale) {
+        ops.linear(a.branch, a.atty, p.proj, rows);
+        ops.layer_scale(a.branch, a.branch, p.ls1.gamma, rows, D);
+        ops.add(x, a.branch, rows * D);
+    } else {
+        ops.linear_accumulate(x, a.atty, p.proj, rows);
+    }
     // x += fc2(act(fc1(norm2(x)))), the activation inside fc1's product
     ops.norm(a.fc1_in, {}, x, p.norm2, rows);
     ops.linear_activation(a.fc2_in, a.fc1_in, p.fc1, p.activation, rows);
-    ops.linear_accumulate(x, a.fc2_in, p.fc2, rows);
+    if (p.layer_scale) {
+        ops.linear(a.branch, a.fc2_in, p.fc2, rows);
+        ops.layer_scale(a.branch, a.branch, p.ls2.gamma, rows, D);
+        ops.add(x, a.branch, rows * D);
+    } else {
+        ops.linear_accumulate(x, a.fc2_in, p.fc2, rows);
+    }
 }
 
 // ---- post-norm ----------------------------------------------------------------------------------
@@ -120,12 +161,12 @@ void post_norm_block_forward(Ops& ops, const BlockParams& p, const BlockActs& a,
     const int64_t rows = B * N, D = p.norm1.dim, n = N * D;
     // x_mid = norm1(x_in + DropPath(Dropout(proj(Attention(x_in)))))
     ops.to_operand(a.qkv_in, x_in, rows * D);
-    attention_forward(ops, p, a, B, N, s);
+    attention_forward(ops, p, a, a.branch, B, N, s);
     ops.residual(a.sum1, x_in, a.branch, path_scale(ops, p, a.path_scale1, s.path1, B), s.proj, B, n);
     ops.norm_f32(a.x_mid, a.norm1, a.sum1, p.norm1, rows);
     // x_out = norm2(x_mid + DropPath(Dropout(fc2(Dropout(act(fc1(x_mid)))))))
     ops.to_operand(a.fc1_in, a.x_mid, rows * D);
-    mlp_forward(ops, p, a, rows, s);
+    mlp_forward(ops, p, a, a.branch, rows, s);
     ops.residual(a.sum2, a.x_mid, a.branch, path_scale(ops, p, a.path_scale2, s.path2, B), s.mlp2, B, n);
     ops.norm_f32(a.x_out, a.norm2, a.sum2, p.norm2, rows);
 }

@@ -55,6 +55,15 @@ const float* CpuOps::residual_branch_gradient(float* buffer, const float* dout, 
     return buffer;
 }
 
+void CpuOps::layer_scale(float* out, const float* inp, const float* gamma, int64_t rows, int64_t dim) {
+    cpu::layer_scale_forward(out, inp, gamma, rows, dim);
+}
+
+void CpuOps::layer_scale_backward(float* dinp, float* dgamma, const float* dout, const float* inp, const float* gamma,
+                                  int64_t rows, int64_t dim) {
+    cpu::layer_scale_backward(dinp, dgamma, dout, inp, gamma, rows, dim);
+}
+
 void CpuOps::add(float* dx, const float* dy, int64_t n) { cpu::residual_forward(dx, dx, dy, nullptr, 1, n); }
 
 void CpuOps::zero(float* x, int64_t n) { std::memset(x, 0, static_cast<size_t>(n) * sizeof(float)); }

@@ -20,6 +20,9 @@ class CpuOps : public Ops {
                   int64_t n) override;
     const float* residual_branch_gradient(float* buffer, const float* dout, const float* scale,
                                           const DropoutSite& drop, int64_t B, int64_t n) override;
+    void layer_scale(float* out, const float* inp, const float* gamma, int64_t rows, int64_t dim) override;
+    void layer_scale_backward(float* dinp, float* dgamma, const float* dout, const float* inp, const float* gamma,
+                              int64_t rows, int64_t dim) override;
     void add(float* dx, const float* dy, int64_t n) override;
     void zero(float* x, int64_t n) override;
     void dropout(float* x, const DropoutSite& drop, int64_t n) override;

@@ -58,13 +58,19 @@ void embedding_backward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs&
                         float* dx, int64_t B, uint64_t seed);
 
 // ---- encoder block ------------------------------------------------------------------------------
-// pre-norm (timm's Block, the paper):
-//   x_mid = x_in  + DropPath(Dropout(proj(Attention(norm1(x_in)))))
-//   x_out = x_mid + DropPath(Dropout(fc2(Dropout(act(fc1(norm2(x_mid)))))))
+// pre-norm (timm's Block, the paper), LS being LayerScale (ls1, ls2) or the identity:
+//   x_mid = x_in  + DropPath(LS1(Dropout(proj(Attention(norm1(x_in))))))
+//   x_out = x_mid + DropPath(LS2(Dropout(fc2(Dropout(act(fc1(norm2(x_mid))))))))
 // post-norm (timm's ResPostBlock, PyTorch's nn.TransformerEncoderLayer with norm_first=False):
 //   x_mid = norm1(x_in  + DropPath(Dropout(proj(Attention(x_in)))))
 //   x_out = norm2(x_mid + DropPath(Dropout(fc2(Dropout(act(fc1(x_mid)))))))
 // act is GELU (exact or tanh) or ReLU.
+
+// LayerScale's per-channel factors of one branch.
+struct Scale {
+    const float* gamma = nullptr;  // [dim]
+    float* dgamma = nullptr;
+};
 
 struct BlockParams {
     int64_t index = 0;  // depth position: names random streams
@@ -75,6 +81,8 @@ struct BlockParams {
     Linear qkv, proj;
     Norm norm2;
     Linear fc1, fc2;
+    bool layer_scale = false;  // LayerScale on both branches (pre-norm blocks)
+    Scale ls1, ls2;
 };
 
 // What one block's training forward keeps for its backward. Shapes: rows = B*N; I = heads *
@@ -96,6 +104,8 @@ struct BlockActs {
     float* x_out = nullptr;  // [rows, D]
     float* path_scale1 = nullptr;  // [B]: DropPath's per-sample scales
     float* path_scale2 = nullptr;  // [B]
+    float* ls1_in = nullptr;       // [rows, D]: the branches after dropout, before LayerScale (layer_scale)
+    float* ls2_in = nullptr;
 };
 
 // Backward scratch, shared by the blocks.
@@ -114,7 +124,7 @@ struct BlockInferenceActs {
     Operand atty;            // [rows, I]
     Operand fc1_in;          // [rows, D]
     Operand fc2_in;          // [rows, M]
-    float* branch = nullptr; // [rows, D] (post-norm)
+    float* branch = nullptr; // [rows, D] (post-norm, layer_scale)
     float* sum = nullptr;    // [rows, D] (post-norm)
 };
 

@@ -126,6 +126,11 @@ class Ops {
     // else scale * mask * dout written to buffer.
     virtual const float* residual_branch_gradient(float* buffer, const float* dout, const float* scale,
                                                   const DropoutSite& drop, int64_t B, int64_t n) = 0;
+    // LayerScale: out [rows, dim] = inp * gamma per row; its backward writes dinp = dout * gamma
+    // (may alias dout) and adds the gradient of gamma into dgamma.
+    virtual void layer_scale(float* out, const float* inp, const float* gamma, int64_t rows, int64_t dim) = 0;
+    virtual void layer_scale_backward(float* dinp, float* dgamma, const float* dout, const float* inp,
+                                      const float* gamma, int64_t rows, int64_t dim) = 0;
     // dx += dy (two paths of the residual stream meet); x = 0.
     virtual void add(float* dx, const float* dy, int64_t n) = 0;
     virtual void zero(float* x, int64_t n) = 0;

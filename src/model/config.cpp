@@ -159,6 +159,12 @@ void ViTConfig::validate() const {
     rate("drop_rate", drop_rate);
     rate("attn_drop_rate", attn_drop_rate);
     rate("drop_path_rate", drop_path_rate);
+    if (!(init_values >= 0.0f && init_values <= 1e4f)) {
+        fail("init_values (LayerScale) must be in [0, 10000] (0 = none), got {}", init_values);
+    }
+    if (init_values > 0.0f && post_norm) {
+        fail("LayerScale (init_values > 0) scales the branches of pre-norm blocks; post_norm has none");
+    }
     if (pool == Pool::Mean && num_patches() < 1) {
         fail("mean pooling needs at least one patch");
     }
@@ -209,6 +215,7 @@ std::string ViTConfig::to_json() const {
     j["patch_norm"] = patch_norm;
     if (post_norm) j["post_norm"] = true;
     if (mlp_relu) j["mlp_relu"] = true;
+    if (init_values > 0.0f) j["init_values"] = as_written(init_values);
     if (hybrid) {
         j["hybrid"] = true;
         j["hybrid_layers"] = hybrid_layers;
@@ -221,7 +228,7 @@ namespace {
 const std::vector<std::string> kConfigKeys = {
     "image_height", "image_width", "patch_size", "channels", "embed_dim", "depth", "num_heads", "head_dim",
     "mlp_dim", "qkv_bias", "pool", "fc_norm", "pre_logits_dim", "num_classes", "layernorm_eps", "gelu",
-    "drop_rate", "attn_drop_rate", "drop_path_rate", "patch_norm", "post_norm", "mlp_relu", "hybrid",
+    "drop_rate", "attn_drop_rate", "drop_path_rate", "patch_norm", "post_norm", "mlp_relu", "init_values", "hybrid",
     "hybrid_width", "hybrid_layers"};
 }  // namespace
 
@@ -278,6 +285,7 @@ ViTConfig ViTConfig::from_json(const std::string& text) {
         else if (key == "patch_norm") boolean(c.patch_norm);
         else if (key == "post_norm") boolean(c.post_norm);
         else if (key == "mlp_relu") boolean(c.mlp_relu);
+        else if (key == "init_values") number(c.init_values);
         else if (key == "hybrid") boolean(c.hybrid);
         else if (key == "hybrid_width") integer(c.hybrid_width);
         else if (key == "hybrid_layers") {

@@ -69,9 +69,15 @@ std::vector<ParamInfo> param_table_build(const ViTConfig& c) {
         norm(p + "norm1", D);
         linear(p + "attn.qkv", D, 3 * I, c.qkv_bias);
         linear(p + "attn.proj", I, D, true);
+        if (c.init_values > 0.0f) {
+            add(p + "ls1.gamma", {D}, false, Init::LayerScale);
+        }
         norm(p + "norm2", D);
         linear(p + "mlp.fc1", D, c.mlp_dim, true);
         linear(p + "mlp.fc2", c.mlp_dim, D, true);
+        if (c.init_values > 0.0f) {
+            add(p + "ls2.gamma", {D}, false, Init::LayerScale);
+        }
     }
     if (c.final_norm()) {
         norm(c.fc_norm ? "fc_norm" : "norm", D);

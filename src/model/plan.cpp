@@ -76,6 +76,8 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
                 a.x_out = act(rows * D);
                 a.path_scale1 = act(B);
                 a.path_scale2 = act(B);
+                a.ls1_in = c.init_values > 0.0f ? act(rows * D) : nullptr;
+                a.ls2_in = c.init_values > 0.0f ? act(rows * D) : nullptr;
             }
             plan->dx = scr(rows * D);
             plan->block_grads = {scr(rows * D), scr(rows * D), scr(rows * I), scr(rows * M)};
@@ -92,7 +94,7 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
             a.atty = operand(rows * I);
             a.fc1_in = operand(rows * D);
             a.fc2_in = operand(rows * M);
-            a.branch = c.post_norm ? act(rows * D) : nullptr;
+            a.branch = c.post_norm || c.init_values > 0.0f ? act(rows * D) : nullptr;
             a.sum = c.post_norm ? act(rows * D) : nullptr;
             plan->probs.assign(static_cast<size_t>(c.depth), nullptr);
             if (keep_attention) {

@@ -198,6 +198,7 @@ void ViT::init_weights(uint64_t seed) {
                 case Init::TruncNormal02: w[i] = static_cast<float>(rng.truncated_normal(0.02, 2.0)); break;
                 case Init::ClassToken: w[i] = static_cast<float>(rng.normal() * 1e-6); break;
                 case Init::KaimingFanOut: w[i] = static_cast<float>(rng.normal() * fan_out_std); break;
+                case Init::LayerScale: w[i] = config_.init_values; break;
             }
         }
         set_param(p, w);
@@ -302,6 +303,11 @@ void ViT::build_views() {
         b.norm2 = norm(pre + "norm2", D);
         b.fc1 = linear(pre + "mlp.fc1", D, c.mlp_dim, true);
         b.fc2 = linear(pre + "mlp.fc2", c.mlp_dim, D, true);
+        b.layer_scale = c.init_values > 0.0f;
+        if (b.layer_scale) {
+            b.ls1 = {p(pre + "ls1.gamma"), g(pre + "ls1.gamma")};
+            b.ls2 = {p(pre + "ls2.gamma"), g(pre + "ls2.gamma")};
+        }
         v.blocks.push_back(b);
     }
     layers::HeadParams& h = v.head;

@@ -72,6 +72,7 @@ INSTANTIATE_TEST_SUITE_P(
     All, WeightFormats,
     ::testing::Values(Case{"timm.pth", "logits.timm", NameScheme::Timm},
                       Case{"timm_fp16.pth", "logits.timm_fp16", NameScheme::Timm},
+                      Case{"timm_layer_scale.pth", "logits.timm_layer_scale", NameScheme::Timm},
                       Case{"checkpoint_dict.pth", "logits.timm", NameScheme::Timm},
                       Case{"torchvision.pth", "logits.torchvision", NameScheme::Torchvision},
                       Case{"hf.safetensors", "logits.hf", NameScheme::HuggingFace},

@@ -132,6 +132,21 @@ TEST(GradCheck, ResidualWithDropPath) {
     EXPECT_TRUE(all_near(df, numeric_grad([&](const ref::Vec& v) { return g(to_double(x), v); }, f), kGradTol, "df"));
 }
 
+TEST(GradCheck, LayerScale) {
+    const int64_t M = 130, C = 7;  // three row chunks, the last partial
+    auto x = random_floats(M * C, 41), gamma = random_floats(C, 42), R = random_floats(M * C, 43);
+    std::vector<float> y(x.size()), dx(x.size(), 7.0f), dgamma(C, 0.5f);  // dx written, dgamma added to
+    cpu::layer_scale_forward(y.data(), x.data(), gamma.data(), M, C);
+    EXPECT_TRUE(all_near(y, to_float(ref::layer_scale(to_double(x), to_double(gamma), M, C)), {1e-6, 1e-6}, "forward"));
+    cpu::layer_scale_backward(dx.data(), dgamma.data(), R.data(), x.data(), gamma.data(), M, C);
+    auto f = [&](const ref::Vec& a, const ref::Vec& g) { return dot(ref::layer_scale(a, g, M, C), to_double(R)); };
+    EXPECT_TRUE(all_near(dx, numeric_grad([&](const ref::Vec& v) { return f(v, to_double(gamma)); }, x), kGradTol, "dx"));
+    std::vector<float> dgamma_added = dgamma;
+    for (float& v : dgamma_added) v -= 0.5f;
+    EXPECT_TRUE(all_near(dgamma_added, numeric_grad([&](const ref::Vec& v) { return f(to_double(x), v); }, gamma), kGradTol,
+                         "dgamma"));
+}
+
 TEST(GradCheck, Pool) {
     const int64_t B = 2, N = 5, C = 3;
     auto x = random_floats(B * N * C, 28), R = random_floats(B * C, 29);

@@ -265,6 +265,7 @@ INSTANTIATE_TEST_SUITE_P(Configs, Parity,
                          ::testing::Values("token_erf", "mean_fcnorm_tanh", "headdim_prelogits",
                                            "features", "patch_norm", "fashion_shape", "bf16_token_erf",
                                            "bf16_patch_norm", "bf16_fashion_shape", "post_norm_relu", "bf16_post_norm_relu",
+                                           "layer_scale", "bf16_layer_scale",
                                            "hybrid_stages",
                                            "hybrid_stem_patch2"));
 

@@ -55,6 +55,8 @@ CONFIGS = {
     # nn.TransformerEncoderLayer blocks (post-norm, ReLU, eps 1e-5) with no final norm, the
     # seeds' encoder; drop rates 0 so that PyTorch's own layer can check the reference block
     "post_norm_relu": dict(post_norm=True, mlp_relu=True, layernorm_eps=1e-5, depth=3),
+    # LayerScale (timm's init_values, DeiT-III): every branch scaled per channel by ls1/ls2.gamma
+    "layer_scale": dict(init_values=0.1, embed_dim=48, num_heads=3, mlp_dim=96, depth=2),
     # hybrid: stem and two stages of ResNet-v2 bottlenecks (an identity block, a stride-2
     # shortcut) on 36x28 images, whose odd maps (18x14 -> 9x7 -> 5x4) pad asymmetrically
     "hybrid_stages": dict(image_height=36, image_width=28, patch_size=1, hybrid=True, hybrid_layers=[2, 1],
@@ -68,7 +70,7 @@ CONFIGS = {
 # The same configs in mixed precision (bf16 products, fp32 sums) against the emulation in
 # vit_ref.Bf16Linear and vit_ref.Bf16Matmul, with the spread of that emulation under
 # summation-order noise (bf16_spread), from which the test derives its bounds.
-BF16_CONFIGS = ["token_erf", "patch_norm", "fashion_shape", "post_norm_relu"]
+BF16_CONFIGS = ["token_erf", "patch_norm", "fashion_shape", "post_norm_relu", "layer_scale"]
 
 BATCH = 3
 SMOOTHING = 0.1

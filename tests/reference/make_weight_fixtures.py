@@ -190,6 +190,11 @@ def make_weight_files(out_dir, seed):
         torch.save({"model": {"module." + k: v for k, v in sd.items()}, "epoch": 3},
                    os.path.join(d, "checkpoint_dict.pth"))
 
+        # DeiT-III's LayerScale (blocks.N.ls1.gamma, ls2.gamma), told apart by its names alone
+        ls_model = randomised(dict(c, init_values=0.1), gen)
+        torch.save(ls_model.state_dict(), os.path.join(d, "timm_layer_scale.pth"))
+        expected["logits.timm_layer_scale"] = ls_model(images)
+
         half = {k: v.half() for k, v in sd.items()}
         torch.save(half, os.path.join(d, "timm_fp16.pth"))
         model.load_state_dict({k: v.float() for k, v in half.items()})

@@ -116,23 +116,39 @@ class Mlp(nn.Module):
         return linear(self.fc2, self.act(linear(self.fc1, x, self.bf16)), self.bf16)
 
 
+class LayerScale(nn.Module):
+    """timm's LayerScale: x * gamma, one factor per channel."""
+
+    def __init__(self, dim, init_values):
+        super().__init__()
+        self.gamma = nn.Parameter(init_values * torch.ones(dim))
+
+    def forward(self, x):
+        return x * self.gamma
+
+
 class Block(nn.Module):
+    """timm's Block (ls1, ls2 with init_values > 0), or nn.TransformerEncoderLayer with post_norm."""
+
     def __init__(self, c):
         super().__init__()
         dim, eps = c["embed_dim"], c["layernorm_eps"]
         head_dim = c["head_dim"] or dim // c["num_heads"]
+        init_values = c.get("init_values", 0.0)
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, c["num_heads"], head_dim, c["qkv_bias"])
+        self.ls1 = LayerScale(dim, init_values) if init_values > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = Mlp(dim, c["mlp_dim"], c["gelu"], c.get("mlp_relu", False))
+        self.ls2 = LayerScale(dim, init_values) if init_values > 0 else nn.Identity()
         self.post_norm = c.get("post_norm", False)
 
     def forward(self, x):
         if self.post_norm:  # nn.TransformerEncoderLayer(norm_first=False)
             x = self.norm1(x + self.attn(x))
             return self.norm2(x + self.mlp(x))
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
 
 
 class StdConv2dSame(nn.Conv2d):
@@ -345,11 +361,11 @@ def torch_encoder_layer(block, c):
 
 
 def param_groups(model, weight_decay):
-    """AdamW groups as the C++ engine: no decay on biases, norms, class token, position table."""
+    """AdamW groups as the C++ engine: no decay on biases, norms, LayerScale, class token, position table."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         is_norm = ".norm" in name or name.startswith("norm") or name.startswith("fc_norm")
-        if name.endswith(".bias") or is_norm or name in ("cls_token", "pos_embed"):
+        if name.endswith(".bias") or name.endswith(".gamma") or is_norm or name in ("cls_token", "pos_embed"):
             no_decay.append(p)
         else:
             decay.append(p)

@@ -383,7 +383,7 @@ TEST(Recipe, JsonRoundTripAndErrors) {
                      "recipe m.json: model config: unknown key 'dpeth' (valid keys: image_height, image_width, "
                      "patch_size, channels, embed_dim, depth, num_heads, head_dim, mlp_dim, qkv_bias, pool, fc_norm, "
                      "pre_logits_dim, num_classes, layernorm_eps, gelu, drop_rate, attn_drop_rate, drop_path_rate, "
-                     "patch_norm, post_norm, mlp_relu, hybrid, hybrid_width, hybrid_layers)");
+                     "patch_norm, post_norm, mlp_relu, init_values, hybrid, hybrid_width, hybrid_layers)");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"trainig": {}})", "top.json", defaults),
                      "recipe top.json: unknown key 'trainig' (valid keys: name, model, train_transforms, "
                      "eval_transforms, data, optimizer, schedule, training, finetune, run)");

@@ -1,4 +1,7 @@
 // Residual adds with DropPath, dropout, tanh, token pooling and rounding to bf16.
+#include <algorithm>
+
+#include "kernels/cpu/row_chunks.h"
 #include "kernels/cpu/vector_math.h"
 #include "kernels/kernels.h"
 #include "vit/rng.h"
@@ -63,6 +66,34 @@ void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t 
         bool keep = uniform01(seed, stream, static_cast<uint64_t>(i)) >= p;
         out[i] = keep ? inp[i] * keep_scale : 0.0f;
     }
+}
+
+void layer_scale_forward(float* out, const float* inp, const float* gamma, int64_t M, int64_t C) {
+#pragma omp parallel for schedule(static)
+    for (int64_t m = 0; m < M; m++) {
+#pragma omp simd
+        for (int64_t c = 0; c < C; c++) {
+            out[m * C + c] = inp[m * C + c] * gamma[c];
+        }
+    }
+}
+
+void layer_scale_backward(float* dinp, float* dgamma, const float* dout, const float* inp, const float* gamma,
+                          int64_t M, int64_t C) {
+    sum_row_chunks(
+        M, C,
+        [&](int64_t m0, int64_t rows, float* sums) {
+            std::fill_n(sums, C, 0.0f);
+            for (int64_t m = m0; m < m0 + rows; m++) {
+#pragma omp simd
+                for (int64_t c = 0; c < C; c++) {
+                    const float d = dout[m * C + c];
+                    sums[c] += d * inp[m * C + c];
+                    dinp[m * C + c] = d * gamma[c];
+                }
+            }
+        },
+        [&](int64_t c, float total) { dgamma[c] += total; });
 }
 
 void drop_path_scales(float* scale, int64_t B, float p, uint64_t seed, uint64_t stream) {

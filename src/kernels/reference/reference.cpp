@@ -70,6 +70,14 @@ Vec tanh(const Vec& x) {
     return out;
 }
 
+Vec layer_scale(const Vec& x, const Vec& gamma, int64_t M, int64_t C) {
+    Vec out(x.size());
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t c = 0; c < C; c++) out[m * C + c] = x[m * C + c] * gamma[c];
+    }
+    return out;
+}
+
 Vec attention(const Vec& qkv, int64_t B, int64_t N, int64_t NH, int64_t HS, Vec* probs) {
     const int64_t I = NH * HS;
     auto at = [&](int64_t b, int64_t n, int64_t which, int64_t h, int64_t d) {

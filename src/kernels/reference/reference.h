@@ -20,6 +20,7 @@ double round_bf16(double x);
 Vec layernorm(const Vec& x, const Vec& weight, const Vec& bias, int64_t M, int64_t C, double eps);
 Vec gelu(const Vec& x, bool tanh_approx);
 Vec tanh(const Vec& x);
+Vec layer_scale(const Vec& x, const Vec& gamma, int64_t M, int64_t C);
 // Self-attention from qkv[B,N,3,NH,HS] (no dropout); probs[B,NH,N,N] returned through `probs`.
 Vec attention(const Vec& qkv, int64_t B, int64_t N, int64_t NH, int64_t HS, Vec* probs);
 // Mixed-precision attention (qkv holds bf16 values) given the probabilities probs[B,NH,N,N] that
