@@ -11,6 +11,7 @@ packages=(
   zlib1g-dev             # gzip-compressed IDX files
   libjpeg62-turbo-dev    # JPEG decoding (libjpeg-turbo)
   libspng-dev            # PNG decoding and the training plot
+  libcairo2-dev fonts-dejavu-core   # pictures with antialiased lines and real text (samples.png)
   libgtest-dev           # tests
   dataset-fashion-mnist  # the real data of the default recipe and the training tests
   python3-torch python3-numpy python3-torchvision python3-pil   # the PyTorch oracle for parity tests and benchmarks

@@ -56,7 +56,7 @@ struct TrainResult {
     double seconds = 0.0;
     std::vector<double> losses;   // every step's loss, in order (this run's steps only)
     std::optional<EvalResult> test;
-    std::string checkpoint, weights, metrics, plot;  // paths written under recipe.out_dir
+    std::string checkpoint, weights, metrics, plot, samples;  // paths written under recipe.out_dir
 };
 
 // A recipe with the fine-tuning weights it names (finetune.init) opened once and the model's

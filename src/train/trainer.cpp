@@ -14,6 +14,7 @@
 #include "vit/error.h"
 #include "vit/finetune.h"
 #include "vit/mix.h"
+#include "vit/samples.h"
 #include "vit/threads.h"
 #include "vit/train_state.h"
 
@@ -124,6 +125,32 @@ struct Run {
     }
 };
 
+// A look at the data before training: the sizes of the splits, and samples.png, 16 training
+// images as the model sees them (augmented) with their class names.
+void show_data(Run& run, const TrainCallbacks& cb) {
+    const Data& d = run.data;
+    std::string splits = fmt::format("{} training", d.train->size());
+    if (d.eval && d.eval != d.test) splits += fmt::format(", {} validation", d.eval->size());
+    if (d.test) splits += fmt::format(", {} test", d.test->size());
+    cb.message(fmt::format("data: {} images in {} classes", splits, d.train->num_classes()));
+    const ViTConfig& c = run.recipe.model;
+    DataLoader loader(d.train, run.train_pipe,
+                      {.batch_size = std::min<int64_t>(16, d.train->size()), .shuffle = true, .seed = run.recipe.seed,
+                       .workers = 0});
+    loader.start_epoch(0);
+    const Batch* b = loader.next();
+    SampleImages samples{.title = fmt::format("{}: training images after augmentation", run.recipe.name),
+                         .images = b->images, .labels = b->labels, .class_names = d.train->class_names(),
+                         .channels = c.channels, .height = c.image_height, .width = c.image_width, .mean = {}, .std = {}};
+    for (const Transform& t : run.recipe.train_transforms) {
+        if (t.op == TransformOp::Normalize) {
+            samples.mean = t.mean;
+            samples.std = t.std;
+        }
+    }
+    write_samples_png(samples, run.result.samples);
+}
+
 // Data, model (initialised, or from the pretrained weights), optimizer, schedule, output folder,
 // and the state of a resumed run.
 std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options, const TrainCallbacks& cb) {
@@ -161,6 +188,7 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
     result.weights = (fs::path(recipe.out_dir) / "model.safetensors").string();
     result.metrics = (fs::path(recipe.out_dir) / "metrics.jsonl").string();
     result.plot = (fs::path(recipe.out_dir) / "curves.png").string();
+    result.samples = (fs::path(recipe.out_dir) / "samples.png").string();
     if (!options.resume.empty()) {
         run->state = load_training_checkpoint(options.resume, run->model, run->optimizer);
         truncate_metrics(result.metrics, run->state.step);
@@ -168,6 +196,7 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
                                run->state.step));
     } else {
         std::ofstream(result.metrics, std::ios::trunc);
+        show_data(*run, cb);
     }
     run->metrics.open(result.metrics, std::ios::app);
     return run;

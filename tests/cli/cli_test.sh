@@ -92,6 +92,8 @@ expect freeze_without_init 1 "error: freezing (freeze_embeddings, freeze_blocks)
 small=(--train-limit 500 --test-limit 200 --batch-size 50 --epochs 1 --threads 2)
 expect train_small 0 "plot: $tmp/run/curves.png" -- "$vit" train "${small[@]}" --out "$tmp/run"
 expect train_epoch_line 0 "epoch 1/1: train loss" -- "$vit" train "${small[@]}" --out "$tmp/run"
+expect train_samples 0 "samples: $tmp/run/samples.png" -- "$vit" train "${small[@]}" --out "$tmp/run"
+expect train_splits 0 "data: " -- "$vit" train "${small[@]}" --out "$tmp/run"
 expect train_bf16 0 "adamw, bf16 -> $tmp/run_bf16" -- "$vit" train "${small[@]}" --precision bf16 --out "$tmp/run_bf16"
 expect train_mix 0 "plot: $tmp/mix/curves.png" -- "$vit" train "${small[@]}" --mixup 0.8 --cutmix 1.0 --out "$tmp/mix"
 expect train_mix_recipe 0 '"cutmix_alpha": 1.0' -- "$vit" train --cutmix 1 --print-recipe

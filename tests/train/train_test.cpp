@@ -71,7 +71,14 @@ Recipe small_recipe(const std::string& out) {
 
 TEST(Train, LearnsFashionMnist) {
     Recipe r = small_recipe(temp_dir("learns"));
-    TrainResult res = train(r, {}, {});
+    std::vector<std::string> messages;
+    TrainResult res = train(r, {}, {.on_message = [&](const std::string& m) { messages.push_back(m); }});
+    ASSERT_FALSE(messages.empty());
+    EXPECT_EQ(messages[0], "data: 2000 training, 500 test images in 10 classes");
+    // samples.png: 16 training images (28x28, 3x) with captions in a grid of 8 columns and 2 rows.
+    const Image samples = decode_image_file(res.samples, int64_t{1} << 24);
+    EXPECT_EQ(samples.width, 8 * (96 + 12) + 12);
+    EXPECT_EQ(samples.height, 2 * (28 * 3 + 30) + 44);
     ASSERT_EQ(res.losses.size(), 120u);  // 3 epochs x 2000 / 50
     const auto [first, last] = first_and_last_losses(res.losses, 10);
     EXPECT_LT(last, 0.75 * first) << "the loss must fall";
@@ -80,7 +87,7 @@ TEST(Train, LearnsFashionMnist) {
     // Chance is 0.1. This 2-block, dim-32 model reaches 0.55 here (PyTorch with the same model
     // and schedule: 0.45 on 2000 test images).
     EXPECT_GT(res.test->top1, 0.4);
-    for (const std::string& path : {res.weights, res.checkpoint, res.metrics, res.plot}) {
+    for (const std::string& path : {res.weights, res.checkpoint, res.metrics, res.plot, res.samples}) {
         EXPECT_TRUE(fs::exists(path)) << path;
     }
     // The weights file loads as a model and carries the class names.
@@ -140,10 +147,11 @@ TEST(Train, FineTunesAtANewSizeAndClassCount) {
     TrainCallbacks cb;
     cb.on_message = [&](const std::string& m) { messages.push_back(m); };
     const TrainResult res = train(ft, {}, cb);
-    ASSERT_GE(messages.size(), 2u);
+    ASSERT_GE(messages.size(), 3u);
     EXPECT_EQ(messages[0], "fine-tuning from " + base.weights + " (timm names): new head for 3 classes (was 10); "
                            "position table resampled from 16 to 25 patches");
-    EXPECT_EQ(messages[1], "epoch 2: every parameter trains from now on");
+    EXPECT_EQ(messages[1], "data: 300 training, 300 test images in 3 classes");
+    EXPECT_EQ(messages[2], "epoch 2: every parameter trains from now on");
     const auto [first, last] = first_and_last_losses(res.losses, 5);
     EXPECT_LT(last, 0.75 * first) << "the loss must fall";
     ASSERT_TRUE(res.test.has_value());

@@ -155,8 +155,8 @@ int run_train(const TrainCliOptions& o) {
         fmt::print("test: top-1 {:.2f}% top-5 {:.2f}% loss {:.4f} ({} images)\n", 100.0 * r.test->top1,
                    100.0 * r.test->top5, r.test->loss, r.test->samples);
     }
-    fmt::print("done in {:.1f} s ({} steps)\nweights: {}\ncheckpoint: {}\nmetrics: {}\nplot: {}\n", r.seconds, r.steps,
-               r.weights, r.checkpoint, r.metrics, r.plot);
+    fmt::print("done in {:.1f} s ({} steps)\nweights: {}\ncheckpoint: {}\nmetrics: {}\nplot: {}\nsamples: {}\n", r.seconds,
+               r.steps, r.weights, r.checkpoint, r.metrics, r.plot, r.samples);
     return 0;
 }
 
