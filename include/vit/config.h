@@ -15,6 +15,8 @@
 
 namespace vit {
 
+// What the head reads: the class token's row, or the mean of the patch tokens (the class token
+// is in the sequence either way).
 enum class Pool { Token, Mean };
 
 // One weight-standardised convolution of the hybrid backbone and the GroupNorm after it: the
@@ -40,7 +42,7 @@ struct ViTConfig {
     int64_t head_dim = 0;          // 0: embed_dim / num_heads (lucidrains' dim_head otherwise)
     int64_t mlp_dim = 3072;
     bool qkv_bias = true;
-    Pool pool = Pool::Token;
+    Pool pool = Pool::Token;       // "token" | "mean"
     bool fc_norm = false;          // final LayerNorm after pooling (timm's avg-pool models)
     int64_t pre_logits_dim = 0;    // 0: none; else Linear(embed_dim, pre_logits_dim) + tanh
     int64_t num_classes = 1000;    // 0: the model returns pooled features

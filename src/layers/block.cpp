@@ -1,10 +1,11 @@
-// The Transformer encoder block, pre-norm (timm's Block) or post-norm (timm's ResPostBlock,
-// PyTorch's nn.TransformerEncoderLayer), composed of the same two residual branches.
+// The Transformer encoder block, pre-norm (timm's Block) or post-norm (PyTorch's
+// nn.TransformerEncoderLayer), composed of the same two residual branches.
 // ref: timm vision_transformer.py Block.forward:
-//   x = x + drop_path1(attn(norm1(x)))
-//   x = x + drop_path2(mlp(norm2(x)))
-// and ResPostBlock.forward:
-//   x = x + drop_path1(norm1(attn(x)))  -- here as nn.TransformerEncoderLayer: x = norm1(x + sa(x))
+//   x = x + drop_path1(ls1(attn(norm1(x))))
+//   x = x + drop_path2(ls2(mlp(norm2(x))))
+// and torch nn.TransformerEncoderLayer._sa_block / _ff_block with norm_first=False:
+//   x = norm1(x + sa(x));  x = norm2(x + ff(x))
+// (timm's ResPostBlock normalises the branch instead, x + norm1(attn(x)): not this block),
 // with Attention = proj(softmax(q k^T * scale) v) and Mlp = fc2(drop(act(fc1(x)))).
 #include "layers/layers.h"
 

@@ -61,7 +61,7 @@ void embedding_backward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs&
 // pre-norm (timm's Block, the paper), LS being LayerScale (ls1, ls2) or the identity:
 //   x_mid = x_in  + DropPath(LS1(Dropout(proj(Attention(norm1(x_in))))))
 //   x_out = x_mid + DropPath(LS2(Dropout(fc2(Dropout(act(fc1(norm2(x_mid))))))))
-// post-norm (timm's ResPostBlock, PyTorch's nn.TransformerEncoderLayer with norm_first=False):
+// post-norm (PyTorch's nn.TransformerEncoderLayer with norm_first=False):
 //   x_mid = norm1(x_in  + DropPath(Dropout(proj(Attention(x_in)))))
 //   x_out = norm2(x_mid + DropPath(Dropout(fc2(Dropout(act(fc1(x_mid)))))))
 // act is GELU (exact or tanh) or ReLU.

@@ -72,7 +72,9 @@ Recipe small_recipe(const std::string& out) {
 TEST(Train, LearnsFashionMnist) {
     Recipe r = small_recipe(temp_dir("learns"));
     std::vector<std::string> messages;
-    TrainResult res = train(r, {}, {.on_message = [&](const std::string& m) { messages.push_back(m); }});
+    TrainCallbacks callbacks;
+    callbacks.on_message = [&](const std::string& m) { messages.push_back(m); };
+    TrainResult res = train(r, {}, callbacks);
     ASSERT_FALSE(messages.empty());
     EXPECT_EQ(messages[0], "data: 2000 training, 500 test images in 10 classes");
     // samples.png: 16 training images (28x28, 3x) with captions in a grid of 8 columns and 2 rows.

@@ -1,8 +1,8 @@
 // The hybrid's convolutions through oneDNN: forward, backward data and backward weights of a
 // bias-free 2-D convolution with NHWC activations (the stem may read NCHW images) and PyTorch's
 // [O, C, k, k] weights, primitives built once per shape and kept. oneDNN picks the weight layout
-// of each primitive (with plain [O, C, k, k] weights it falls back to its reference loops, ~50x
-// slower here); weights are reordered into it, and weight gradients out of it, at every call. Weight standardisation
+// of each primitive (with plain [O, C, k, k] weights it falls back to its slow reference loops);
+// weights are reordered into it, and weight gradients out of it, at every call. Weight standardisation
 // (timm's StdConv2d) is ours: per output channel, w_hat = (w - mean) / sqrt(var + eps).
 
 #include <algorithm>

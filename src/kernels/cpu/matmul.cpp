@@ -1,12 +1,11 @@
 // Matrix products through oneDNN. Linear layers use oneDNN's matmul primitive (its brgemm
-// kernels reach 93% of this machine's fp32 peak on ViT shapes at batch 1, where sgemm drops to
-// 54% for fc2's 197x3072x768), with the bias applied inside the product; in bf16 the same
-// primitive runs the CPU's bf16 dot products with fp32 accumulation (390-450 GFLOP/s here on
-// the forward and both backward products, against 200-215 in fp32). Primitives are built once
-// per shape and kept. The fp32 backward products use sgemm (90-96% of peak at batch 16); the
-// bf16 weight gradient uses oneDNN's inner-product weight gradient (weight_gradient_bf16).
-// The bias gradient is ours: column sums over fixed chunks of rows (row_chunks.h), so the result
-// does not depend on the thread count; in bf16 the same pass rounds dout.
+// kernels hold their speed at batch 1, where sgemm falls off on shapes like fc2's 197x3072x768),
+// with the bias applied inside the product; in bf16 the same primitive runs the CPU's bf16 dot
+// products with fp32 accumulation. Primitives are built once per shape and kept. The fp32
+// backward products use sgemm; the bf16 weight gradient uses oneDNN's inner-product weight
+// gradient (weight_gradient_bf16). The bias gradient is ours: column sums over fixed chunks of
+// rows (row_chunks.h), so the result does not depend on the thread count; in bf16 the same pass
+// rounds dout. Measurements behind these choices: docs/benchmarks.md.
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 
@@ -153,8 +152,8 @@ void product(ProductShape s, void* c, const void* a, const void* b, const float*
     if (s.M == 0 || s.N == 0) {
         return;
     }
-    // A weight beside many rows (training's forward and input-gradient products) is packed first:
-    // in a dim-192 training step the products took 9% less time, the reorders about 1% of it.
+    // A weight beside many rows (training's forward and input-gradient products) is packed first
+    // into the blocked layout the product kernels read: one reorder, amortised over the rows.
     if (!s.b_packed && s.M >= 8 * s.K && s.M >= 1024) {
         b = pack_operand(s, b);
         s.b_packed = true;
