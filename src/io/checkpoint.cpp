@@ -134,10 +134,8 @@ ViTConfig config_from_weights(const WeightSource& w, int64_t num_heads) {
     const SourceTensor& fc1 = require(w, "blocks.0.mlp.fc1.weight", 2);
     c.mlp_dim = fc1.shape[0];
     c.qkv_bias = w.find("blocks.0.attn.qkv.bias") != nullptr;
-    if (const SourceTensor* gamma = w.find("blocks.0.ls1.gamma")) {
-        // LayerScale (DeiT-III, CaiT): the factors come from the file; init_values only turns it on
-        (void)gamma;
-        c.init_values = 1e-5f;
+    if (w.find("blocks.0.ls1.gamma") != nullptr) {
+        c.init_values = 1e-5f;  // LayerScale (DeiT-III, CaiT): the factors come from the file; this only turns it on
     }
     auto hint = [&](const char* key) -> const std::string* {
         auto it = w.metadata.find(key);

@@ -47,7 +47,7 @@ void attention_forward(Ops& ops, const BlockParams& p, const BlockActs& a, float
 // branch = fc2(Dropout(act(fc1(a.fc1_in))))
 void mlp_forward(Ops& ops, const BlockParams& p, const BlockActs& a, float* branch, int64_t rows, const Sites& s) {
     ops.linear(a.fc1, a.fc1_in, p.fc1, rows);
-    ops.activation(a.fc2_in, a.fc1, a.fc1, p.activation, s.mlp1, rows * p.fc1.out);
+    ops.activation(a.fc2_in, a.fc1, p.activation, s.mlp1, rows * p.fc1.out);
     ops.linear(branch, a.fc2_in, p.fc2, rows);
 }
 
@@ -128,30 +128,30 @@ void pre_norm_block_backward(Ops& ops, const BlockParams& p, const BlockActs& a,
     ops.norm_backward(dx, g.dnormed, a.norm1, x_in, p.norm1, rows);  // dx = d x_in
 }
 
+// Inference: x += LS(inp @ W^T + b), the sum inside the product when there is no LayerScale.
+void add_product(Ops& ops, const BlockParams& p, const BlockInferenceActs& a, const Scale& ls, float* x, Operand inp,
+                 const Linear& l, int64_t rows) {
+    if (!p.layer_scale) {
+        ops.linear_accumulate(x, inp, l, rows);
+        return;
+    }
+    ops.linear(a.branch, inp, l, rows);
+    ops.layer_scale(a.branch, a.branch, ls.gamma, rows, l.out);
+    ops.add(x, a.branch, rows * l.out);
+}
+
 void pre_norm_block_inference(Ops& ops, const BlockParams& p, const BlockInferenceActs& a, float* x, float* probs,
                               int64_t B, int64_t N) {
-    const int64_t rows = B * N, D = p.norm1.dim;
-    // x += proj(Attention(norm1(x))), the sum inside proj's product (without LayerScale)
+    const int64_t rows = B * N;
+    // x += LS1(proj(Attention(norm1(x))))
     ops.norm(a.qkv_in, {}, x, p.norm1, rows);
     ops.linear_to_operand(a.qkv, a.qkv_in, p.qkv, rows);
     ops.attention(a.atty, probs, a.qkv, shape(p, B, N), {});
-    if (p.layer_scale) {
-        ops.linear(a.branch, a.atty, p.proj, rows);
-        ops.layer_scale(a.branch, a.branch, p.ls1.gamma, rows, D);
-        ops.add(x, a.branch, rows * D);
-    } else {
-        ops.linear_accumulate(x, a.atty, p.proj, rows);
-    }
-    // x += fc2(act(fc1(norm2(x)))), the activation inside fc1's product
+    add_product(ops, p, a, p.ls1, x, a.atty, p.proj, rows);
+    // x += LS2(fc2(act(fc1(norm2(x))))), the activation inside fc1's product
     ops.norm(a.fc1_in, {}, x, p.norm2, rows);
     ops.linear_activation(a.fc2_in, a.fc1_in, p.fc1, p.activation, rows);
-    if (p.layer_scale) {
-        ops.linear(a.branch, a.fc2_in, p.fc2, rows);
-        ops.layer_scale(a.branch, a.branch, p.ls2.gamma, rows, D);
-        ops.add(x, a.branch, rows * D);
-    } else {
-        ops.linear_accumulate(x, a.fc2_in, p.fc2, rows);
-    }
+    add_product(ops, p, a, p.ls2, x, a.fc2_in, p.fc2, rows);
 }
 
 // ---- post-norm ----------------------------------------------------------------------------------

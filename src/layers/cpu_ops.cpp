@@ -104,16 +104,11 @@ void CpuF32Ops::linear_backward(float* din, const float* dout, Operand inp, cons
     cpu::matmul_backward(din, l.dweight, l.dbias, dout, f32(inp), l.weight, rows, l.in, l.out);
 }
 
-// saved: GELU's slope, or for ReLU the input itself (relu_backward reads its sign).
-void CpuF32Ops::activation(Operand out, float* saved, const float* pre, cpu::Activation act, const DropoutSite& drop,
-                           int64_t n) {
+void CpuF32Ops::activation(Operand out, float* pre, cpu::Activation act, const DropoutSite& drop, int64_t n) {
     if (act == cpu::Activation::Relu) {
         cpu::relu_forward(f32(out), pre, n);
-        if (saved != pre) {
-            std::memcpy(saved, pre, static_cast<size_t>(n) * sizeof(float));
-        }
     } else {
-        cpu::gelu_forward(f32(out), saved, pre, n, act == cpu::Activation::GeluTanh);
+        cpu::gelu_forward(f32(out), pre, pre, n, act == cpu::Activation::GeluTanh);  // the slope over pre
     }
     dropout(f32(out), drop, n);
 }
@@ -172,22 +167,18 @@ void CpuBf16Ops::linear_backward(float* din, const float* dout, Operand inp, con
                               rows, l.in, l.out);
 }
 
-// saved: GELU's slope, or for ReLU the input itself (relu_backward reads its sign). GELU without
-// dropout writes its bf16 output directly; otherwise the output goes through fp32 scratch.
-void CpuBf16Ops::activation(Operand out, float* saved, const float* pre, cpu::Activation act,
-                            const DropoutSite& drop, int64_t n) {
+// GELU without dropout writes its bf16 output directly; otherwise the output goes through fp32
+// scratch.
+void CpuBf16Ops::activation(Operand out, float* pre, cpu::Activation act, const DropoutSite& drop, int64_t n) {
     if (act != cpu::Activation::Relu && drop.rate == 0.0f) {
-        cpu::gelu_forward_bf16(b16(out), saved, pre, n, act == cpu::Activation::GeluTanh);
+        cpu::gelu_forward_bf16(b16(out), pre, pre, n, act == cpu::Activation::GeluTanh);
         return;
     }
     float* value = scratch(n);
     if (act == cpu::Activation::Relu) {
         cpu::relu_forward(value, pre, n);
-        if (saved != pre) {
-            std::memcpy(saved, pre, static_cast<size_t>(n) * sizeof(float));
-        }
     } else {
-        cpu::gelu_forward(value, saved, pre, n, act == cpu::Activation::GeluTanh);
+        cpu::gelu_forward(value, pre, pre, n, act == cpu::Activation::GeluTanh);
     }
     dropout(value, drop, n);
     cpu::round_to_bf16(b16(out), value, n);

@@ -49,8 +49,7 @@ class CpuF32Ops final : public CpuOps {
     void linear_accumulate(float* out, Operand inp, const Linear& l, int64_t rows) override;
     void linear_activation(Operand out, Operand inp, const Linear& l, cpu::Activation act, int64_t rows) override;
     void linear_backward(float* din, const float* dout, Operand inp, const Linear& l, int64_t rows) override;
-    void activation(Operand out, float* saved, const float* pre, cpu::Activation act, const DropoutSite& drop,
-                    int64_t n) override;
+    void activation(Operand out, float* pre, cpu::Activation act, const DropoutSite& drop, int64_t n) override;
     void activation_linear_backward(float* din, const float* dact, const float* saved, cpu::Activation act,
                                     Operand inp, const Linear& l, int64_t rows) override;
     void attention(Operand out, float* probs, Operand qkv, const AttentionShape& s, const DropoutSite& drop) override;
@@ -70,8 +69,7 @@ class CpuBf16Ops final : public CpuOps {
     void linear_accumulate(float* out, Operand inp, const Linear& l, int64_t rows) override;
     void linear_activation(Operand out, Operand inp, const Linear& l, cpu::Activation act, int64_t rows) override;
     void linear_backward(float* din, const float* dout, Operand inp, const Linear& l, int64_t rows) override;
-    void activation(Operand out, float* saved, const float* pre, cpu::Activation act, const DropoutSite& drop,
-                    int64_t n) override;
+    void activation(Operand out, float* pre, cpu::Activation act, const DropoutSite& drop, int64_t n) override;
     void activation_linear_backward(float* din, const float* dact, const float* saved, cpu::Activation act,
                                     Operand inp, const Linear& l, int64_t rows) override;
     void attention(Operand out, float* probs, Operand qkv, const AttentionShape& s, const DropoutSite& drop) override;

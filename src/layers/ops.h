@@ -89,12 +89,12 @@ class Ops {
     virtual void linear_backward(float* din, const float* dout, Operand inp, const Linear& l, int64_t rows) = 0;
 
     // ---- the MLP's activation, training ------------------------------------------------------
-    // out = dropout(act(pre)) as fc2's operand; `saved` [n] receives what the backward needs
-    // (GELU's slope at pre, or ReLU's output) and may alias pre.
-    virtual void activation(Operand out, float* saved, const float* pre, cpu::Activation act,
-                            const DropoutSite& drop, int64_t n) = 0;
+    // out = dropout(act(pre)) as fc2's operand; pre [n] then holds what the backward reads
+    // (GELU's slope at pre, or for ReLU pre itself, whose sign is ReLU's).
+    virtual void activation(Operand out, float* pre, cpu::Activation act, const DropoutSite& drop, int64_t n) = 0;
     // fc1's backward through the activation after it: given dact = d out (after dropout's
-    // backward), din = (dact * act'(pre)) @ W, with W's and b's gradients added.
+    // backward) and `saved`, what activation() left in pre, din = (dact * act'(pre)) @ W, with
+    // W's and b's gradients added.
     virtual void activation_linear_backward(float* din, const float* dact, const float* saved, cpu::Activation act,
                                             Operand inp, const Linear& l, int64_t rows) = 0;
 

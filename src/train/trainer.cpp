@@ -119,9 +119,9 @@ struct Run {
         DataLoader eval_loader(d, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
         return evaluate(model, eval_loader, recipe.eval_flip);
     }
+    bool freezing() const { return recipe.freeze_embeddings || recipe.freeze_blocks > 0; }
     bool frozen_in(int64_t epoch) const {  // frozen until unfreeze_epoch epochs are done
-        const bool freezing = recipe.freeze_embeddings || recipe.freeze_blocks > 0;
-        return freezing && (recipe.unfreeze_epoch == 0 || epoch < recipe.unfreeze_epoch);
+        return freezing() && (recipe.unfreeze_epoch == 0 || epoch < recipe.unfreeze_epoch);
     }
 };
 
@@ -256,12 +256,11 @@ bool train_epoch(Run& run, const TrainOptions& options, const TrainCallbacks& cb
                  int64_t& images_this_run) {
     const Recipe& recipe = run.recipe;
     TrainState& state = run.state;
-    const bool freezing = recipe.freeze_embeddings || recipe.freeze_blocks > 0;
     if (run.frozen_in(state.epoch)) {
         run.optimizer.set_frozen(frozen_parameters(run.model, recipe.freeze_embeddings, recipe.freeze_blocks));
     } else {
         run.optimizer.set_frozen(std::vector<bool>(run.model.params().size(), false));
-        if (freezing && state.epoch == recipe.unfreeze_epoch && state.next_batch == 0) {
+        if (run.freezing() && state.epoch == recipe.unfreeze_epoch && state.next_batch == 0) {
             cb.message(fmt::format("epoch {}: every parameter trains from now on", state.epoch + 1));
         }
     }
