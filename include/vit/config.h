@@ -19,6 +19,19 @@ namespace vit {
 // is in the sequence either way).
 enum class Pool { Token, Mean };
 
+// Where a token learns its place in the grid (the paper's Appendix D.4 ablation). The class
+// token's position row is learned in Learned1d and zero in the others (its own learned token
+// already tells it apart).
+//   None:      no position information.
+//   Learned1d: one learned row per token, pos_embed [1, N, D] (the paper's and timm's default).
+//   Learned2d: a learned table per axis, pos_embed_row [GH, D/2] and pos_embed_col [GW, D/2]; the
+//              patch at (r, c) gets the concatenation [row[r], col[c]].
+//   SinCos2d:  fixed, not learned (MAE, "simple ViT"): with w_k = 10000^(-k / (D/4)), k < D/4,
+//              the patch at (r, c) gets [sin(c w), cos(c w), sin(r w), cos(r w)].
+enum class PosEmbed { None, Learned1d, Learned2d, SinCos2d };
+const char* pos_embed_name(PosEmbed kind);                  // "none", "learned", "learned_2d", "sincos_2d"
+bool parse_pos_embed(std::string_view name, PosEmbed& out);  // false for any other name
+
 // One weight-standardised convolution of the hybrid backbone and the GroupNorm after it: the
 // stem's, or in a bottleneck block the shortcut's, the 1x1 reduction, the 3x3, the 1x1 expansion.
 enum class ConvRole { Stem, Shortcut, Conv1, Conv2, Conv3 };
@@ -28,7 +41,7 @@ struct BackboneConv {
     int64_t in_channels = 0, out_channels = 0, kernel = 1, stride = 1;
     int64_t in_height = 0, in_width = 0;
     bool relu = true;  // GroupNormAct's ReLU; not on a block's last norm or its shortcut's
-};  // class token's row, or the mean over patch tokens
+};
 enum class Gelu { Erf, Tanh };    // exact GELU, or the tanh approximation
 
 struct ViTConfig {
@@ -60,6 +73,7 @@ struct ViTConfig {
     // multiplied by a learned per-channel gamma (ls1.gamma, ls2.gamma) that starts at this value.
     // 0: none.
     float init_values = 0.0f;
+    PosEmbed pos_embed = PosEmbed::Learned1d;  // "learned" | "none" | "learned_2d" | "sincos_2d"
     // Hybrid (paper section 4.1, timm's vit_*_r*): a ResNet-v2 backbone replaces the image
     // patches. Stem: 7x7 stride-2 convolution to hybrid_width channels, GroupNorm + ReLU, 3x3
     // stride-2 max pool; then one stage per entry of hybrid_layers, of that many bottleneck

@@ -64,6 +64,25 @@ void read_resampled_pos_embed(const WeightSource& w, const SourceTensor& t, cons
                         /*antialias=*/true);
 }
 
+// Reads a per-axis position table [n, D/2] (pos_embed_row or pos_embed_col) and resamples it to
+// the model's length along that axis.
+void read_resampled_axis_table(const SourceTensor& t, const ParamInfo& p, float* dst) {
+    std::vector<float> src(static_cast<size_t>(t.numel()));
+    t.read(src.data());
+    cpu::resize_forward(dst, src.data(), t.shape[0], 1, p.shape[0], 1, p.shape[1], cpu::Filter::Bicubic,
+                        /*antialias=*/true);
+}
+
+bool is_axis_table(const std::string& name) { return name == "pos_embed_row" || name == "pos_embed_col"; }
+
+// Whether t is a position table made for another grid, which loading resamples to the model's.
+bool resamplable(const ParamInfo& p, const SourceTensor& t) {
+    if (p.name == "pos_embed") {
+        return t.shape.size() == 3 && t.shape[2] == p.shape[2];
+    }
+    return is_axis_table(p.name) && t.shape.size() == 2 && t.shape[0] >= 1 && t.shape[1] == p.shape[1];
+}
+
 std::string name_list(const std::vector<std::string>& v) {
     std::string s;
     for (size_t i = 0; i < v.size() && i < 8; i++) {
@@ -177,7 +196,6 @@ ViTConfig config_from_safetensors(const SafetensorsFile& file, int64_t num_heads
 LoadReport load_weights(ViT& model, const WeightSource& w, const LoadOptions& options) {
     LoadReport report;
     std::set<std::string> known;
-    bool resample_pos = false;
     // Validate everything before copying anything.
     for (const ParamInfo& p : model.params()) {
         known.insert(p.name);
@@ -192,8 +210,7 @@ LoadReport load_weights(ViT& model, const WeightSource& w, const LoadOptions& op
                  dtype_name(t->dtype));
         }
         if (t->shape != p.shape) {
-            if (p.name == "pos_embed" && t->shape.size() == 3 && t->shape[2] == p.shape[2]) {
-                resample_pos = true;
+            if (resamplable(p, *t)) {
                 continue;
             }
             fail("'{}': tensor '{}' has shape {}, the model expects {}", w.path, p.name,
@@ -225,10 +242,12 @@ LoadReport load_weights(ViT& model, const WeightSource& w, const LoadOptions& op
             staging.resize(static_cast<size_t>(p.numel));
             dst = staging.data();
         }
-        if (p.name == "pos_embed" && resample_pos) {
+        if (t->shape == p.shape) {
+            t->read(dst);
+        } else if (p.name == "pos_embed") {
             read_resampled_pos_embed(w, *t, model.config(), dst);
         } else {
-            t->read(dst);
+            read_resampled_axis_table(*t, p, dst);
         }
         if (!model.holds_fp32(p)) model.set_param(p, dst);
     }

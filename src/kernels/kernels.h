@@ -176,12 +176,23 @@ void nhwc2patch_forward(float* patches, const float* maps, int64_t B, int64_t C,
 void nhwc2patch_backward(float* dmaps, const float* dpatches, int64_t B, int64_t C, int64_t H, int64_t W,
                          int64_t P);
 
-// x[B,N,C] with N = 1 + NP: x[b,0] = cls + pos[0]; x[b,1+i] = patch_tokens[b,i] + pos[1+i].
-// The backward writes dpatch_tokens and adds into dcls and dpos (parameters).
+// x[B,N,C] with N = 1 + NP: x[b,0] = cls + pos[0]; x[b,1+i] = patch_tokens[b,i] + pos[1+i];
+// pos may be nullptr (no position table). The backward writes dpatch_tokens and adds into dcls
+// and dpos (parameters).
 void tokens_forward(float* x, const float* patch_tokens, const float* cls, const float* pos,
                     int64_t B, int64_t NP, int64_t C);
 void tokens_backward(float* dpatch_tokens, float* dcls, float* dpos, const float* dx, int64_t B,
                      int64_t NP, int64_t C);
+
+// The learned 2-D position table pos[N,C], N = 1 + GH*GW, from a table per axis, row[GH,C/2]
+// and col[GW,C/2]: the class token's row is zero and pos[1 + r*GW + c] = [row[r], col[c]]. The
+// backward adds into drow and dcol (parameters).
+void pos_embed_2d_forward(float* pos, const float* row, const float* col, int64_t GH, int64_t GW, int64_t C);
+void pos_embed_2d_backward(float* drow, float* dcol, const float* dpos, int64_t GH, int64_t GW, int64_t C);
+// The fixed 2-D sin-cos position table pos[N,C] (MAE's, C a multiple of 4): the class token's row
+// is zero and, with Q = C/4 and w_k = 10000^(-k/Q), pos[1 + r*GW + c] = [sin(c w), cos(c w),
+// sin(r w), cos(r w)], computed in double. It is written once, when a model is built.
+void pos_embed_sincos_2d(float* pos, int64_t GH, int64_t GW, int64_t C);
 
 // ---- the hybrid's convolutional backbone (conv.cpp, groupnorm.cpp, maxpool.cpp) --------------
 

@@ -5,6 +5,21 @@
 
 namespace vit::layers {
 
+namespace {
+// The [N, D] position table this pass adds, or nullptr for none.
+const float* position_table(const EmbeddingParams& p, const EmbeddingActs& a) {
+    switch (p.positions) {
+        case Positions::None: return nullptr;
+        case Positions::Learned:
+        case Positions::Fixed: return p.pos_embed;
+        case Positions::PerAxis:
+            cpu::pos_embed_2d_forward(a.pos_table, p.pos_row, p.pos_col, p.grid_height(), p.grid_width(), p.proj.out);
+            return a.pos_table;
+    }
+    return nullptr;
+}
+}  // namespace
+
 void embedding_forward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs& a, const float* images, int64_t B,
                        bool training, uint64_t seed) {
     const int64_t NP = p.num_patches(), PD = p.proj.in, D = p.proj.out;
@@ -25,7 +40,7 @@ void embedding_forward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs& 
         ops.norm_f32(a.tokens_normed, a.tokens_stats, a.patch_tokens, p.norm, B * NP);
         tokens = a.tokens_normed;
     }
-    cpu::tokens_forward(a.x, tokens, p.cls_token, p.pos_embed, B, NP, D);  // [B, N, D]
+    cpu::tokens_forward(a.x, tokens, p.cls_token, position_table(p, a), B, NP, D);  // [B, N, D]
     if (training) {
         ops.dropout(a.x, {p.drop, seed, DropoutSite::stream_of(0, kPosDrop)}, B * (NP + 1) * D);
     }
@@ -35,7 +50,14 @@ void embedding_backward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs&
                         float* dx, int64_t B, uint64_t seed) {
     const int64_t NP = p.num_patches(), D = p.proj.out;
     ops.dropout(dx, {p.drop, seed, DropoutSite::stream_of(0, kPosDrop)}, B * (NP + 1) * D);  // its own transpose
-    cpu::tokens_backward(g.dpatch_tokens, p.dcls_token, p.dpos_embed, dx, B, NP, D);
+    if (p.positions == Positions::PerAxis) {
+        ops.zero(g.dpos_table, (NP + 1) * D);
+        cpu::tokens_backward(g.dpatch_tokens, p.dcls_token, g.dpos_table, dx, B, NP, D);
+        cpu::pos_embed_2d_backward(p.dpos_row, p.dpos_col, g.dpos_table, p.grid_height(), p.grid_width(), D);
+    } else {
+        float* dpos = p.positions == Positions::Learned ? p.dpos_embed : nullptr;  // None, Fixed: no gradient
+        cpu::tokens_backward(g.dpatch_tokens, p.dcls_token, dpos, dx, B, NP, D);
+    }
     const float* dtokens = g.dpatch_tokens;
     if (p.patch_norm) {
         ops.zero(g.dtokens_normed, B * NP * D);

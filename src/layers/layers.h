@@ -17,6 +17,10 @@ enum Site { kPosDrop = 0, kAttnDrop = 1, kProjDrop = 2, kMlpDrop1 = 3, kMlpDrop2
 
 // ---- embedding: image -> token sequence --------------------------------------------------------
 
+// What the embedding adds for each token's position: nothing, one table [N, D] (learned, or fixed
+// and without a gradient), or a learned table per axis composed into one (cpu::pos_embed_2d_forward).
+enum class Positions { None, Learned, Fixed, PerAxis };
+
 struct EmbeddingParams {
     // The input: images [B, C, H, W], or the hybrid backbone's feature maps [B, H, W, C] (nhwc_input).
     int64_t channels = 0, image_height = 0, image_width = 0, patch = 0;
@@ -26,11 +30,18 @@ struct EmbeddingParams {
     Linear proj;              // [D, patch_dim] view of the conv weight [D, C, P, P]
     Norm norm;                // over D (patch_norm)
     const float* cls_token = nullptr;  // [D]
-    const float* pos_embed = nullptr;  // [N, D]
     float* dcls_token = nullptr;
-    float* dpos_embed = nullptr;
+    Positions positions = Positions::Learned;
+    const float* pos_embed = nullptr;  // [N, D] (Learned, Fixed)
+    float* dpos_embed = nullptr;       // (Learned)
+    const float* pos_row = nullptr;    // [GH, D/2] (PerAxis)
+    const float* pos_col = nullptr;    // [GW, D/2] (PerAxis)
+    float* dpos_row = nullptr;
+    float* dpos_col = nullptr;
     float drop = 0.0f;
-    int64_t num_patches() const { return (image_height / patch) * (image_width / patch); }
+    int64_t grid_height() const { return image_height / patch; }
+    int64_t grid_width() const { return image_width / patch; }
+    int64_t num_patches() const { return grid_height() * grid_width(); }
 };
 
 struct EmbeddingActs {
@@ -41,6 +52,7 @@ struct EmbeddingActs {
     float* patch_tokens = nullptr;    // [B*NP, D]
     float* tokens_normed = nullptr;   // [B*NP, D] (patch_norm)
     NormStats tokens_stats;           // (patch_norm, training)
+    float* pos_table = nullptr;       // [N, D]: the per-axis tables composed (PerAxis)
     float* x = nullptr;               // [B, N, D]: the sequence entering block 0
 };
 
@@ -49,6 +61,7 @@ struct EmbeddingGrads {               // backward scratch
     float* dtokens_normed = nullptr;  // [B*NP, D] (patch_norm)
     float* dproj_in = nullptr;        // [B*NP, patch_dim] (patch_norm or nhwc_input)
     float* dmaps = nullptr;           // [B, H, W, C]: the input's gradient (nhwc_input)
+    float* dpos_table = nullptr;      // [N, D] (PerAxis)
 };
 
 void embedding_forward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs& a, const float* images, int64_t B,

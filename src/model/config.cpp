@@ -38,6 +38,26 @@ bool parse_int(std::string_view s, int64_t& out) {
 
 }  // namespace
 
+const char* pos_embed_name(PosEmbed kind) {
+    switch (kind) {
+        case PosEmbed::None: return "none";
+        case PosEmbed::Learned1d: return "learned";
+        case PosEmbed::Learned2d: return "learned_2d";
+        case PosEmbed::SinCos2d: return "sincos_2d";
+    }
+    return "?";
+}
+
+bool parse_pos_embed(std::string_view name, PosEmbed& out) {
+    for (PosEmbed kind : {PosEmbed::None, PosEmbed::Learned1d, PosEmbed::Learned2d, PosEmbed::SinCos2d}) {
+        if (name == pos_embed_name(kind)) {
+            out = kind;
+            return true;
+        }
+    }
+    return false;
+}
+
 namespace {
 int64_t half_up(int64_t n) { return (n + 1) / 2; }  // a stride-2 "same" convolution or pool
 // A side of the hybrid's feature map: halved by the stem's convolution and pool, then by every
@@ -165,6 +185,14 @@ void ViTConfig::validate() const {
     if (init_values > 0.0f && post_norm) {
         fail("LayerScale (init_values > 0) scales the branches of pre-norm blocks; post_norm has none");
     }
+    if (pos_embed == PosEmbed::Learned2d && embed_dim % 2 != 0) {
+        fail("pos_embed \"learned_2d\" gives each axis embed_dim / 2 channels: embed_dim must be even, got {}",
+             embed_dim);
+    }
+    if (pos_embed == PosEmbed::SinCos2d && embed_dim % 4 != 0) {
+        fail("pos_embed \"sincos_2d\" gives each axis a sine and a cosine of embed_dim / 4 frequencies: "
+             "embed_dim must be a multiple of 4, got {}", embed_dim);
+    }
     if (pool == Pool::Mean && num_patches() < 1) {
         fail("mean pooling needs at least one patch");
     }
@@ -216,6 +244,7 @@ std::string ViTConfig::to_json() const {
     if (post_norm) j["post_norm"] = true;
     if (mlp_relu) j["mlp_relu"] = true;
     if (init_values > 0.0f) j["init_values"] = as_written(init_values);
+    j["pos_embed"] = pos_embed_name(pos_embed);
     if (hybrid) {
         j["hybrid"] = true;
         j["hybrid_layers"] = hybrid_layers;
@@ -228,8 +257,8 @@ namespace {
 const std::vector<std::string> kConfigKeys = {
     "image_height", "image_width", "patch_size", "channels", "embed_dim", "depth", "num_heads", "head_dim",
     "mlp_dim", "qkv_bias", "pool", "fc_norm", "pre_logits_dim", "num_classes", "layernorm_eps", "gelu",
-    "drop_rate", "attn_drop_rate", "drop_path_rate", "patch_norm", "post_norm", "mlp_relu", "init_values", "hybrid",
-    "hybrid_width", "hybrid_layers"};
+    "drop_rate", "attn_drop_rate", "drop_path_rate", "patch_norm", "post_norm", "mlp_relu", "init_values", "pos_embed",
+    "hybrid", "hybrid_width", "hybrid_layers"};
 }  // namespace
 
 ViTConfig ViTConfig::from_json(const std::string& text) {
@@ -286,6 +315,12 @@ ViTConfig ViTConfig::from_json(const std::string& text) {
         else if (key == "post_norm") boolean(c.post_norm);
         else if (key == "mlp_relu") boolean(c.mlp_relu);
         else if (key == "init_values") number(c.init_values);
+        else if (key == "pos_embed") {
+            if (!value.is_string() || !parse_pos_embed(value.get<std::string>(), c.pos_embed)) {
+                fail("model config: 'pos_embed' must be one of \"none\", \"learned\", \"learned_2d\", "
+                     "\"sincos_2d\", got {}", shown(value));
+            }
+        }
         else if (key == "hybrid") boolean(c.hybrid);
         else if (key == "hybrid_width") integer(c.hybrid_width);
         else if (key == "hybrid_layers") {

@@ -49,7 +49,12 @@ std::vector<ParamInfo> param_table_build(const ViTConfig& c) {
     const int64_t I = c.inner_dim();
 
     add("cls_token", {1, 1, D}, false, Init::ClassToken);
-    add("pos_embed", {1, c.num_tokens(), D}, false, Init::TruncNormal02);
+    if (c.pos_embed == PosEmbed::Learned1d) {
+        add("pos_embed", {1, c.num_tokens(), D}, false, Init::TruncNormal02);
+    } else if (c.pos_embed == PosEmbed::Learned2d) {
+        add("pos_embed_row", {c.grid_height(), D / 2}, false, Init::TruncNormal02);
+        add("pos_embed_col", {c.grid_width(), D / 2}, false, Init::TruncNormal02);
+    }
     if (c.patch_norm) {
         norm("patch_embed.norm_pre", c.patch_dim());
     }

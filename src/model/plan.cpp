@@ -55,6 +55,7 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
         }
         e.proj_in = operand(B * NP * PD);
         e.patch_tokens = act(B * NP * D);
+        e.pos_table = c.pos_embed == PosEmbed::Learned2d ? act(N * D) : nullptr;
         e.x = act(rows * D);
 
         if (training) {
@@ -86,6 +87,7 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
             eg.dtokens_normed = c.patch_norm ? scr(B * NP * D) : nullptr;
             eg.dproj_in = c.patch_norm || c.hybrid ? scr(B * NP * PD) : nullptr;
             eg.dmaps = c.hybrid ? scr(B * NP * PD) : nullptr;
+            eg.dpos_table = c.pos_embed == PosEmbed::Learned2d ? scr(N * D) : nullptr;
             plan->head_grads = {scr(B * std::max(F, D)), scr(B * D), scr(rows * D)};
         } else {
             layers::BlockInferenceActs& a = plan->inference;

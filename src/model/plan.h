@@ -41,6 +41,7 @@ struct ViT::Backends {
 struct ViT::Views {
     layers::BackboneParams backbone;
     layers::EmbeddingParams embed;
+    std::vector<float> fixed_pos_embed;  // [N, D]: the sin-cos table (PosEmbed::SinCos2d)
     std::vector<layers::BlockParams> blocks;
     layers::HeadParams head;
 };

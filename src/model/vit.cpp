@@ -282,8 +282,27 @@ void ViT::build_views() {
     e.proj = linear("patch_embed.proj", c.patch_dim(), D, true);
     e.cls_token = p("cls_token");
     e.dcls_token = g("cls_token");
-    e.pos_embed = p("pos_embed");
-    e.dpos_embed = g("pos_embed");
+    switch (c.pos_embed) {
+        case PosEmbed::None: e.positions = layers::Positions::None; break;
+        case PosEmbed::Learned1d:
+            e.positions = layers::Positions::Learned;
+            e.pos_embed = p("pos_embed");
+            e.dpos_embed = g("pos_embed");
+            break;
+        case PosEmbed::Learned2d:
+            e.positions = layers::Positions::PerAxis;
+            e.pos_row = p("pos_embed_row");
+            e.pos_col = p("pos_embed_col");
+            e.dpos_row = g("pos_embed_row");
+            e.dpos_col = g("pos_embed_col");
+            break;
+        case PosEmbed::SinCos2d:
+            e.positions = layers::Positions::Fixed;
+            v.fixed_pos_embed.resize(static_cast<size_t>(c.num_tokens() * D));
+            cpu::pos_embed_sincos_2d(v.fixed_pos_embed.data(), c.grid_height(), c.grid_width(), D);
+            e.pos_embed = v.fixed_pos_embed.data();
+            break;
+    }
     e.drop = c.drop_rate;
     for (int64_t i = 0; i < c.depth; i++) {
         const std::string pre = fmt::format("blocks.{}.", i);

@@ -69,6 +69,13 @@ std::string init_from_pretrained(ViT& model, const WeightSource& w) {
         notes.push_back(fmt::format("position table resampled from {} to {} patches", pos->shape[1] - 1,
                                     c.num_patches()));
     }
+    const SourceTensor* rows = w.find("pos_embed_row");
+    const SourceTensor* cols = w.find("pos_embed_col");
+    if (rows != nullptr && cols != nullptr && !rows->shape.empty() && !cols->shape.empty() &&
+        (rows->shape[0] != c.grid_height() || cols->shape[0] != c.grid_width())) {
+        notes.push_back(fmt::format("position tables resampled from a {}x{} to a {}x{} grid", rows->shape[0],
+                                    cols->shape[0], c.grid_height(), c.grid_width()));
+    }
     const LoadReport r = load_weights(model, adapted, {.strict = false});
     std::vector<std::string> missing;
     std::copy_if(r.missing.begin(), r.missing.end(), std::back_inserter(missing),
@@ -84,7 +91,7 @@ std::string init_from_pretrained(ViT& model, const WeightSource& w) {
 std::vector<bool> frozen_parameters(const ViT& model, bool embeddings, int64_t blocks) {
     std::vector<bool> frozen;
     for (const ParamInfo& p : model.params()) {
-        bool f = embeddings && (p.name == "cls_token" || p.name == "pos_embed" || p.name.starts_with("patch_embed."));
+        bool f = embeddings && (p.name == "cls_token" || p.name.starts_with("pos_embed") || p.name.starts_with("patch_embed."));
         for (int64_t b = 0; b < blocks && !f; b++) f = p.name.starts_with(fmt::format("blocks.{}.", b));
         frozen.push_back(f);
     }

@@ -49,6 +49,11 @@ echo '{"image_height": 28, "image_width": 28, "channels": 1, "patch_size": 7, "e
 expect bench_config 0 "model 28x28 patch 7 dim 32 depth 1 heads 2" -- "$vit" bench --config "$tmp/model.json" --batch 4 --repeats 1 --warmup 0 --no-peak
 echo '{"image_height": 28, "image_width": 28, "channels": 1, "patch_size": 7, "embed_dim": 32, "depth": 2, "num_heads": 2, "mlp_dim": 64, "num_classes": 10, "post_norm": true, "mlp_relu": true}' > "$tmp/post.json"
 expect bench_post_norm 0 "train " -- "$vit" bench --config "$tmp/post.json" --batch 4 --repeats 1 --warmup 0 --no-peak --precision bf16
+echo '{"image_height": 28, "image_width": 28, "channels": 1, "patch_size": 7, "embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_dim": 64, "num_classes": 10, "pos_embed": "sincos_2d"}' > "$tmp/sincos.json"
+expect bench_sincos 0 "train " -- "$vit" bench --config "$tmp/sincos.json" --batch 4 --repeats 1 --warmup 0 --no-peak
+expect info_sincos 0 "pos_embed          sincos_2d" -- "$vit" info --config "$tmp/sincos.json"
+echo '{"embed_dim": 30, "num_heads": 2, "pos_embed": "sincos_2d"}' > "$tmp/sincos_bad.json"
+expect sincos_dim 1 "embed_dim must be a multiple of 4, got 30" -- "$vit" info --config "$tmp/sincos_bad.json"
 echo '{"embed_dims": 32}' > "$tmp/badmodel.json"
 expect bench_config_typo 1 "error: $tmp/badmodel.json: model config: unknown key 'embed_dims'" -- "$vit" bench --config "$tmp/badmodel.json" --no-peak
 expect bf16_unsupported 1 "error: precision bf16 needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32" -- env ONEDNN_MAX_CPU_ISA=AVX2 "$vit" bench --preset vit_tiny_patch16_224 --image-size 32 --batch 2 --repeats 1 --warmup 0 --no-peak --precision bf16

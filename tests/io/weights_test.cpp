@@ -117,6 +117,22 @@ TEST(WeightFormats, PositionTableResampledToOtherSizes) {
     }
 }
 
+// The per-axis learned table and the fixed sin-cos table: logits at the file's 32x32 and at 32x48,
+// where each axis table is resampled along its axis (bicubic, antialiased) and the sin-cos table
+// is made for the new grid.
+TEST(WeightFormats, TwoDimensionalPositionTablesAtOtherSizes) {
+    for (const std::string kind : {"learned_2d", "sincos_2d"}) {
+        const std::string file = "vit_" + kind + ".safetensors";
+        ViTConfig c;
+        EXPECT_TRUE(test::all_near(logits_of(file, &c), expected().read_f32("logits.vit_" + kind), {1e-4, 1e-4}, file));
+        PosEmbed parsed = PosEmbed::Learned1d;
+        ASSERT_TRUE(parse_pos_embed(kind, parsed));
+        EXPECT_EQ(c.pos_embed, parsed);
+        EXPECT_TRUE(test::all_near(logits_of(file, nullptr, 32, 48, "input.images_32x48"),
+                                   expected().read_f32("logits.vit_" + kind + "_32x48"), {1e-4, 1e-4}, file + " at 32x48"));
+    }
+}
+
 // vit predict's path end to end: decode, the preset of the file's origin, forward, top-5.
 // PyTorch preprocesses with Pillow; the inputs differ by up to one 8-bit level in some pixels
 // (measured max |logit diff| 6.4e-4 over the four files), within the 1e-3 asked of predictions;

@@ -122,6 +122,18 @@ TEST(GradCheck, Tokens) {
     EXPECT_TRUE(all_near(dpos, numeric_grad([&](const ref::Vec& v) { return f(to_double(pt), to_double(cls), v); }, pos), kGradTol, "dpos"));
 }
 
+TEST(GradCheck, PosEmbed2d) {
+    const int64_t GH = 2, GW = 3, C = 4, N = 1 + GH * GW;
+    auto row = random_floats(GH * C / 2, 41), col = random_floats(GW * C / 2, 42), R = random_floats(N * C, 43);
+    std::vector<float> drow(row.size(), 0.5f), dcol(col.size(), -0.25f);  // parameter gradients accumulate
+    cpu::pos_embed_2d_backward(drow.data(), dcol.data(), R.data(), GH, GW, C);
+    for (float& v : drow) v -= 0.5f;
+    for (float& v : dcol) v += 0.25f;
+    auto f = [&](const ref::Vec& r, const ref::Vec& c) { return dot(ref::pos_embed_2d(r, c, GH, GW, C), to_double(R)); };
+    EXPECT_TRUE(all_near(drow, numeric_grad([&](const ref::Vec& v) { return f(v, to_double(col)); }, row), kGradTol, "drow"));
+    EXPECT_TRUE(all_near(dcol, numeric_grad([&](const ref::Vec& v) { return f(to_double(row), v); }, col), kGradTol, "dcol"));
+}
+
 TEST(GradCheck, ResidualWithDropPath) {
     const int64_t B = 3, n = 5;
     auto x = random_floats(B * n, 25), f = random_floats(B * n, 26), R = random_floats(B * n, 27);

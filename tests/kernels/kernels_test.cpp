@@ -626,6 +626,23 @@ TEST(Tokens, ForwardMatchesReference) {
                          {0, 0}, "tokens"));
 }
 
+TEST(Tokens, WithoutPositionTableCopies) {
+    const int64_t B = 2, NP = 3, C = 5;
+    auto pt = random_floats(B * NP * C, 16), cls = random_floats(C, 17);
+    std::vector<double> zeros(static_cast<size_t>((NP + 1) * C), 0.0);
+    std::vector<float> x(static_cast<size_t>(B * (NP + 1) * C));
+    cpu::tokens_forward(x.data(), pt.data(), cls.data(), nullptr, B, NP, C);
+    EXPECT_TRUE(all_near(x, to_float(ref::tokens(to_double(pt), to_double(cls), zeros, B, NP, C)), {0, 0}, "tokens"));
+}
+
+TEST(PosEmbed2d, ForwardMatchesReference) {
+    const int64_t GH = 3, GW = 4, C = 6;
+    auto row = random_floats(GH * C / 2, 18), col = random_floats(GW * C / 2, 19);
+    std::vector<float> pos(static_cast<size_t>((1 + GH * GW) * C), 9.0f);  // every value is written
+    cpu::pos_embed_2d_forward(pos.data(), row.data(), col.data(), GH, GW, C);
+    EXPECT_TRUE(all_near(pos, to_float(ref::pos_embed_2d(to_double(row), to_double(col), GH, GW, C)), {0, 0}, "pos"));
+}
+
 TEST(Pool, TokenAndMeanMatchReference) {
     const int64_t B = 2, N = 17, C = 3;
     auto x = random_floats(B * N * C, 16);

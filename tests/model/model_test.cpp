@@ -8,6 +8,7 @@
 #include "test_util.h"
 #include "vit/checkpoint.h"
 #include "vit/model.h"
+#include "vit/params.h"
 #include "vit/rng.h"
 
 namespace vit {
@@ -92,6 +93,40 @@ TEST(Config, ValidationNamesTheField) {
     EXPECT_VIT_ERROR(c.validate(), "hybrid_layers is set but hybrid is false");
     EXPECT_VIT_ERROR(ViTConfig::from_json(R"({"hybrid": true, "hybrid_layers": [1, "2"]})"),
                      "model config: 'hybrid_layers' entries must be integers, got \"2\"");
+    EXPECT_VIT_ERROR(ViTConfig::from_json(R"({"pos_embed": "learned2d"})"),
+                     "model config: 'pos_embed' must be one of \"none\", \"learned\", \"learned_2d\", \"sincos_2d\", "
+                     "got \"learned2d\"");
+    c = tiny_config();
+    c.embed_dim = 18;
+    c.num_heads = 3;
+    c.pos_embed = PosEmbed::SinCos2d;
+    EXPECT_VIT_ERROR(c.validate(), "pos_embed \"sincos_2d\" gives each axis a sine and a cosine of embed_dim / 4 "
+                                   "frequencies: embed_dim must be a multiple of 4, got 18");
+    c.embed_dim = 15;
+    c.pos_embed = PosEmbed::Learned2d;
+    EXPECT_VIT_ERROR(c.validate(), "pos_embed \"learned_2d\" gives each axis embed_dim / 2 channels: embed_dim must "
+                                   "be even, got 15");
+}
+
+// The parameters each position kind adds: one table, one per axis, or none.
+TEST(Config, PositionKindsHaveTheirParameters) {
+    ViTConfig c = tiny_config();  // 16x24 images, patch 4: a 4x6 grid
+    auto names = [&](PosEmbed kind) {
+        c.pos_embed = kind;
+        std::vector<std::string> out;
+        for (const ParamInfo& p : param_table_build(c)) {
+            if (p.name.starts_with("pos_embed")) out.push_back(p.name + shape_string(p.shape));
+        }
+        return out;
+    };
+    EXPECT_EQ(names(PosEmbed::Learned1d), std::vector<std::string>{"pos_embed[1, 25, " + std::to_string(c.embed_dim) + "]"});
+    EXPECT_EQ(names(PosEmbed::Learned2d), (std::vector<std::string>{"pos_embed_row[4, " + std::to_string(c.embed_dim / 2) + "]",
+                                                                    "pos_embed_col[6, " + std::to_string(c.embed_dim / 2) + "]"}));
+    EXPECT_TRUE(names(PosEmbed::SinCos2d).empty());
+    EXPECT_TRUE(names(PosEmbed::None).empty());
+    c.pos_embed = PosEmbed::Learned2d;
+    EXPECT_EQ(ViTConfig::from_json(c.to_json()).pos_embed, PosEmbed::Learned2d);
+    EXPECT_EQ(ViTConfig::from_json(R"({"depth": 2})").pos_embed, PosEmbed::Learned1d);  // files older than the key
 }
 
 TEST(Config, JsonRoundTrip) {

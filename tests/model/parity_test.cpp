@@ -104,7 +104,7 @@ TEST_P(Parity, MatchesPyTorch) {
     const std::string path = fixture_dir() + "/parity_" + GetParam() + ".safetensors";
     ASSERT_TRUE(std::filesystem::exists(path)) << path << " missing; run tests/reference/make_fixtures.py";
     SafetensorsFile f = SafetensorsFile::open(path);
-    ASSERT_EQ(f.metadata().at("fixture_version"), "2") << "stale fixture; re-run make_fixtures.py";
+    ASSERT_EQ(f.metadata().at("fixture_version"), "3") << "stale fixture; re-run make_fixtures.py";
     const ViTConfig c = config_from_safetensors(f);
     ViT model(c);
     const bool mixed = f.metadata().at("precision") == "bf16";
@@ -265,7 +265,8 @@ INSTANTIATE_TEST_SUITE_P(Configs, Parity,
                          ::testing::Values("token_erf", "mean_fcnorm_tanh", "headdim_prelogits",
                                            "features", "patch_norm", "fashion_shape", "bf16_token_erf",
                                            "bf16_patch_norm", "bf16_fashion_shape", "post_norm_relu", "bf16_post_norm_relu",
-                                           "layer_scale", "bf16_layer_scale",
+                                           "layer_scale", "bf16_layer_scale", "pos_none", "pos_learned_2d",
+                                           "bf16_pos_learned_2d", "pos_sincos_2d",
                                            "hybrid_stages",
                                            "hybrid_stem_patch2"));
 

@@ -25,7 +25,7 @@ import vit_ref  # noqa: E402
 from vit_ref import ViT, param_groups, state_dict_for_file, write_safetensors  # noqa: E402
 from make_weight_fixtures import make_preprocess_files, make_weight_files  # noqa: E402
 
-FIXTURE_VERSION = "2"
+FIXTURE_VERSION = "3"
 
 BASE = dict(image_height=32, image_width=32, patch_size=8, channels=3, embed_dim=64, depth=2,
             num_heads=4, head_dim=0, mlp_dim=128, qkv_bias=True, pool="token", fc_norm=False,
@@ -57,6 +57,13 @@ CONFIGS = {
     "post_norm_relu": dict(post_norm=True, mlp_relu=True, layernorm_eps=1e-5, depth=3),
     # LayerScale (timm's init_values, DeiT-III): every branch scaled per channel by ls1/ls2.gamma
     "layer_scale": dict(init_values=0.1, embed_dim=48, num_heads=3, mlp_dim=96, depth=2),
+    # position tables (the paper's Appendix D.4) on a non-square 3x5 grid, so rows and columns
+    # cannot be confused: none, a learned table per axis, MAE's fixed sin-cos table
+    "pos_none": dict(image_width=40, pos_embed="none", pool="mean", depth=1),
+    "pos_learned_2d": dict(image_height=24, image_width=40, pos_embed="learned_2d", embed_dim=48, num_heads=3,
+                           mlp_dim=96),
+    "pos_sincos_2d": dict(image_height=24, image_width=40, pos_embed="sincos_2d", embed_dim=48, num_heads=3,
+                          mlp_dim=96),
     # hybrid: stem and two stages of ResNet-v2 bottlenecks (an identity block, a stride-2
     # shortcut) on 36x28 images, whose odd maps (18x14 -> 9x7 -> 5x4) pad asymmetrically
     "hybrid_stages": dict(image_height=36, image_width=28, patch_size=1, hybrid=True, hybrid_layers=[2, 1],
@@ -70,7 +77,7 @@ CONFIGS = {
 # The same configs in mixed precision (bf16 products, fp32 sums) against the emulation in
 # vit_ref.Bf16Linear and vit_ref.Bf16Matmul, with the spread of that emulation under
 # summation-order noise (bf16_spread), from which the test derives its bounds.
-BF16_CONFIGS = ["token_erf", "patch_norm", "fashion_shape", "post_norm_relu", "layer_scale"]
+BF16_CONFIGS = ["token_erf", "patch_norm", "fashion_shape", "post_norm_relu", "layer_scale", "pos_learned_2d"]
 
 BATCH = 3
 SMOOTHING = 0.1
@@ -89,7 +96,7 @@ def randomise(model, gen):
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))
             else:
                 fan_in = p[0].numel() if p.dim() > 1 else p.numel()
-                std = 1.0 / fan_in ** 0.5 if name not in ("cls_token", "pos_embed") else 0.5
+                std = 0.5 if name.startswith(("cls_token", "pos_embed")) else 1.0 / fan_in ** 0.5
                 p.copy_(std * torch.randn(p.shape, generator=gen))
 
 

@@ -15,6 +15,7 @@ and logits of the timm model with its position table resampled to 48x48 and 32x4
 antialias, as timm's resample_abs_pos_embed); predict.<file>: the logits for preprocess/photo.jpg
 through the preprocessing of the file's origin, as vit predict runs it."""
 import io
+import json
 import os
 import pickle
 import struct
@@ -36,7 +37,7 @@ def randomised(c, gen):
     model = ViT(c).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
-            scale = 0.5 if name in ("cls_token", "pos_embed") else (p[0].numel() if p.dim() > 1 else 64) ** -0.5
+            scale = 0.5 if name.startswith(("cls_token", "pos_embed")) else (p[0].numel() if p.dim() > 1 else 64) ** -0.5
             p.copy_(scale * torch.randn(p.shape, generator=gen) + (1.0 if name.endswith("norm1.weight") else 0.0))
     return model
 
@@ -107,15 +108,22 @@ def jax_arrays(sd, c):
 
 
 def resampled_logits(model, c, images, height, width):
-    """The timm model at another input size: position table resampled as timm does."""
+    """The model at another input size: a learned position table resampled as timm does (bicubic,
+    antialiased), each per-axis table along its axis the same way, a sin-cos table made anew."""
     c2 = dict(c, image_height=height, image_width=width)
     m2 = ViT(c2).eval()
     sd = {k: v.clone() for k, v in model.state_dict().items()}
     g = c["image_height"] // c["patch_size"]
-    grid = sd["pos_embed"][:, 1:].reshape(1, g, g, -1).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid, size=(height // c["patch_size"], width // c["patch_size"]), mode="bicubic",
-                         antialias=True, align_corners=False)
-    sd["pos_embed"] = torch.cat([sd["pos_embed"][:, :1], grid.permute(0, 2, 3, 1).flatten(1, 2)], dim=1)
+    new_grid = (height // c["patch_size"], width // c["patch_size"])
+    def resample(t, size):  # [h, w, D] -> [size, D]
+        t = F.interpolate(t.permute(2, 0, 1)[None], size=size, mode="bicubic", antialias=True, align_corners=False)
+        return t[0].permute(1, 2, 0).flatten(0, 1)
+    if c.get("pos_embed", "learned") == "learned":
+        grid = resample(sd["pos_embed"][0, 1:].reshape(g, g, -1), new_grid)
+        sd["pos_embed"] = torch.cat([sd["pos_embed"][:, :1], grid[None]], dim=1)
+    elif c["pos_embed"] == "learned_2d":
+        sd["pos_embed_row"] = resample(sd["pos_embed_row"][:, None], (new_grid[0], 1))
+        sd["pos_embed_col"] = resample(sd["pos_embed_col"][:, None], (new_grid[1], 1))
     m2.load_state_dict(sd)
     x = F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False)
     return x, m2(x)
@@ -205,6 +213,15 @@ def make_weight_files(out_dir, seed):
             x, logits = resampled_logits(model, c, images, h, w)
             expected[f"input.images_{h}x{w}"] = x
             expected[f"logits.timm_{h}x{w}"] = logits
+
+        # the position tables of the paper's Appendix D.4, in files of our own format, at 32x48
+        for kind in ("learned_2d", "sincos_2d"):
+            kc = dict(c, pos_embed=kind)
+            km = randomised(kc, gen)
+            write_safetensors(os.path.join(d, f"vit_{kind}.safetensors"), km.state_dict(),
+                              {"format": "vit", "vit.config": json.dumps(kc)})
+            expected[f"logits.vit_{kind}"] = km(images)
+            expected[f"logits.vit_{kind}_32x48"] = resampled_logits(km, kc, images, 32, 48)[1]
 
         tv = torchvision.models.vision_transformer.VisionTransformer(
             image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=128, mlp_dim=256,

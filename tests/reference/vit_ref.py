@@ -298,6 +298,20 @@ class PreLogits(nn.Module):
         return torch.tanh(self.fc(x))
 
 
+def sincos_2d_table(gh, gw, dim):
+    """MAE's fixed table (get_2d_sincos_pos_embed with a class token), in float64 then float32:
+    [1, 1 + gh*gw, dim], the class token's row zero; a patch's first half encodes its column, the
+    second its row, each as [sin(p w), cos(p w)] with w_k = 10000^(-k / (dim/4))."""
+    omega = 1.0 / 10000 ** (np.arange(dim // 4, dtype=np.float64) / (dim // 4))
+    rows, cols = np.meshgrid(np.arange(gh, dtype=np.float64), np.arange(gw, dtype=np.float64), indexing="ij")
+    def axis(pos):
+        out = np.outer(pos.reshape(-1), omega)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+    table = np.concatenate([axis(cols), axis(rows)], axis=1)
+    table = np.concatenate([np.zeros((1, dim)), table], axis=0)
+    return torch.from_numpy(table).float()[None]
+
+
 class ViT(nn.Module):
     """bf16=True: the patch projection and the blocks' Linears in the engine's mixed precision."""
 
@@ -306,9 +320,19 @@ class ViT(nn.Module):
         self.c = c
         D = c["embed_dim"]
         _, in_h, in_w = embed_input_size(c)
-        n_tokens = (in_h // c["patch_size"]) * (in_w // c["patch_size"]) + 1
+        gh, gw = in_h // c["patch_size"], in_w // c["patch_size"]
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
-        self.pos_embed = nn.Parameter(torch.zeros(1, n_tokens, D))
+        self.pos_kind = c.get("pos_embed", "learned")
+        if self.pos_kind == "learned":
+            self.pos_embed = nn.Parameter(torch.zeros(1, gh * gw + 1, D))
+        elif self.pos_kind == "learned_2d":  # the paper's Appendix D.4: a table per axis, D/2 wide
+            self.pos_embed_row = nn.Parameter(torch.zeros(gh, D // 2))
+            self.pos_embed_col = nn.Parameter(torch.zeros(gw, D // 2))
+        elif self.pos_kind == "sincos_2d":
+            self.register_buffer("pos_embed", sincos_2d_table(gh, gw, D), persistent=False)  # not a weight
+        else:
+            assert self.pos_kind == "none"
+        self.grid = (gh, gw)
         self.patch_embed = PatchEmbed(c)
         self.blocks = nn.ModuleList([Block(c) for _ in range(c["depth"])])
         if c["fc_norm"]:
@@ -327,7 +351,15 @@ class ViT(nn.Module):
 
     def forward(self, img):
         x = self.patch_embed(img)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        if self.pos_kind in ("learned", "sincos_2d"):
+            x = x + self.pos_embed
+        elif self.pos_kind == "learned_2d":
+            gh, gw = self.grid
+            rows = self.pos_embed_row[:, None, :].expand(gh, gw, -1)
+            cols = self.pos_embed_col[None, :, :].expand(gh, gw, -1)
+            grid = torch.cat([rows, cols], dim=-1).reshape(gh * gw, -1)
+            x = x + F.pad(grid, (0, 0, 1, 0))[None]  # the class token's row is zero
         for blk in self.blocks:
             x = blk(x)
         if not self.c["fc_norm"] and not self.c.get("post_norm"):
@@ -365,7 +397,7 @@ def param_groups(model, weight_decay):
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         is_norm = ".norm" in name or name.startswith("norm") or name.startswith("fc_norm")
-        if name.endswith(".bias") or name.endswith(".gamma") or is_norm or name in ("cls_token", "pos_embed"):
+        if name.endswith(".bias") or name.endswith(".gamma") or is_norm or name.startswith(("cls_token", "pos_embed")):
             no_decay.append(p)
         else:
             decay.append(p)

@@ -129,6 +129,7 @@ int run_info(const InfoOptions& o) {
                c.fc_norm ? " (norm after pooling)" : "");
     fmt::print("{:<18} {}\n", "pre_logits_dim", c.pre_logits_dim);
     fmt::print("{:<18} {}\n", "num_classes", c.num_classes);
+    fmt::print("{:<18} {}\n", "pos_embed", pos_embed_name(c.pos_embed));
     fmt::print("{:<18} {}\n", "block", c.post_norm ? "post-norm (nn.TransformerEncoderLayer)" : "pre-norm (timm)");
     fmt::print("{:<18} {}\n", "mlp activation", c.mlp_relu ? "relu" : c.gelu == Gelu::Erf ? "gelu, erf (exact)" : "gelu, tanh");
     fmt::print("{:<18} {}\n", "layernorm_eps", c.layernorm_eps);

@@ -1,5 +1,7 @@
-// Patch embedding as unfold + matrix product (the product itself is matmul_forward), and the
-// assembly of the token sequence: class token first, then the patches, plus the position table.
+// Patch embedding as unfold + matrix product (the product itself is matmul_forward), the 2-D
+// position tables, and the assembly of the token sequence: class token first, then the patches,
+// plus the position table.
+#include <cmath>
 #include <cstring>
 
 #include "kernels/kernels.h"
@@ -69,8 +71,12 @@ void tokens_forward(float* x, const float* patch_tokens, const float* cls, const
     for (int64_t b = 0; b < B; b++) {
         for (int64_t t = 0; t < N; t++) {
             const float* src = t == 0 ? cls : patch_tokens + (b * NP + t - 1) * C;
-            const float* pos_t = pos + t * C;
             float* dst = x + (b * N + t) * C;
+            if (pos == nullptr) {
+                std::memcpy(dst, src, static_cast<size_t>(C) * sizeof(float));
+                continue;
+            }
+            const float* pos_t = pos + t * C;
 #pragma omp simd
             for (int64_t c = 0; c < C; c++) {
                 dst[c] = src[c] + pos_t[c];
@@ -107,6 +113,48 @@ void tokens_backward(float* dpatch_tokens, float* dcls, float* dpos, const float
                 if (t == 0 && dcls != nullptr) {
                     dcls[c] += src[c];
                 }
+            }
+        }
+    }
+}
+
+void pos_embed_2d_forward(float* pos, const float* row, const float* col, int64_t GH, int64_t GW, int64_t C) {
+    const int64_t half = C / 2;
+    std::memset(pos, 0, static_cast<size_t>(C) * sizeof(float));  // the class token's row
+    for (int64_t r = 0; r < GH; r++) {
+        for (int64_t c = 0; c < GW; c++) {
+            float* dst = pos + (1 + r * GW + c) * C;
+            std::memcpy(dst, row + r * half, static_cast<size_t>(half) * sizeof(float));
+            std::memcpy(dst + half, col + c * half, static_cast<size_t>(half) * sizeof(float));
+        }
+    }
+}
+
+void pos_embed_2d_backward(float* drow, float* dcol, const float* dpos, int64_t GH, int64_t GW, int64_t C) {
+    const int64_t half = C / 2;
+    for (int64_t r = 0; r < GH; r++) {
+        for (int64_t c = 0; c < GW; c++) {
+            const float* src = dpos + (1 + r * GW + c) * C;
+            for (int64_t k = 0; k < half; k++) {
+                drow[r * half + k] += src[k];
+                dcol[c * half + k] += src[half + k];
+            }
+        }
+    }
+}
+
+void pos_embed_sincos_2d(float* pos, int64_t GH, int64_t GW, int64_t C) {
+    const int64_t Q = C / 4;
+    std::memset(pos, 0, static_cast<size_t>(C) * sizeof(float));  // the class token's row
+    for (int64_t r = 0; r < GH; r++) {
+        for (int64_t c = 0; c < GW; c++) {
+            float* dst = pos + (1 + r * GW + c) * C;
+            for (int64_t k = 0; k < Q; k++) {
+                const double w = std::pow(10000.0, -static_cast<double>(k) / static_cast<double>(Q));
+                dst[k] = static_cast<float>(std::sin(static_cast<double>(c) * w));
+                dst[Q + k] = static_cast<float>(std::cos(static_cast<double>(c) * w));
+                dst[2 * Q + k] = static_cast<float>(std::sin(static_cast<double>(r) * w));
+                dst[3 * Q + k] = static_cast<float>(std::cos(static_cast<double>(r) * w));
             }
         }
     }

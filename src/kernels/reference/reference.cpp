@@ -188,6 +188,15 @@ Vec tokens(const Vec& patch_tokens, const Vec& cls, const Vec& pos, int64_t B, i
     return x;
 }
 
+Vec pos_embed_2d(const Vec& row, const Vec& col, int64_t GH, int64_t GW, int64_t C) {
+    Vec pos(static_cast<size_t>((1 + GH * GW) * C), 0.0);
+    for (int64_t r = 0; r < GH; r++)
+        for (int64_t c = 0; c < GW; c++)
+            for (int64_t k = 0; k < C; k++)
+                pos[(1 + r * GW + c) * C + k] = k < C / 2 ? row[r * (C / 2) + k] : col[c * (C / 2) + k - C / 2];
+    return pos;
+}
+
 Vec residual(const Vec& x, const Vec& f, const Vec& scale, int64_t B, int64_t n) {
     Vec out(x.size());
     for (int64_t b = 0; b < B; b++)

@@ -34,6 +34,8 @@ Vec attention_bf16_backward(const Vec& qkv, const Vec& probs, const Vec& dout, i
 Vec conv_patch_embed(const Vec& images, const Vec& weight, const Vec& bias, int64_t B, int64_t C,
                      int64_t H, int64_t W, int64_t P, int64_t D);
 Vec tokens(const Vec& patch_tokens, const Vec& cls, const Vec& pos, int64_t B, int64_t NP, int64_t C);
+// The learned 2-D position table [1 + GH*GW, C] from row[GH, C/2] and col[GW, C/2].
+Vec pos_embed_2d(const Vec& row, const Vec& col, int64_t GH, int64_t GW, int64_t C);
 Vec residual(const Vec& x, const Vec& f, const Vec& scale, int64_t B, int64_t n);
 Vec pool(const Vec& x, int64_t B, int64_t N, int64_t C, bool mean);
 // Per-sample smoothed cross-entropy losses [B].
