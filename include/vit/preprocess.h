@@ -7,26 +7,22 @@
 // Resizes round to 8-bit levels as Pillow does.
 //
 // Example:
-//   vit::Pipeline p = vit::preprocess_pipeline("timm", model.config());
+//   vit::Pipeline p = vit::preprocess_pipeline("timm", 224, 224, 3);
 //   p.apply(vit::decode_image_file("cat.jpg", vit::kMaxImagePixels), rng, input);
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
-#include "vit/config.h"
 #include "vit/transforms.h"
-#include "vit/weights.h"
 
 namespace vit {
 
 std::vector<std::string> preprocess_names();  // timm, torchvision, hf
 
-// Throws vit::Error for an unknown name (listing the valid ones) or a model without 3 channels.
-Pipeline preprocess_pipeline(const std::string& name, const ViTConfig& config);
-
-// The preset matching where weights come from: torchvision's for torchvision names, hf for
-// Hugging Face names, timm's otherwise (timm and the JAX release share it).
-std::string default_preprocess(NameScheme scheme);
+// The preset `name` for a model input of height x width pixels and `channels` channels. Throws
+// vit::Error for an unknown name (listing the valid ones) or channels other than 3.
+Pipeline preprocess_pipeline(const std::string& name, int64_t height, int64_t width, int64_t channels);
 
 }  // namespace vit

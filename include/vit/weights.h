@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "vit/safetensors.h"
-#include "vit/zip.h"
 
 namespace vit {
 
@@ -56,10 +55,6 @@ WeightSource open_weights(const std::string& path);
 
 // The tensors of an open safetensors file, unrenamed; `file` must outlive the result.
 WeightSource view_safetensors(const SafetensorsFile& file);
-
-// Format readers over an open archive, with names as stored.
-WeightSource read_pytorch_zip(std::shared_ptr<const ZipArchive> zip);
-WeightSource read_npz_zip(std::shared_ptr<const ZipArchive> zip);
 
 // Renames and reshapes tensors of another naming scheme (detected from the names) to timm's;
 // tensors it does not recognise keep their names. Sets `scheme`.

@@ -18,11 +18,10 @@ Transform resize_8bit(int64_t height, int64_t width, Interpolation interpolation
 
 std::vector<std::string> preprocess_names() { return {"timm", "torchvision", "hf"}; }
 
-Pipeline preprocess_pipeline(const std::string& name, const ViTConfig& c) {
-    if (c.channels != 3) {
-        fail("preprocessing preset '{}' is for RGB models; this model takes {} channel(s)", name, c.channels);
+Pipeline preprocess_pipeline(const std::string& name, int64_t H, int64_t W, int64_t channels) {
+    if (channels != 3) {
+        fail("preprocessing preset '{}' is for RGB models; this model takes {} channel(s)", name, channels);
     }
-    const int64_t H = c.image_height, W = c.image_width;
     std::vector<Transform> steps;
     if (name == "timm") {  // crop_pct 0.9
         steps = {resize_8bit(static_cast<int64_t>(static_cast<double>(std::min(H, W)) / 0.9), 0, Interpolation::Bicubic),
@@ -36,16 +35,6 @@ Pipeline preprocess_pipeline(const std::string& name, const ViTConfig& c) {
         fail("unknown preprocessing preset '{}'; expected timm, torchvision or hf", name);
     }
     return Pipeline(std::move(steps), 3, H, W);
-}
-
-std::string default_preprocess(NameScheme scheme) {
-    switch (scheme) {
-        case NameScheme::Torchvision: return "torchvision";
-        case NameScheme::HuggingFace: return "hf";
-        case NameScheme::Timm:
-        case NameScheme::Jax: return "timm";
-    }
-    return "timm";
 }
 
 }  // namespace vit

@@ -1,5 +1,5 @@
 // Read-only file mappings (mmap) with page release (madvise).
-#include "vit/mapped_file.h"
+#include "io/mapped_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -7,7 +7,7 @@
 #include "vit/error.h"
 #include "vit/params.h"
 #include "vit/weights.h"
-#include "vit/zip.h"
+#include "io/zip_formats.h"
 
 namespace vit {
 

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vit/error.h"
-#include "vit/mapped_file.h"
+#include "io/mapped_file.h"
 #include "vit/params.h"
 
 namespace vit {

@@ -7,10 +7,10 @@
 
 #include "vit/data.h"
 #include "vit/error.h"
-#include "vit/mapped_file.h"
+#include "io/mapped_file.h"
 #include "vit/params.h"
 #include "vit/weights.h"
-#include "vit/zip.h"
+#include "io/zip_formats.h"
 
 namespace vit {
 

@@ -1,6 +1,6 @@
 // Zip reader: end-of-central-directory search, zip64 records, central directory, local headers,
 // stored and deflated data (zlib), CRC-32 checks. Reference: PKWARE APPNOTE.TXT 6.3.
-#include "vit/zip.h"
+#include "io/zip.h"
 
 #include <zlib.h>
 

@@ -55,15 +55,27 @@ std::vector<std::string> collect_images(const std::vector<std::string>& inputs) 
     return files;
 }
 
+// The preset matching where weights come from: torchvision's for torchvision names, hf for
+// Hugging Face names, timm's otherwise (timm and the JAX release share it).
+std::string default_preprocess(NameScheme scheme) {
+    switch (scheme) {
+        case NameScheme::Torchvision: return "torchvision";
+        case NameScheme::HuggingFace: return "hf";
+        case NameScheme::Timm:
+        case NameScheme::Jax: return "timm";
+    }
+    return "timm";
+}
+
 Pipeline eval_pipeline_for(const WeightSource& w, const ViTConfig& c, const std::string& preset) {
     if (!preset.empty()) {
-        return preprocess_pipeline(preset, c);
+        return preprocess_pipeline(preset, c.image_height, c.image_width, c.channels);
     }
     if (auto it = w.metadata.find("vit.recipe"); it != w.metadata.end()) {
         const Recipe recipe = recipe_from_json(it->second, w.path + " (vit.recipe metadata)", Recipe{});
         return Pipeline(recipe.eval_transforms, c.channels, c.image_height, c.image_width);
     }
-    return preprocess_pipeline(default_preprocess(w.scheme), c);
+    return preprocess_pipeline(default_preprocess(w.scheme), c.image_height, c.image_width, c.channels);
 }
 
 Prediction top_classes(const float* z, int64_t K, int64_t k) {

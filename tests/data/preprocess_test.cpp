@@ -28,15 +28,12 @@ TEST(Preprocess, PresetsMatchPillowWithinOneLevel) {
     for (const char* file : {"photo.jpg", "big.png", "grey.png", "rgba.png"}) {
         const Image img = decode_image_file(preprocess_dir() + file, 89'478'485);
         for (auto [h, w] : {std::pair<int64_t, int64_t>{224, 224}, {64, 96}}) {
-            ViTConfig c;
-            c.image_height = h;
-            c.image_width = w;
             for (size_t p = 0; p < presets.size(); p++) {
                 const std::string& preset = presets[p];
                 const std::string key = fmt::format("{}.{}.{}x{}", file, preset, h, w);
                 std::vector<float> out(static_cast<size_t>(3 * h * w));
                 Rng rng(0);
-                preprocess_pipeline(preset, c).apply(img, rng, out.data());
+                preprocess_pipeline(preset, h, w, 3).apply(img, rng, out.data());
                 const std::vector<float> ref = expected.read_f32(key);
                 ASSERT_EQ(ref.size(), out.size()) << key;
                 for (int64_t ch = 0; ch < 3; ch++) {
@@ -53,11 +50,9 @@ TEST(Preprocess, PresetsMatchPillowWithinOneLevel) {
 }
 
 TEST(Preprocess, BadNamesAndModels) {
-    EXPECT_VIT_ERROR(preprocess_pipeline("imagenet", ViTConfig{}),
+    EXPECT_VIT_ERROR(preprocess_pipeline("imagenet", 224, 224, 3),
                      "unknown preprocessing preset 'imagenet'; expected timm, torchvision or hf");
-    ViTConfig grey;
-    grey.channels = 1;
-    EXPECT_VIT_ERROR(preprocess_pipeline("timm", grey),
+    EXPECT_VIT_ERROR(preprocess_pipeline("timm", 28, 28, 1),
                      "preprocessing preset 'timm' is for RGB models; this model takes 1 channel(s)");
 }
 

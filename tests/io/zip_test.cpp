@@ -7,7 +7,7 @@
 
 #include "io/pickle.h"
 #include "test_util.h"
-#include "vit/zip.h"
+#include "io/zip.h"
 
 namespace vit {
 namespace {

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vit/mapped_file.h"
+#include "io/mapped_file.h"
 
 namespace vit {
 
