@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 ./scripts/install_deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$(nproc)"
-./build/vit train --recipe fashion-mnist --out runs/fashion-mnist
+./build/vit train --recipe fashion-mnist --out runs/fashion-mnist --overwrite
 ./build/vit eval --weights runs/fashion-mnist/model.safetensors --json runs/fashion-mnist/eval.json
 echo "loss and accuracy curves: runs/fashion-mnist/curves.png"

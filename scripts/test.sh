@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds warning-free, and runs every test: in Release, then in Release
-# again under another blocking and instruction set, then under AddressSanitizer and
-# UndefinedBehaviorSanitizer.
+# Installs what is needed, builds warning-free, and runs every test: in Release (GCC), then in
+# Release again under another blocking and instruction set, then built by clang under
+# AddressSanitizer and UndefinedBehaviorSanitizer, where the fuzz targets also run (fuzz/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install_deps.sh
@@ -15,7 +15,8 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 ONEDNN_MAX_CPU_ISA=AVX512_CORE OMP_NUM_THREADS=3 ctest --test-dir build --output-on-failure -j "$jobs"
 OMP_NUM_THREADS=1 ctest --test-dir build --output-on-failure -j "$jobs"
 
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIT_SANITIZE=ON -DVIT_WERROR=ON
+CXX=clang++-14 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIT_SANITIZE=ON -DVIT_FUZZ=ON \
+  -DVIT_WERROR=ON
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" ctest --test-dir build-asan --output-on-failure -j "$jobs"

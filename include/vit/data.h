@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,8 +84,15 @@ SplitIndices stratified_split(const Dataset& data, double fraction, uint64_t see
 
 // Sequential read of a whole file, refusing files over `max_bytes`. Throws vit::Error naming it.
 std::vector<uint8_t> read_file(const std::string& path, int64_t max_bytes);
-// The same, but gzip data (by its magic bytes) is inflated, refusing more
-// than `max_bytes` of output. Throws vit::Error naming the file.
-std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes);
+// For formats whose first `bytes` bytes say how long the whole file is: `total` reads them and
+// returns the whole length (or throws vit::Error for a bad header).
+struct SizeFromHeader {
+    size_t bytes = 0;  // 0: no header to read
+    std::function<int64_t(const uint8_t* header)> total;
+};
+// The same, but gzip data (by its magic bytes) is inflated, refusing more than `max_bytes` of
+// output, and more than the header promises as soon as the header is out (a small .gz cannot
+// make it inflate gigabytes first). Throws vit::Error naming the file.
+std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes, const SizeFromHeader& header = {});
 
 }  // namespace vit

@@ -48,6 +48,7 @@ struct TrainOptions {
     std::string resume = {};                  // a checkpoint.safetensors to continue from
     const std::atomic<bool>* stop = nullptr;  // set (e.g. by Ctrl-C): checkpoint and return
     int64_t max_steps = 0;                    // stop after this many optimizer steps (0: no limit)
+    bool overwrite = false;                   // replace a run already in recipe.out_dir (else refused)
 };
 
 struct TrainResult {

@@ -11,11 +11,18 @@ namespace vit {
 
 inline double as_written(float x) { return std::stod(fmt::format("{}", x)); }
 
-// A scalar as JSON text, at most 80 characters; a list or an object by its kind only.
+// A scalar, or a list of at most 16 scalars, as JSON text of at most 80 characters; any other
+// list or object by its kind only (dump() recurses once per level of nesting).
 template <typename Json>
 std::string shown(const Json& v) {
-    if (v.is_structured()) {
-        return v.is_array() ? "a list" : "an object";
+    if (v.is_object()) {
+        return "an object";
+    }
+    if (v.is_array()) {
+        if (v.size() > 16) return "a list of " + std::to_string(v.size()) + " values";
+        for (const auto& e : v) {
+            if (e.is_structured()) return "a list of lists or objects";
+        }
     }
     std::string text = v.dump();
     return text.size() > 80 ? text.substr(0, 77) + "..." : text;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 
+#include "core/utf8.h"
 #include "vit/data.h"
 #include "vit/error.h"
 #include "vit/image_io.h"
@@ -101,10 +102,17 @@ bool is_image_name(const fs::path& p) {
     return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
+// The class folders (directories) or image files in dir, sorted. Names must be UTF-8: class
+// names and image paths are written as JSON (checkpoints, predictions), so a name that is not
+// is refused here, before training, rather than at the first checkpoint.
 std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
     std::vector<fs::path> out;
     for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
         if (directories ? e.is_directory() : (e.is_regular_file() && is_image_name(e.path()))) {
+            if (!is_utf8(e.path().filename().string())) {
+                fail("'{}': the name is not valid UTF-8 (class names and image paths are stored as JSON text); "
+                     "rename it", utf8_escaped(e.path().string()));
+            }
             out.push_back(e.path());
         }
     }
@@ -145,7 +153,11 @@ DatasetPtr open_class_folders(const DatasetSpec& spec, Split split) {
         if (it == names.end()) {
             fail("'{}' is a class folder that the training split does not have (classes: {})", d.string(), fmt::join(names, ", "));
         }
-        for (const fs::path& f : sorted_entries(d, false)) {
+        const std::vector<fs::path> images = sorted_entries(d, false);
+        if (images.empty()) {
+            fail("class folder '{}' has no .jpg, .jpeg or .png files (every class folder needs images)", d.string());
+        }
+        for (const fs::path& f : images) {
             files.push_back(f.string());
             labels.push_back(static_cast<int32_t>(it - names.begin()));
         }

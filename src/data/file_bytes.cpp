@@ -1,21 +1,27 @@
 // Whole-file reads with transparent gzip inflation and an output cap (a small .gz can claim
 // gigabytes: the cap refuses such decompression bombs before they exhaust memory).
+#include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 
+#include "core/regular_file.h"
 #include "vit/data.h"
 #include "vit/error.h"
 
 namespace vit {
 
 std::vector<uint8_t> read_file(const std::string& path, int64_t max_bytes) {
-    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+    const int fd = open_regular_file(path);
+    std::unique_ptr<FILE, int (*)(FILE*)> f(::fdopen(fd, "rb"), &std::fclose);
     if (!f) {
-        fail("cannot open '{}': {}", path, std::strerror(errno));
+        const int err = errno;
+        ::close(fd);
+        fail("cannot open '{}': {}", path, std::strerror(err));
     }
     std::vector<uint8_t> bytes;
     if (std::fseek(f.get(), 0, SEEK_END) == 0) {
@@ -45,7 +51,10 @@ std::vector<uint8_t> read_file(const std::string& path, int64_t max_bytes) {
 
 namespace {
 
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& path, int64_t max_bytes) {
+std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& path, int64_t max_bytes,
+                            const SizeFromHeader& header) {
+    bool header_read = header.bytes == 0;
+    bool promised = false;  // max_bytes is what the header promises
     z_stream z{};
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
         fail("cannot inflate '{}': zlib initialisation failed", path);
@@ -67,9 +76,23 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& p
         size_t produced = sizeof chunk - z.avail_out;
         if (static_cast<int64_t>(out.size() + produced) > max_bytes) {
             inflateEnd(&z);
+            if (promised) {
+                fail("'{}' inflates to more than the {} bytes its header promises", path, max_bytes);
+            }
             fail("'{}' inflates to more than the limit of {} bytes", path, max_bytes);
         }
         out.insert(out.end(), chunk, chunk + produced);
+        if (!header_read && out.size() >= header.bytes) {  // the header says how much is to come
+            header_read = true;
+            try {
+                const int64_t total = header.total(out.data());
+                promised = total < max_bytes;
+                max_bytes = std::min(max_bytes, total);
+            } catch (...) {
+                inflateEnd(&z);
+                throw;
+            }
+        }
     }
     inflateEnd(&z);
     return out;
@@ -77,10 +100,10 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& p
 
 }  // namespace
 
-std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes) {
+std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes, const SizeFromHeader& header) {
     std::vector<uint8_t> bytes = read_file(path, max_bytes);
     if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
-        return gunzip(bytes, path, max_bytes);
+        return gunzip(bytes, path, max_bytes, header);
     }
     return bytes;
 }

@@ -15,13 +15,12 @@ uint32_t be32(const uint8_t* p) {
     return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-// Checks the header of an IDX file with `dims` dimensions and returns the sizes.
-std::vector<int64_t> idx_header(const std::vector<uint8_t>& b, int dims, const std::string& path) {
-    const size_t header = 4 + 4 * static_cast<size_t>(dims);
-    if (b.size() < header) {
-        fail("'{}' is not an IDX file: {} bytes, shorter than the {}-byte header", path, b.size(), header);
-    }
-    const uint32_t magic = be32(b.data());
+size_t header_size(int dims) { return 4 + 4 * static_cast<size_t>(dims); }
+
+// The sizes an IDX header with `dims` dimensions states, after checking its magic and that the
+// data it promises stays under the limit.
+std::vector<int64_t> idx_sizes(const uint8_t* b, int dims, const std::string& path) {
+    const uint32_t magic = be32(b);
     const uint32_t expected = 0x0800u | static_cast<uint32_t>(dims);
     if (magic != expected) {
         fail("'{}' has IDX magic 0x{:08x}, expected 0x{:08x} (unsigned bytes, {} dimensions)", path,
@@ -30,13 +29,38 @@ std::vector<int64_t> idx_header(const std::vector<uint8_t>& b, int dims, const s
     std::vector<int64_t> sizes;
     int64_t total = 1;
     for (int d = 0; d < dims; d++) {
-        int64_t n = be32(b.data() + 4 + 4 * d);
+        int64_t n = be32(b + 4 + 4 * d);
         sizes.push_back(n);
         if (n > 0 && total > kMaxIdxBytes / n) {
             fail("'{}' claims more than the limit of {} bytes of data (shape [{}...])", path, kMaxIdxBytes, fmt::join(sizes, ", "));
         }
         total *= n;
     }
+    return sizes;
+}
+
+int64_t data_bytes(const std::vector<int64_t>& sizes) {
+    int64_t total = 1;
+    for (int64_t n : sizes) total *= n;
+    return total;
+}
+
+// An IDX file's bytes, inflated when gzipped, no more than its header promises.
+std::vector<uint8_t> read_idx_file(const std::string& path, int dims) {
+    const SizeFromHeader header{header_size(dims), [&](const uint8_t* b) {
+                                    return static_cast<int64_t>(header_size(dims)) + data_bytes(idx_sizes(b, dims, path));
+                                }};
+    return read_file_bytes(path, kMaxIdxBytes + static_cast<int64_t>(header_size(dims)), header);
+}
+
+// Checks a whole IDX file with `dims` dimensions and returns the sizes.
+std::vector<int64_t> idx_header(const std::vector<uint8_t>& b, int dims, const std::string& path) {
+    const size_t header = header_size(dims);
+    if (b.size() < header) {
+        fail("'{}' is not an IDX file: {} bytes, shorter than the {}-byte header", path, b.size(), header);
+    }
+    const std::vector<int64_t> sizes = idx_sizes(b.data(), dims, path);
+    const int64_t total = data_bytes(sizes);
     if (static_cast<int64_t>(b.size() - header) != total) {
         fail("'{}' has {} bytes of data after its header, expected {} for shape [{}]{}", path,
              b.size() - header, total, fmt::join(sizes, ", "),
@@ -73,8 +97,8 @@ class IdxDataset final : public Dataset {
 
 DatasetPtr read_idx(const std::string& images_path, const std::string& labels_path,
                     std::vector<std::string> class_names) {
-    std::vector<uint8_t> images = read_file_bytes(images_path, kMaxIdxBytes + 16);
-    std::vector<uint8_t> labels = read_file_bytes(labels_path, kMaxIdxBytes + 8);
+    std::vector<uint8_t> images = read_idx_file(images_path, 3);
+    std::vector<uint8_t> labels = read_idx_file(labels_path, 1);
     std::vector<int64_t> ishape = idx_header(images, 3, images_path);
     std::vector<int64_t> lshape = idx_header(labels, 1, labels_path);
     if (ishape[0] != lshape[0]) {

@@ -33,7 +33,26 @@ void jpeg_error_exit(j_common_ptr cinfo) {
     std::longjmp(err->jump, 1);
 }
 
-void jpeg_silence(j_common_ptr, int) {}
+// A warning (msg_level -1) means corrupt or missing data that libjpeg would paper over with
+// grey rows or guessed coefficients: it fails the decode, as Pillow refuses such files.
+void jpeg_warning_is_error(j_common_ptr cinfo, int msg_level) {
+    if (msg_level < 0) {
+        jpeg_error_exit(cinfo);
+    }
+}
+
+// A progressive JPEG may repeat scans without end, each pass over the whole image: more than a
+// real encoder writes is refused (libjpeg-turbo's own tools guard the same way).
+constexpr int kMaxJpegScans = 100;
+
+void jpeg_scan_limit(j_common_ptr cinfo) {
+    auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+    if (d->input_scan_number > kMaxJpegScans) {
+        auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+        std::snprintf(err->message, sizeof(err->message), "more than %d scans", kMaxJpegScans);
+        std::longjmp(err->jump, 1);
+    }
+}
 
 // Returns an empty message on success; on failure the image is left partially filled.
 std::string decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels, Image& img) {
@@ -42,12 +61,15 @@ std::string decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& na
     std::vector<uint8_t> row;
     cinfo.err = jpeg_std_error(&err.mgr);
     err.mgr.error_exit = jpeg_error_exit;
-    err.mgr.emit_message = jpeg_silence;
+    err.mgr.emit_message = jpeg_warning_is_error;
+    jpeg_progress_mgr progress{};
+    progress.progress_monitor = jpeg_scan_limit;
     if (setjmp(err.jump) != 0) {
         jpeg_destroy_decompress(&cinfo);
         return fmt::format("'{}' is not a valid JPEG: {}", name, err.message);
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
     jpeg_read_header(&cinfo, TRUE);
     const int64_t pixels = int64_t{cinfo.image_width} * cinfo.image_height;

@@ -2,6 +2,7 @@
 // list, or a text file.
 #include <nlohmann/json.hpp>
 
+#include "core/json_input.h"
 #include "vit/class_names.h"
 #include "vit/data.h"
 #include "vit/error.h"
@@ -31,7 +32,7 @@ std::optional<std::vector<std::string>> class_names_of(const WeightSource& w, in
     auto parse_list = [&](const std::string& key) -> std::optional<std::vector<std::string>> {
         auto it = w.metadata.find(key);
         if (it == w.metadata.end()) return std::nullopt;
-        nlohmann::json j = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+        nlohmann::json j = parse_json_input(it->second, fmt::format("'{}': metadata '{}'", w.path, key));
         if (!j.is_array() || static_cast<int64_t>(j.size()) != num_classes ||
             !std::all_of(j.begin(), j.end(), [](const nlohmann::json& x) { return x.is_string(); })) {
             fail("'{}': metadata '{}' is not a list of {} class names", w.path, key, num_classes);

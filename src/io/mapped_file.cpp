@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/regular_file.h"
 #include "vit/error.h"
 
 namespace vit {
@@ -18,14 +19,12 @@ namespace vit {
 MappedFile MappedFile::open(const std::string& path) {
     MappedFile f;
     f.path_ = path;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fail("cannot open '{}': {}", path, std::strerror(errno));
-    }
+    const int fd = open_regular_file(path);
     struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
+        const int err = errno;
         ::close(fd);
-        fail("'{}' is not a regular file", path);
+        fail("cannot read '{}': {}", path, std::strerror(err));
     }
     f.size_ = static_cast<uint64_t>(st.st_size);
     if (f.size_ > 0) {

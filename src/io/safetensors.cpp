@@ -10,8 +10,10 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "vit/error.h"
+#include "core/json_input.h"
+#include "core/json_text.h"
 #include "io/mapped_file.h"
+#include "vit/error.h"
 #include "vit/params.h"
 
 namespace vit {
@@ -160,8 +162,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
              header_len, file_size - 8);
     }
     const char* header_text = reinterpret_cast<const char*>(impl->map + 8);
-    nlohmann::json header = nlohmann::json::parse(header_text, header_text + header_len, nullptr,
-                                                  /*allow_exceptions=*/false);
+    nlohmann::json header = parse_json_input(std::string_view(header_text, header_len), fmt::format("'{}': header", path));
     if (header.is_discarded()) {
         fail("'{}': the {}-byte header is not valid JSON", path, header_len);
     }
@@ -199,7 +200,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
             }
         }
         if (!known) {
-            fail("'{}': tensor '{}' has unknown dtype {}; expected one of {}", path, name, dt.dump(),
+            fail("'{}': tensor '{}' has unknown dtype {}; expected one of {}", path, name, shown(dt),
                  dtype_list());
         }
         const auto& shape = value["shape"];
@@ -211,14 +212,14 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
         }
         if (!shape_ok) {
             fail("'{}': tensor '{}' shape must be a list of at most 16 non-negative integers, got {}",
-                 path, name, shape.dump());
+                 path, name, shown(shape));
         }
         // Byte size = element count x dtype size, refusing 64-bit overflow.
         uint64_t bytes = static_cast<uint64_t>(dtype_size(t.dtype));
         for (const auto& d : shape) {
             uint64_t dim = d.get<uint64_t>();
             if (dim > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(bytes, dim, &bytes)) {
-                fail("'{}': tensor '{}' shape {} overflows a 64-bit byte count", path, name, shape.dump());
+                fail("'{}': tensor '{}' shape {} overflows a 64-bit byte count", path, name, shown(shape));
             }
             t.shape.push_back(static_cast<int64_t>(dim));
         }
@@ -226,7 +227,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
         if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
             !off[1].is_number_unsigned() || off[0].get<uint64_t>() > off[1].get<uint64_t>()) {
             fail("'{}': tensor '{}' data_offsets must be [begin, end] with 0 <= begin <= end, got {}",
-                 path, name, off.dump());
+                 path, name, shown(off));
         }
         t.begin = off[0].get<uint64_t>();
         t.end = off[1].get<uint64_t>();

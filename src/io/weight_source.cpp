@@ -5,12 +5,13 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "core/json_input.h"
+#include "io/mapped_file.h"
+#include "io/zip_formats.h"
 #include "vit/data.h"
 #include "vit/error.h"
-#include "io/mapped_file.h"
 #include "vit/params.h"
 #include "vit/weights.h"
-#include "io/zip_formats.h"
 
 namespace vit {
 
@@ -54,7 +55,8 @@ void read_huggingface_config(WeightSource& w) {
         return;
     }
     const std::vector<uint8_t> text = read_file(config.string(), int64_t{16} << 20);
-    const nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json j = parse_json_input(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()),
+                                              fmt::format("'{}'", config.string()));
     if (!j.is_object()) {
         fail("'{}' (the Hugging Face config beside '{}') is not a JSON object", config.string(), w.path);
     }

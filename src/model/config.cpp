@@ -4,6 +4,7 @@
 
 #include "vit/config.h"
 
+#include "core/json_input.h"
 #include "core/json_text.h"
 #include "vit/error.h"
 
@@ -262,12 +263,14 @@ const std::vector<std::string> kConfigKeys = {
 }  // namespace
 
 ViTConfig ViTConfig::from_json(const std::string& text) {
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    nlohmann::json j = parse_json_input(text, "model config");
     if (j.is_discarded() || !j.is_object()) {
         fail("model config: expected a JSON object, got '{}'", text.substr(0, 80));
     }
     ViTConfig c;
-    for (auto& [key, value] : j.items()) {
+    for (auto& item : j.items()) {
+        const std::string& key = item.key();
+        const nlohmann::json& value = item.value();
         auto integer = [&](int64_t& field) {
             if (!value.is_number_integer()) {
                 fail("model config: '{}' must be an integer, got {}", key, shown(value));

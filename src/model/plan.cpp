@@ -4,6 +4,7 @@
 
 #include "kernels/kernels.h"
 #include "model/plan.h"
+#include "vit/error.h"
 
 namespace vit {
 
@@ -122,8 +123,14 @@ void ViT::plan_activations(int64_t B, bool training, bool keep_attention) {
 
         if (pass == 0) {  // buffers only grow: switching between training and evaluation, or a
                           // smaller last batch, reuses them instead of reallocating and zeroing
-            if (acts_.size() < acts_used) acts_.resize(acts_used);
-            if (scratch_.size() < scratch_used) scratch_.resize(scratch_used);
+            try {
+                if (acts_.size() < acts_used) acts_.resize(acts_used);
+                if (scratch_.size() < scratch_used) scratch_.resize(scratch_used);
+            } catch (const std::bad_alloc&) {
+                fail("out of memory: a {} pass over a batch of {} needs {:.2f} GiB of activations; try a smaller "
+                     "batch", training ? "training" : "forward", B,
+                     static_cast<double>(acts_used + scratch_used) * sizeof(float) / double(1 << 30));
+            }
         }
     }
     plan_ = std::move(plan);

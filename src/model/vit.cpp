@@ -19,15 +19,20 @@ ViT::ViT(const ViTConfig& config, WeightStorage storage) : config_(config), stor
     table_ = param_table_build(config_);
     int64_t total = 0;
     for (const ParamInfo& p : table_) total = std::max(total, p.offset + (p.numel + 15) / 16 * 16);
-    if (storage_ == WeightStorage::Bf16Matrices) {
-        if (!cpu::bf16_products_supported()) {
-            fail("bf16 weight storage needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32");
+    if (storage_ == WeightStorage::Bf16Matrices && !cpu::bf16_products_supported()) {
+        fail("bf16 weight storage needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32");
+    }
+    try {
+        if (storage_ == WeightStorage::Bf16Matrices) {
+            precision_ = Precision::BF16;
+            params_.resize(param_fp32_prefix(table_));
+            params_bf16_.resize(total);
+        } else {
+            params_.resize(total);
         }
-        precision_ = Precision::BF16;
-        params_.resize(param_fp32_prefix(table_));
-        params_bf16_.resize(total);
-    } else {
-        params_.resize(total);
+    } catch (const std::bad_alloc&) {
+        fail("out of memory: the model's {} parameters need {:.2f} GiB", num_parameters(),
+             static_cast<double>(total) * sizeof(float) / double(1 << 30));
     }
     backends_ = std::make_unique<Backends>();
     if (precision_ == Precision::BF16) {

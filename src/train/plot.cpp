@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "canvas.h"
+#include "core/json_input.h"
 #include "vit/error.h"
 #include "vit/image_io.h"
 #include "vit/trainer.h"
@@ -16,7 +17,7 @@ void write_training_plot(const std::string& metrics_path, const std::string& png
     Series train_acc{.color = kBlue, .label = "train"}, eval_acc{.color = kOrange, .label = "val"};
     std::string line;
     while (std::getline(in, line)) {
-        auto j = nlohmann::json::parse(line, nullptr, false);
+        auto j = parse_json_input(line, fmt::format("'{}'", metrics_path));
         if (j.is_discarded() || !j.contains("event")) continue;
         if (j["event"] == "step") {
             step_loss.x.push_back(j.value("step", 0.0));

@@ -2,14 +2,17 @@
 #include "vit/recipe.h"
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "core/json_input.h"
 #include "core/json_text.h"
 #include "vit/error.h"
 
 namespace vit {
+
+namespace {
+constexpr int64_t kMaxRecipeBytes = int64_t{16} << 20;
+}  // namespace
 
 using json = nlohmann::ordered_json;
 
@@ -390,7 +393,7 @@ std::string recipe_to_json(const Recipe& r) {
 }
 
 Recipe recipe_from_json(const std::string& text, const std::string& source, const Recipe& base) {
-    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    json j = parse_json_input(text, "recipe " + source);
     if (j.is_discarded()) fail("recipe {}: not valid JSON", source);
     if (!j.is_object()) fail("recipe {}: must be a JSON object, got {}", source, shown(j));
     Recipe r = base;
@@ -440,11 +443,9 @@ Recipe load_recipe(const std::string& name_or_path) {
         fail("recipe '{}' is neither a built-in recipe ({}) nor an existing file", name_or_path,
              fmt::join(builtin_recipe_names(), ", "));
     }
-    std::ifstream in(name_or_path);
-    std::stringstream text;
-    text << in.rdbuf();
+    const std::vector<uint8_t> text = read_file(name_or_path, kMaxRecipeBytes);
     const Recipe defaults;
-    return recipe_from_json(text.str(), name_or_path, defaults);
+    return recipe_from_json(std::string(text.begin(), text.end()), name_or_path, defaults);
 }
 
 }  // namespace vit

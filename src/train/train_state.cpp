@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/json_input.h"
 #include "vit/checkpoint.h"
 #include "vit/error.h"
 
@@ -39,7 +40,7 @@ json train_state_json(const SafetensorsFile& f) {
         fail("'{}' is not a training checkpoint (no vit.train_state metadata); to start from its weights, "
              "fine-tune from it instead of resuming", f.path());
     }
-    json j = json::parse(it->second, nullptr, false);
+    json j = parse_json_input(it->second, fmt::format("'{}': metadata 'vit.train_state'", f.path()));
     for (const char* key : {"epoch", "next_batch", "step", "optimizer_steps", "epoch_correct", "epoch_seen"}) {
         if (j.is_discarded() || !j.contains(key) || !j[key].is_number_integer() || j[key].get<int64_t>() < 0) {
             fail("'{}': vit.train_state metadata lacks a non-negative integer '{}'", f.path(), key);

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "core/json_input.h"
+#include "train/run_folder.h"
 #include "vit/checkpoint.h"
 #include "vit/error.h"
 #include "vit/finetune.h"
@@ -54,6 +56,15 @@ Data open_data(const Recipe& r) {
             d.eval_split = "test";
         }
     }
+    if (d.train->size() == 0) {
+        fail("no training images: train_limit = {} and val_fraction = {} leave none of the training split's {}", r.train_limit,
+             r.val_fraction, train->size());
+    }
+    if (d.eval && d.eval->size() == 0) {
+        fail("no {} images: {} leaves none; raise it{}", d.eval_split,
+             d.eval_split == "val" ? fmt::format("val_fraction = {}", r.val_fraction) : fmt::format("test_limit = {}", r.test_limit),
+             d.eval_split == "val" ? " or set it to 0" : " or set it to 0 (all)");
+    }
     if (d.train->num_classes() != r.model.num_classes) {
         fail("the dataset has {} classes but the model has num_classes = {}", d.train->num_classes(), r.model.num_classes);
     }
@@ -65,7 +76,7 @@ void truncate_metrics(const std::string& path, int64_t step) {
     std::ifstream in(path);
     std::string kept, line;
     while (std::getline(in, line)) {
-        json j = json::parse(line, nullptr, false);
+        json j = parse_json_input(line, fmt::format("'{}'", path));
         if (!j.is_discarded() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= step) {
             kept += line + "\n";
         }
@@ -84,6 +95,7 @@ int64_t count_correct(const float* logits, const std::vector<int32_t>& labels, i
 
 // One run's state: what setup() builds and the epochs use.
 struct Run {
+    RunFolder folder;
     Recipe recipe;
     Data data;
     Pipeline train_pipe, eval_pipe;
@@ -99,8 +111,9 @@ struct Run {
     std::vector<float> mixed_images;     // a mixed copy of the loader's batch
     std::vector<int32_t> partner_labels;
 
-    Run(Recipe r, Data d)
-        : recipe(std::move(r)),
+    Run(RunFolder f, Recipe r, Data d)
+        : folder(std::move(f)),
+          recipe(std::move(r)),
           data(std::move(d)),
           train_pipe(recipe.train_transforms, recipe.model.channels, recipe.model.image_height, recipe.model.image_width),
           eval_pipe(recipe.eval_transforms, recipe.model.channels, recipe.model.image_height, recipe.model.image_width),
@@ -151,13 +164,33 @@ void show_data(Run& run, const TrainCallbacks& cb) {
     write_samples_png(samples, run.result.samples);
 }
 
+// A resumed position must be one its recipe can reach: a hand-edited or hostile checkpoint
+// would otherwise index past the epoch's batches or report more correct images than seen.
+void check_position(const Run& run, const std::string& path) {
+    const TrainState& s = run.state;
+    const Recipe& r = run.recipe;
+    const int64_t batches = run.loader.batches_per_epoch();
+    const bool fits = s.epoch <= r.epochs && s.next_batch <= batches && (s.epoch < r.epochs || s.next_batch == 0) &&
+                      s.step <= run.total_steps && s.epoch_correct <= s.epoch_seen &&
+                      s.epoch_seen <= s.next_batch * r.batch_size;
+    if (!fits) {
+        fail("'{}': the checkpoint's position (epoch {}, batch {}, step {}, {} correct of {} images seen) does not fit "
+             "its recipe ({} epochs of {} batches of {}, {} steps)", path, s.epoch, s.next_batch, s.step,
+             s.epoch_correct, s.epoch_seen, r.epochs, batches, r.batch_size, run.total_steps);
+    }
+}
+
 // Data, model (initialised, or from the pretrained weights), optimizer, schedule, output folder,
 // and the state of a resumed run.
 std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options, const TrainCallbacks& cb) {
     const Recipe& recipe = resolved.recipe;
     recipe.validate();
     set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
-    auto run = std::make_unique<Run>(recipe, open_data(recipe));
+    const RunFolder::Use use = !options.resume.empty() ? RunFolder::Use::Resume
+                               : options.overwrite     ? RunFolder::Use::Overwrite
+                                                       : RunFolder::Use::New;
+    RunFolder folder(recipe.out_dir, use);  // before the data: a bad --out fails at once
+    auto run = std::make_unique<Run>(std::move(folder), recipe, open_data(recipe));
     run->steps_per_epoch = run->loader.batches_per_epoch() / recipe.accumulate;
     if (run->steps_per_epoch < 1) {
         fail("the training set has {} samples, fewer than one step of batch_size x accumulate = {}",
@@ -178,19 +211,15 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
     }
     run->model.set_precision(recipe.precision);
 
-    std::error_code ec;
-    fs::create_directories(recipe.out_dir, ec);
-    if (ec || !fs::is_directory(recipe.out_dir)) {
-        fail("cannot create the output folder '{}': {}", recipe.out_dir, ec ? ec.message() : "a file of that name exists");
-    }
     TrainResult& result = run->result;
-    result.checkpoint = (fs::path(recipe.out_dir) / "checkpoint.safetensors").string();
-    result.weights = (fs::path(recipe.out_dir) / "model.safetensors").string();
-    result.metrics = (fs::path(recipe.out_dir) / "metrics.jsonl").string();
-    result.plot = (fs::path(recipe.out_dir) / "curves.png").string();
-    result.samples = (fs::path(recipe.out_dir) / "samples.png").string();
+    result.checkpoint = run->folder.file("checkpoint.safetensors");
+    result.weights = run->folder.file("model.safetensors");
+    result.metrics = run->folder.file("metrics.jsonl");
+    result.plot = run->folder.file("curves.png");
+    result.samples = run->folder.file("samples.png");
     if (!options.resume.empty()) {
         run->state = load_training_checkpoint(options.resume, run->model, run->optimizer);
+        check_position(*run, options.resume);
         truncate_metrics(result.metrics, run->state.step);
         cb.message(fmt::format("resumed from {} at epoch {}, step {}", options.resume, run->state.epoch + 1,
                                run->state.step));
@@ -336,7 +365,7 @@ void finish(Run& run) {
                  {{"vit.class_names", json(run.data.train->class_names()).dump()},
                   {"vit.recipe", recipe_to_json(run.recipe)}});
     if (result.test) {
-        std::ofstream(fs::path(run.recipe.out_dir) / "test_eval.json") << eval_to_json(*result.test) << "\n";
+        std::ofstream(run.folder.file("test_eval.json")) << eval_to_json(*result.test) << "\n";
     }
     run.metrics.close();
     write_training_plot(result.metrics, result.plot);

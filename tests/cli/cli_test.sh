@@ -96,9 +96,15 @@ expect freeze_without_init 1 "error: freezing (freeze_embeddings, freeze_blocks)
 # vit train and vit eval on a small subset of Fashion-MNIST (Debian's dataset-fashion-mnist).
 small=(--train-limit 500 --test-limit 200 --batch-size 50 --epochs 1 --threads 2)
 expect train_small 0 "plot: $tmp/run/curves.png" -- "$vit" train "${small[@]}" --out "$tmp/run"
-expect train_epoch_line 0 "epoch 1/1: train loss" -- "$vit" train "${small[@]}" --out "$tmp/run"
-expect train_samples 0 "samples: $tmp/run/samples.png" -- "$vit" train "${small[@]}" --out "$tmp/run"
-expect train_splits 0 "data: " -- "$vit" train "${small[@]}" --out "$tmp/run"
+expect train_same_out 1 "error: the output folder '$tmp/run' already holds a run (checkpoint.safetensors); continue it with --resume $tmp/run/checkpoint.safetensors, choose another --out, or pass --overwrite to replace it" -- "$vit" train "${small[@]}" --out "$tmp/run"
+expect train_epoch_line 0 "epoch 1/1: train loss" -- "$vit" train "${small[@]}" --out "$tmp/run" --overwrite
+expect train_samples 0 "samples: $tmp/run/samples.png" -- "$vit" train "${small[@]}" --out "$tmp/run" --overwrite
+expect train_splits 0 "data: " -- "$vit" train "${small[@]}" --out "$tmp/run" --overwrite
+expect seed_range 2 "--seed: must be an integer in [0, 9007199254740992], got '18446744073709551615'" -- "$vit" train --seed 18446744073709551615 --print-recipe
+expect train_limit_empty 1 "error: no training images: train_limit" -- "$vit" train "${small[@]}" --val-fraction 0.9999 --out "$tmp/empty_train"
+mkfifo "$tmp/fifo.pth"
+expect weights_fifo 1 "error: '$tmp/fifo.pth' is a FIFO, not a regular file" -- timeout 20 "$vit" info --weights "$tmp/fifo.pth"
+expect labels_dir 1 "is a directory, not a regular file" -- "$vit" predict --weights "$fx/weights/timm.pth" --labels "$tmp" "$fx/preprocess/grey.png"
 expect train_bf16 0 "adamw, bf16 -> $tmp/run_bf16" -- "$vit" train "${small[@]}" --precision bf16 --out "$tmp/run_bf16"
 expect train_mix 0 "plot: $tmp/mix/curves.png" -- "$vit" train "${small[@]}" --mixup 0.8 --cutmix 1.0 --out "$tmp/mix"
 expect train_mix_recipe 0 '"cutmix_alpha": 1.0' -- "$vit" train --cutmix 1 --print-recipe

@@ -119,6 +119,14 @@ TEST(Idx, GzipOutputIsCapped) {
     TempDir dir;
     write_gzip(dir.file("zeros.gz"), std::vector<uint8_t>(1 << 20, 0));
     EXPECT_VIT_ERROR_HAS(read_file_bytes(dir.file("zeros.gz"), 4096), "inflates to more than the limit of 4096 bytes");
+    // A header promising 3 images of 4x4 followed by a megabyte of zeros: refused after the
+    // promised 64 bytes, not after inflating the megabyte.
+    std::vector<uint8_t> bomb = idx_images(3, 4, 4);
+    bomb.resize(1 << 20, 0);
+    write_gzip(dir.file("images.gz"), bomb);
+    write_bytes(dir.file("labels"), idx_labels({1, 2, 3}));
+    EXPECT_VIT_ERROR_HAS(read_idx(dir.file("images.gz"), dir.file("labels"), kTen),
+                         "images.gz' inflates to more than the 64 bytes its header promises");
 }
 
 std::vector<uint8_t> cifar_records(int label_bytes, std::vector<uint8_t> labels) {
@@ -208,6 +216,36 @@ TEST(Images, JpegBombAndCorruptJpeg) {
                      "'bomb.jpg' is 60000x60000 = 3600000000 pixels, more than the limit of 89478485");
     std::vector<uint8_t> cut(jpeg.begin(), jpeg.begin() + 40);
     EXPECT_VIT_ERROR_HAS(decode_image(cut, "cut.jpg", 1200), "'cut.jpg' is not a valid JPEG");
+    // Cut in the middle of the pixel data: libjpeg would pad the missing rows with grey.
+    for (size_t keep : {jpeg.size() / 2, jpeg.size() - 2}) {
+        std::vector<uint8_t> truncated(jpeg.begin(), jpeg.begin() + static_cast<std::ptrdiff_t>(keep));
+        EXPECT_VIT_ERROR_HAS(decode_image(truncated, "truncated.jpg", 1200), "'truncated.jpg' is not a valid JPEG: ");
+    }
+    // Corrupt entropy-coded data (a marker in the middle of a scan).
+    std::vector<uint8_t> corrupt = jpeg;
+    corrupt[corrupt.size() * 3 / 4] = 0xFF;
+    corrupt[corrupt.size() * 3 / 4 + 1] = 0xD0;
+    EXPECT_VIT_ERROR_HAS(decode_image(corrupt, "corrupt.jpg", 1200), "'corrupt.jpg' is not a valid JPEG: ");
+}
+
+// A progressive JPEG whose last scan repeats: each repeat is a pass over the whole image, so
+// the decode time has no bound unless the scans are counted.
+TEST(Images, JpegScanLimit) {
+    const char* fixtures = std::getenv("VIT_FIXTURE_DIR");
+    std::ifstream in(std::string(fixtures != nullptr ? fixtures : "fixtures") + "/progressive.jpg", std::ios::binary);
+    std::vector<uint8_t> jpeg((std::istreambuf_iterator<char>(in)), {});
+    ASSERT_GT(jpeg.size(), 100u);
+    EXPECT_EQ(decode_image(jpeg, "progressive.jpg", 1000).width, 24);
+    size_t last_scan = 0;
+    for (size_t i = 0; i + 1 < jpeg.size(); i++) {
+        if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA) last_scan = i;
+    }
+    ASSERT_GT(last_scan, 0u);
+    const std::vector<uint8_t> scan(jpeg.begin() + static_cast<std::ptrdiff_t>(last_scan), jpeg.end() - 2);
+    std::vector<uint8_t> repeated(jpeg.begin(), jpeg.begin() + static_cast<std::ptrdiff_t>(last_scan));
+    for (int r = 0; r < 200; r++) repeated.insert(repeated.end(), scan.begin(), scan.end());
+    repeated.insert(repeated.end(), {0xFF, 0xD9});
+    EXPECT_VIT_ERROR_HAS(decode_image(repeated, "scans.jpg", 1000), "'scans.jpg' is not a valid JPEG: ");
 }
 
 TEST(Folders, ClassFoldersAndLabelledFileNames) {
@@ -235,6 +273,20 @@ TEST(Folders, ClassFoldersAndLabelledFileNames) {
     DatasetPtr broken = open_dataset({.kind = "folder", .path = dir.file("classes")}, Split::Train);
     EXPECT_VIT_ERROR_HAS(broken->load(6), "broken.png' is not a valid PNG");
     EXPECT_VIT_ERROR_HAS(open_dataset({.kind = "folder", .path = dir.file("none")}, Split::Train), "does not exist");
+    // Names that JSON cannot hold are refused before training, with their bytes escaped.
+    write_bytes(dir.file("classes/train/d\xe9j\xe0/0.png"), png_bytes(6, 4, 1, 9, dir));
+    EXPECT_VIT_ERROR_HAS(open_dataset({.kind = "folder", .path = dir.file("classes")}, Split::Train),
+                         "classes/train/d\\xe9j\\xe0': the name is not valid UTF-8");
+    fs::remove_all(dir.file("classes/train/d\xe9j\xe0"));
+    write_bytes(dir.file("classes/train/dog/caf\xe9.png"), png_bytes(6, 4, 1, 9, dir));
+    EXPECT_VIT_ERROR_HAS(open_dataset({.kind = "folder", .path = dir.file("classes")}, Split::Train),
+                         "dog/caf\\xe9.png': the name is not valid UTF-8");
+    fs::remove(dir.file("classes/train/dog/caf\xe9.png"));
+    write_bytes(dir.file("classes/train/caf\xc3\xa9/0.png"), png_bytes(6, 4, 1, 9, dir));  // UTF-8: fine
+    EXPECT_EQ(open_dataset({.kind = "folder", .path = dir.file("classes")}, Split::Train)->num_classes(), 3);
+    fs::create_directories(dir.file("classes/train/empty"));
+    EXPECT_VIT_ERROR_HAS(open_dataset({.kind = "folder", .path = dir.file("classes")}, Split::Train),
+                         "classes/train/empty' has no .jpg, .jpeg or .png files (every class folder needs images)");
     EXPECT_VIT_ERROR_HAS(open_dataset({.kind = "svhn", .path = dir.file("classes")}, Split::Train),
                      "unknown dataset kind 'svhn' (expected one of: fashion-mnist, mnist, cifar10, cifar100, folder, filenames)");
 }

@@ -1,5 +1,6 @@
 // safetensors: a round trip, and malformed files that must each be refused with their message.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -120,6 +121,26 @@ TEST(Safetensors, RefusesMalformedFiles) {
 
     p = temp_path("does_not_exist.safetensors");
     cases.push_back({p, "cannot open '" + p + "': No such file or directory"});
+
+    // JSON nested 100000 levels deep (200 kB): refused while parsing, before anything recurses.
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    p = write_header("nested.safetensors", R"({"t":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,4]}})", 4);
+    cases.push_back({p, "'" + p + "': header: JSON nested deeper than 64 levels"});
+
+    p = write_header("nested_shape.safetensors", R"({"t":{"dtype":"F32","shape":[[[[1]]]],"data_offsets":[0,4]}})", 4);
+    cases.push_back({p, "'" + p + "': tensor 't' shape must be a list of at most 16 non-negative integers, got a list of "
+                        "lists or objects"});
+
+    p = write_header("duplicate.safetensors", "{" + T + "," + T + "}", 8);
+    cases.push_back({p, "'" + p + "': header: key \"t\" appears twice in one object"});
+
+    p = temp_path("");  // a directory
+    cases.push_back({p, "'" + p + "' is a directory, not a regular file"});
+
+    p = temp_path("fifo.safetensors");  // opening it must not wait for a writer
+    std::remove(p.c_str());
+    ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
+    cases.push_back({p, "'" + p + "' is a FIFO, not a regular file"});
 
     ASSERT_GE(cases.size(), 10u);
     for (const auto& [path, message] : cases) {

@@ -289,6 +289,8 @@ def make_images(out_dir, seed):
         "rgba.png": (Image.fromarray(rng.integers(0, 256, (9, 12, 4), dtype=np.uint8), "RGBA"), {}),
         "rgb.jpg": (Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), "RGB"), {"quality": 90}),
         "grey.jpg": (Image.fromarray(rng.integers(0, 256, (17, 25), dtype=np.uint8), "L"), {"quality": 90}),
+        "progressive.jpg": (Image.fromarray(rng.integers(0, 256, (16, 24, 3), dtype=np.uint8), "RGB"),
+                            {"quality": 90, "progressive": True}),
     }
     for name, (img, kwargs) in files.items():
         path = os.path.join(out_dir, name)

@@ -2,14 +2,17 @@
 // uninterrupted one bit for bit, a diverging run stops with a clear message and leaves its last
 // checkpoint, and a stop request checkpoints. Plus recipes and schedules.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <utility>
 #include <vector>
 
 #include "test_util.h"
+#include "train/run_folder.h"
 #include "vit/checkpoint.h"
 #include "vit/evaluate.h"
 #include "vit/image_io.h"
@@ -303,6 +306,50 @@ TEST(Train, StopRequestWritesACheckpoint) {
     EXPECT_EQ(recipe_from_checkpoint(res.checkpoint).model.to_json(), r.model.to_json());
 }
 
+// One run per output folder: a second run while the first holds it is refused, as is a new run
+// into a folder that holds a run, unless asked to overwrite; half-written files of an
+// interrupted run are removed.
+TEST(Train, OutputFolderHoldsOneRun) {
+    Recipe r = small_recipe(temp_dir("one_run"));
+    r.train_limit = 200;
+    r.epochs = 1;
+    {
+        const RunFolder other(r.out_dir, RunFolder::Use::New);  // as another process would hold it
+        EXPECT_VIT_ERROR(train(r, {}, {}), fmt::format("the output folder '{}' is in use by another vit train run "
+                                                       "(process {}); wait for it to end or choose another --out",
+                                                       r.out_dir, ::getpid()));
+    }
+    const TrainResult first = train(r, {}, {});
+    EXPECT_VIT_ERROR(train(r, {}, {}), fmt::format("the output folder '{}' already holds a run (checkpoint.safetensors); "
+                                                   "continue it with --resume {}, choose another --out, or pass "
+                                                   "--overwrite to replace it", r.out_dir, first.checkpoint));
+    const std::string debris = first.checkpoint + ".tmp.99999";
+    std::ofstream(debris) << "half a checkpoint";
+    const TrainResult again = train(r, {.overwrite = true}, {});
+    EXPECT_FALSE(fs::exists(debris));
+    EXPECT_EQ(again.losses, first.losses);
+}
+
+// A checkpoint whose position its recipe cannot reach is refused before training.
+TEST(Train, ResumeRefusesAnImpossiblePosition) {
+    Recipe r = small_recipe(temp_dir("position"));
+    const TrainResult res = train(r, {.max_steps = 3}, {});
+    ViT model(r.model);
+    Optimizer optimizer(model, r.optimizer);
+    TrainState state = load_training_checkpoint(res.checkpoint, model, optimizer);
+    EXPECT_EQ(state.step, 3);
+    const std::vector<std::string> names(10, "class");
+    state.epoch_correct = state.epoch_seen + 1;
+    save_training_checkpoint(res.checkpoint, model, optimizer, r, state, names);
+    EXPECT_VIT_ERROR_HAS(train(r, {.resume = res.checkpoint}, {}),
+                         "the checkpoint's position (epoch 0, batch 3, step 3, 151 correct of 150 images seen) does not "
+                         "fit its recipe (3 epochs of 40 batches of 50, 120 steps)");
+    state.epoch_correct = 0;
+    state.epoch = 7;
+    save_training_checkpoint(res.checkpoint, model, optimizer, r, state, names);
+    EXPECT_VIT_ERROR_HAS(train(r, {.resume = res.checkpoint}, {}), "the checkpoint's position (epoch 7, batch 3");
+}
+
 TEST(Train, DivergenceStopsWithAClearMessageAndKeepsTheLastCheckpoint) {
     Recipe r = small_recipe(temp_dir("nan"));
     r.optimizer = {.kind = OptimizerKind::SGD, .lr = 9.0f, .weight_decay = 0.0f, .momentum = 0.99f};
@@ -432,6 +479,13 @@ TEST(Recipe, JsonRoundTripAndErrors) {
     EXPECT_VIT_ERROR(recipe_from_json(R"({"data": {"kind": "imagenet"}})", "kind.json", defaults),
                      "recipe kind.json: 'data.kind' must be one of \"fashion-mnist\", \"mnist\", \"cifar10\", "
                      "\"cifar100\", \"folder\", \"filenames\", got \"imagenet\"");
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"optimizer": {"lr": 0.1, "lr": 0.2}})", "twice.json", defaults),
+                     "recipe twice.json: key \"lr\" appears twice in one object");
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"model": {"depth": )" + std::string(70000, '[') + std::string(70000, ']') + "}}",
+                                      "deep.json", defaults),
+                     "recipe deep.json: JSON nested deeper than 64 levels");
+    EXPECT_VIT_ERROR(recipe_from_json(R"({"model": {"depth": [[1]]}})", "list.json", defaults),
+                     "recipe list.json: model config: 'depth' must be an integer, got a list of lists or objects");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"training": {"seed": 9007199254740993}})", "seed.json", defaults),
                      "recipe seed.json: 'training.seed' must be an integer in [0, 9007199254740992], got 9007199254740993");
     EXPECT_VIT_ERROR(recipe_from_json(R"({"model": {"dpeth": 3}})", "m.json", defaults),

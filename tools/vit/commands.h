@@ -50,6 +50,7 @@ struct RecipeOverrides {
 struct TrainCliOptions {
     std::string recipe;            // built-in name or JSON file ("fashion-mnist" unless resuming)
     std::string resume;            // a checkpoint to continue
+    bool overwrite = false;        // replace a run already in the output folder
     RecipeOverrides overrides;
     int64_t max_steps = 0;
     bool print_recipe = false;     // print the resolved recipe as JSON and exit

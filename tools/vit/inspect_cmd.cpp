@@ -72,7 +72,8 @@ int run_inspect(const InspectCliOptions& options) {
         }
         j["mean_attention_distance_px"] = distance;
         j["distance_png"] = r.distance_png;
-        fmt::print("{}\n", j.dump());
+        // file names need not be UTF-8: their invalid bytes print as U+FFFD
+        fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         return 0;
     }
     for (const InspectedImage& img : r.images) {

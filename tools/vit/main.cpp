@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
     train_cmd->add_option("--recipe", train.recipe,
                           "built-in recipe (fashion-mnist, cifar10) or a recipe JSON file");
     train_cmd->add_option("--resume", train.resume, "continue from a checkpoint.safetensors written by vit train");
+    train_cmd->add_flag("--overwrite", train.overwrite, "replace a run already in the output folder (refused otherwise)");
     train_cmd->add_option("--max-steps", train.max_steps, "stop (with a checkpoint) after this many steps")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
     train_cmd->add_flag("--print-recipe", train.print_recipe, "print the resolved recipe as JSON and exit");

@@ -62,7 +62,8 @@ int run_predict(const PredictCliOptions& options) {
         }
         j["timing"] = {{"images", files.size()}, {"preprocess_s", timing.preprocess_s}, {"forward_s", timing.forward_s},
                        {"forward_ms_per_image", 1e3 * timing.forward_s / n}};
-        fmt::print("{}\n", j.dump());
+        // file names need not be UTF-8: their invalid bytes print as U+FFFD
+        fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         return 0;
     }
     for (const Prediction& p : results) {

@@ -143,7 +143,7 @@ int run_train(const TrainCliOptions& o) {
         if (terminal) fmt::print(stderr, "\r\033[K");
         fmt::print(stderr, "{}\n", m);
     };
-    TrainResult r = train(std::move(resolved), {.resume = o.resume, .stop = &g_interrupted, .max_steps = o.max_steps}, cb);
+    TrainResult r = train(std::move(resolved), {.resume = o.resume, .stop = &g_interrupted, .max_steps = o.max_steps, .overwrite = o.overwrite}, cb);
     signal(SIGINT, SIG_DFL);
     if (terminal) fmt::print(stderr, "\r\033[K");
     if (r.interrupted) {
