@@ -10,6 +10,7 @@ packages=(
   libcli11-dev           # command-line parsing
   zlib1g-dev             # gzip-compressed IDX files
   libjpeg62-turbo-dev    # JPEG decoding (libjpeg-turbo)
+  libjpeg-turbo-progs    # jpegtran: the tests make a JPEG of 100 scans with it
   libspng-dev            # PNG decoding and the training plot
   libcairo2-dev fonts-dejavu-core   # pictures with antialiased lines and real text (samples.png)
   libgtest-dev           # tests

@@ -41,9 +41,10 @@ void jpeg_warning_is_error(j_common_ptr cinfo, int msg_level) {
     }
 }
 
-// A progressive JPEG may repeat scans without end, each pass over the whole image: more than a
-// real encoder writes is refused (libjpeg-turbo's own tools guard the same way).
-constexpr int kMaxJpegScans = 100;
+// A progressive JPEG may hold any number of scans, each a pass over the whole image: more than
+// real encoders write (libjpeg's progressive script has 10 for colour) is refused, as
+// libjpeg-turbo's own tools can (-maxscans).
+constexpr int kMaxJpegScans = 64;
 
 void jpeg_scan_limit(j_common_ptr cinfo) {
     auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);

@@ -66,7 +66,9 @@ uint64_t find_end_of_directory(std::span<const uint8_t> b, const std::string& pa
     if (b.size() >= 22) {
         const uint64_t lowest = b.size() > 22 + 65535 ? b.size() - 22 - 65535 : 0;
         for (uint64_t pos = b.size() - 22 + 1; pos-- > lowest;) {
-            if (b[pos] == 0x50 && b[pos + 1] == 0x4b && b[pos + 2] == 0x05 && b[pos + 3] == 0x06) {
+            const uint32_t word = uint32_t{b[pos]} | uint32_t{b[pos + 1]} << 8 | uint32_t{b[pos + 2]} << 16 |
+                                  uint32_t{b[pos + 3]} << 24;
+            if (word == kEndOfDirectory) {
                 return pos;
             }
         }

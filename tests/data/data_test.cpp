@@ -246,6 +246,11 @@ TEST(Images, JpegScanLimit) {
     for (int r = 0; r < 200; r++) repeated.insert(repeated.end(), scan.begin(), scan.end());
     repeated.insert(repeated.end(), {0xFF, 0xD9});
     EXPECT_VIT_ERROR_HAS(decode_image(repeated, "scans.jpg", 1000), "'scans.jpg' is not a valid JPEG: ");
+    // A legal scan sequence, too long: 100 scans of one coefficient band each.
+    std::ifstream many(std::string(fixtures != nullptr ? fixtures : "fixtures") + "/many_scans.jpg", std::ios::binary);
+    const std::vector<uint8_t> many_scans((std::istreambuf_iterator<char>(many)), {});
+    ASSERT_GT(many_scans.size(), 100u);
+    EXPECT_VIT_ERROR(decode_image(many_scans, "many.jpg", 1000), "'many.jpg' is not a valid JPEG: more than 64 scans");
 }
 
 TEST(Folders, ClassFoldersAndLabelledFileNames) {

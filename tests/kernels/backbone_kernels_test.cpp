@@ -73,7 +73,8 @@ TEST(StandardizeWeight, ForwardAndBackwardMatchReference) {
 
 TEST(GroupNorm, ForwardAndBackwardMatchReference) {
     const int64_t B = 2, HW = 7;
-    for (auto [C, G] : {std::pair<int64_t, int64_t>{6, 3}, {5, 5}, {4, 1}}) {
+    for (const auto& shape : {std::pair<int64_t, int64_t>{6, 3}, {5, 5}, {4, 1}}) {
+        const int64_t C = shape.first, G = shape.second;  // named, not bound: the lambdas below use them
         for (bool relu : {false, true}) {
             auto x = random_floats(B * HW * C, 6, 2.0), w = random_floats(C, 7), b = random_floats(C, 8);
             auto R = random_floats(x.size(), 9);
@@ -100,7 +101,8 @@ TEST(GroupNorm, ForwardAndBackwardMatchReference) {
 }
 
 TEST(MaxPool, ForwardAndBackwardMatchReference) {
-    for (auto [H, W] : {std::pair<int64_t, int64_t>{7, 6}, {9, 9}, {1, 2}}) {
+    for (const auto& side : {std::pair<int64_t, int64_t>{7, 6}, {9, 9}, {1, 2}}) {
+        const int64_t H = side.first, W = side.second;
         const int64_t B = 2, C = 3;
         const cpu::ConvShape s = cpu::same_conv_shape(B, C, H, W, C, 3, 2, false);
         auto x = random_floats(B * H * W * C, 10), R = random_floats(B * s.OH * s.OW * C, 11);

@@ -16,6 +16,7 @@ evaluation preprocessing of timm, torchvision and Hugging Face (make_weight_fixt
 usage: make_fixtures.py OUT_DIR"""
 import json
 import os
+import subprocess
 import sys
 
 import torch
@@ -299,6 +300,19 @@ def make_images(out_dir, seed):
         decoded = decoded.convert("L" if decoded.mode == "L" else "RGB")
         arr = np.asarray(decoded, dtype=np.float32) / 255.0
         tensors[f"{name}.decoded"] = torch.from_numpy(arr if arr.ndim == 3 else arr[:, :, None]).contiguous()
+
+    # A valid progressive JPEG of 100 scans (the DC of all components, each of the 63 AC
+    # coefficients of the first component alone, the others' in 18 bands each), made losslessly
+    # from progressive.jpg by jpegtran: the decoder must refuse it for its scan count, not for a
+    # warning.
+    script = os.path.join(out_dir, "scans.txt")
+    bands = [(1 + 63 * i // 18, 63 * (i + 1) // 18) for i in range(18)]
+    with open(script, "w") as f:
+        f.write("0,1,2: 0-0, 0, 0;\n")
+        f.write("".join(f"0: {k}-{k}, 0, 0;\n" for k in range(1, 64)))
+        f.write("".join(f"{c}: {a}-{b}, 0, 0;\n" for c in (1, 2) for a, b in bands))
+    subprocess.run(["jpegtran", "-scans", script, "-outfile", os.path.join(out_dir, "many_scans.jpg"),
+                    os.path.join(out_dir, "progressive.jpg")], check=True)
 
     # torchvision transforms on a float tensor [C, H, W]; stored channel-last like vit::Image.
     t = torch.from_numpy(rng.random((3, 37, 23), dtype=np.float32))

@@ -230,6 +230,9 @@ int64_t pair_panel_size(int64_t K, int64_t N) {
 }
 
 void pack_pair_panels(bf16* panels, const bf16* B, int64_t b_row, int64_t b_col, int64_t K, int64_t N) {
+    if (K == 0) {
+        return;  // no pairs: the panels are empty (and may be nullptr)
+    }
     if (b_row == 1 && b_col != 1 && K % 2 == 0) {
         pack_pairs_transposed(panels, B, b_col, K, N);
         return;
@@ -238,6 +241,9 @@ void pack_pair_panels(bf16* panels, const bf16* B, int64_t b_row, int64_t b_col,
 }
 
 void pack_pair_panels(bf16* panels, const float* B, int64_t b_row, int64_t b_col, int64_t K, int64_t N) {
+    if (K == 0) {
+        return;
+    }
     pack_pairs(panels, B, b_row, b_col, K, N);
 }
 

@@ -22,7 +22,9 @@ namespace vit::cpu {
 typedef float f32x16 __attribute__((vector_size(64)));
 typedef int32_t i32x16 __attribute__((vector_size(64)));
 
-inline int32_t truncate_to_int(float x) { return static_cast<int32_t>(x); }
+// NaN has no integer (converting it is undefined): it gives 0, and exp_approx(NaN) stays NaN
+// through its polynomial.
+inline int32_t truncate_to_int(float x) { return x == x ? static_cast<int32_t>(x) : 0; }
 inline i32x16 truncate_to_int(f32x16 x) { return __builtin_convertvector(x, i32x16); }
 
 // e^x of a float, or of each lane of an f32x16 (softmax rows written with vectors): x = n ln2 + r
