@@ -40,7 +40,8 @@ struct Data {
 
 Data open_data(const Recipe& r) {
     Data d;
-    DatasetPtr train = stratified_subset(open_dataset(r.dataset, Split::Train), r.train_limit, r.seed);
+    const DatasetPtr whole = open_dataset(r.dataset, Split::Train);
+    DatasetPtr train = stratified_subset(whole, r.train_limit, r.seed);
     if (r.val_fraction > 0.0) {
         SplitIndices s = stratified_split(*train, r.val_fraction, r.seed);
         d.train = subset(train, std::move(s.first));
@@ -57,8 +58,8 @@ Data open_data(const Recipe& r) {
         }
     }
     if (d.train->size() == 0) {
-        fail("no training images: train_limit = {} and val_fraction = {} leave none of the training split's {}", r.train_limit,
-             r.val_fraction, train->size());
+        fail("no training images: train_limit = {} (taken from each of the {} classes in proportion) and val_fraction = {} "
+             "leave none of the training split's {}", r.train_limit, whole->num_classes(), r.val_fraction, whole->size());
     }
     if (d.eval && d.eval->size() == 0) {
         fail("no {} images: {} leaves none; raise it{}", d.eval_split,

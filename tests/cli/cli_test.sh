@@ -101,7 +101,8 @@ expect train_epoch_line 0 "epoch 1/1: train loss" -- "$vit" train "${small[@]}" 
 expect train_samples 0 "samples: $tmp/run/samples.png" -- "$vit" train "${small[@]}" --out "$tmp/run" --overwrite
 expect train_splits 0 "data: " -- "$vit" train "${small[@]}" --out "$tmp/run" --overwrite
 expect seed_range 2 "--seed: must be an integer in [0, 9007199254740992], got '18446744073709551615'" -- "$vit" train --seed 18446744073709551615 --print-recipe
-expect train_limit_empty 1 "error: no training images: train_limit" -- "$vit" train "${small[@]}" --val-fraction 0.9999 --out "$tmp/empty_train"
+expect val_fraction_empty 1 "error: no training images: train_limit = 500 (taken from each of the 10 classes in proportion) and val_fraction = 0.9999 leave none of the training split's 60000" -- "$vit" train "${small[@]}" --val-fraction 0.9999 --out "$tmp/empty_train"
+expect train_limit_empty 1 "error: no training images: train_limit = 1 (taken from each of the 10 classes in proportion) and val_fraction = 0 leave none of the training split's 60000" -- "$vit" train --train-limit 1 --epochs 1 --out "$tmp/empty_train"
 mkfifo "$tmp/fifo.pth"
 expect weights_fifo 1 "error: '$tmp/fifo.pth' is a FIFO, not a regular file" -- timeout 20 "$vit" info --weights "$tmp/fifo.pth"
 expect labels_dir 1 "is a directory, not a regular file" -- "$vit" predict --weights "$fx/weights/timm.pth" --labels "$tmp" "$fx/preprocess/grey.png"
