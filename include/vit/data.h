@@ -52,6 +52,7 @@ struct DatasetSpec {
     std::string kind;
     std::string path;
     int64_t max_image_pixels = kMaxImagePixels;  // images larger than this are refused before decoding
+    int64_t decode_shorter_side = 0;  // > 0: huge JPEGs may decode smaller, down to this (decode_image)
 };
 
 // The names accepted in DatasetSpec::kind.

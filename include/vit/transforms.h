@@ -103,6 +103,11 @@ class Pipeline {
     int64_t channels_ = 0, height_ = 0, width_ = 0;
 };
 
+// The shorter side an image needs before `steps` when their first step resizes (to that
+// shorter side, or to the larger of both sides), else 0: what decode_image may shrink a huge
+// JPEG to.
+int64_t decode_shorter_side(const std::vector<Transform>& steps);
+
 // The generator state for the augmentation of one sample in one epoch.
 inline uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
     return mix64(seed ^ mix64(static_cast<uint64_t>(epoch) * 0x100000001b3ull ^ mix64(static_cast<uint64_t>(index))));

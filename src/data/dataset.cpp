@@ -82,18 +82,21 @@ DatasetPtr open_cifar(const DatasetSpec& spec, Split split, bool hundred) {
 class ImageFilesDataset final : public Dataset {
   public:
     ImageFilesDataset(std::vector<std::string> files, std::vector<int32_t> labels, std::vector<std::string> names,
-                      int64_t max_pixels)
-        : files_(std::move(files)), labels_(std::move(labels)), names_(std::move(names)), max_pixels_(max_pixels) {}
+                      const DatasetSpec& spec)
+        : files_(std::move(files)), labels_(std::move(labels)), names_(std::move(names)),
+          max_pixels_(spec.max_image_pixels), shorter_side_(spec.decode_shorter_side) {}
     int64_t size() const override { return static_cast<int64_t>(files_.size()); }
     int32_t label(int64_t i) const override { return labels_[static_cast<size_t>(i)]; }
-    Image load(int64_t i) const override { return decode_image_file(files_[static_cast<size_t>(i)], max_pixels_); }
+    Image load(int64_t i) const override {
+        return decode_image_file(files_[static_cast<size_t>(i)], max_pixels_, shorter_side_);
+    }
     const std::vector<std::string>& class_names() const override { return names_; }
 
   private:
     std::vector<std::string> files_;
     std::vector<int32_t> labels_;
     std::vector<std::string> names_;
-    int64_t max_pixels_;
+    int64_t max_pixels_, shorter_side_;
 };
 
 bool is_image_name(const fs::path& p) {
@@ -165,7 +168,7 @@ DatasetPtr open_class_folders(const DatasetSpec& spec, Split split) {
     if (files.empty()) {
         fail("'{}' has no .jpg, .jpeg or .png files in its class folders", root.string());
     }
-    return std::make_shared<ImageFilesDataset>(std::move(files), std::move(labels), std::move(names), spec.max_image_pixels);
+    return std::make_shared<ImageFilesDataset>(std::move(files), std::move(labels), std::move(names), spec);
 }
 
 // Labels from file names: everything before the first '.' (cat.12.jpg -> "cat").
@@ -199,7 +202,7 @@ DatasetPtr open_labelled_files(const DatasetSpec& spec, Split split) {
     if (files.empty()) {
         fail("'{}' has no .jpg, .jpeg or .png files", split_root(spec, split).string());
     }
-    return std::make_shared<ImageFilesDataset>(std::move(files), std::move(labels), std::move(names), spec.max_image_pixels);
+    return std::make_shared<ImageFilesDataset>(std::move(files), std::move(labels), std::move(names), spec);
 }
 
 class SubsetDataset final : public Dataset {

@@ -56,7 +56,8 @@ void jpeg_scan_limit(j_common_ptr cinfo) {
 }
 
 // Returns an empty message on success; on failure the image is left partially filled.
-std::string decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels, Image& img) {
+std::string decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels,
+                        int64_t min_shorter_side, Image& img) {
     jpeg_decompress_struct cinfo{};
     JpegError err{};
     std::vector<uint8_t> row;
@@ -84,6 +85,15 @@ std::string decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& na
         return fmt::format("'{}' is a CMYK JPEG; expected greyscale or RGB", name);
     }
     cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    if (min_shorter_side > 0 && pixels > kExactDecodePixels) {
+        const int64_t shorter = std::min<int64_t>(cinfo.image_width, cinfo.image_height);
+        unsigned int denom = 1;
+        while (denom < 8 && (shorter + 2 * denom - 1) / (2 * denom) >= min_shorter_side) {
+            denom *= 2;  // libjpeg's output side is ceil(side / denom)
+        }
+        cinfo.scale_num = 1;
+        cinfo.scale_denom = denom;
+    }
     jpeg_start_decompress(&cinfo);
     img.height = cinfo.output_height;
     img.width = cinfo.output_width;
@@ -144,10 +154,11 @@ Image decode_png(const std::vector<uint8_t>& bytes, const std::string& name, int
 
 }  // namespace
 
-Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels) {
+Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name, int64_t max_pixels,
+                   int64_t min_shorter_side) {
     if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) {
         Image img;
-        std::string error = decode_jpeg(bytes, name, max_pixels, img);
+        std::string error = decode_jpeg(bytes, name, max_pixels, min_shorter_side, img);
         if (!error.empty()) {
             throw Error(error);
         }
@@ -161,8 +172,8 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name, i
          fmt::join(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(bytes.size(), 8)), " "));
 }
 
-Image decode_image_file(const std::string& path, int64_t max_pixels) {
-    return decode_image(read_file(path, kMaxImageFileBytes), path, max_pixels);
+Image decode_image_file(const std::string& path, int64_t max_pixels, int64_t min_shorter_side) {
+    return decode_image(read_file(path, kMaxImageFileBytes), path, max_pixels, min_shorter_side);
 }
 
 void write_png(const std::string& path, const uint8_t* pixels, int64_t height, int64_t width, int64_t channels) {

@@ -206,6 +206,14 @@ const char* transform_name(TransformOp op) {
     return "?";
 }
 
+int64_t decode_shorter_side(const std::vector<Transform>& steps) {
+    if (steps.empty() || steps.front().op != TransformOp::Resize) {
+        return 0;
+    }
+    const Transform& t = steps.front();
+    return t.width == 0 ? t.height : std::max(t.height, t.width);
+}
+
 Pipeline::Pipeline(std::vector<Transform> steps, int64_t channels, int64_t height, int64_t width)
     : steps_(std::move(steps)), channels_(channels), height_(height), width_(width) {
     const auto normalizes = std::count_if(steps_.begin(), steps_.end(), [](const Transform& t) {

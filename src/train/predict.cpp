@@ -114,7 +114,9 @@ std::vector<Prediction> predict_images(ViT& model, const Pipeline& pipe, const s
         for (int64_t b = 0; b < B; b++) {
             try {
                 Rng rng(0);  // evaluation transforms draw nothing
-                pipe.apply(decode_image_file(paths[static_cast<size_t>(start + b)], o.max_pixels), rng,
+                pipe.apply(decode_image_file(paths[static_cast<size_t>(start + b)], o.max_pixels,
+                                             decode_shorter_side(pipe.steps())),
+                           rng,
                            batch.data() + b * per_image);
             } catch (const std::exception& e) {
                 errors[static_cast<size_t>(b)] = e.what();

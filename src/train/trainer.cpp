@@ -40,7 +40,12 @@ struct Data {
 
 Data open_data(const Recipe& r) {
     Data d;
-    const DatasetPtr whole = open_dataset(r.dataset, Split::Train);
+    // Huge JPEGs may decode smaller where every pipeline reading the split resizes first (the
+    // validation part of the training split goes through the evaluation transforms).
+    DatasetSpec train_spec = r.dataset, test_spec = r.dataset;
+    train_spec.decode_shorter_side = std::min(decode_shorter_side(r.train_transforms), decode_shorter_side(r.eval_transforms));
+    test_spec.decode_shorter_side = decode_shorter_side(r.eval_transforms);
+    const DatasetPtr whole = open_dataset(train_spec, Split::Train);
     DatasetPtr train = stratified_subset(whole, r.train_limit, r.seed);
     if (r.val_fraction > 0.0) {
         SplitIndices s = stratified_split(*train, r.val_fraction, r.seed);
@@ -51,7 +56,7 @@ Data open_data(const Recipe& r) {
         d.train = train;
     }
     if (dataset_has_split(r.dataset, Split::Test)) {
-        d.test = stratified_subset(open_dataset(r.dataset, Split::Test), r.test_limit, r.seed + 1);
+        d.test = stratified_subset(open_dataset(test_spec, Split::Test), r.test_limit, r.seed + 1);
         if (!d.eval) {
             d.eval = d.test;
             d.eval_split = "test";

@@ -301,6 +301,12 @@ def make_images(out_dir, seed):
         arr = np.asarray(decoded, dtype=np.float32) / 255.0
         tensors[f"{name}.decoded"] = torch.from_numpy(arr if arr.ndim == 3 else arr[:, :, None]).contiguous()
 
+    # A 4100x4100 photo-like JPEG (more than 16 M pixels, 290 kB): decoded smaller when a
+    # resize follows.
+    y, x = np.mgrid[0:4100, 0:4100] / 4100.0
+    huge = np.stack([np.sin(7 * x + 2 * y), np.cos(5 * y - 3 * x), np.sin(4 * x * y + 1)], -1)
+    Image.fromarray((127.5 + 120 * huge).astype(np.uint8), "RGB").save(os.path.join(out_dir, "huge.jpg"), quality=60)
+
     # A valid progressive JPEG of 100 scans (the DC of all components, each of the 63 AC
     # coefficients of the first component alone, the others' in 18 bands each), made losslessly
     # from progressive.jpg by jpegtran: the decoder must refuse it for its scan count, not for a

@@ -178,7 +178,9 @@ int run_eval(const EvalCliOptions& o) {
     load_weights(model, file, {.strict = true});
     model.pack_for_inference();
     if (o.split != "test" && o.split != "train") fail("--split must be test or train, got '{}'", o.split);
-    DatasetPtr data = open_dataset(recipe.dataset, o.split == "test" ? Split::Test : Split::Train);
+    DatasetSpec spec = recipe.dataset;
+    spec.decode_shorter_side = decode_shorter_side(recipe.eval_transforms);
+    DatasetPtr data = open_dataset(spec, o.split == "test" ? Split::Test : Split::Train);
     data = stratified_subset(data, recipe.test_limit, recipe.seed + 1);
     Pipeline pipe(recipe.eval_transforms, recipe.model.channels, recipe.model.image_height, recipe.model.image_width);
     DataLoader loader(data, pipe, {.batch_size = o.batch, .workers = recipe.workers});
