@@ -54,6 +54,8 @@ expect bench_sincos 0 "train " -- "$vit" bench --config "$tmp/sincos.json" --bat
 expect info_sincos 0 "pos_embed          sincos_2d" -- "$vit" info --config "$tmp/sincos.json"
 echo '{"embed_dim": 30, "num_heads": 2, "pos_embed": "sincos_2d"}' > "$tmp/sincos_bad.json"
 expect sincos_dim 1 "embed_dim must be a multiple of 4, got 30" -- "$vit" info --config "$tmp/sincos_bad.json"
+# 587 GiB of activations: the allocation fails at once (ASan is told to return null, as malloc does)
+expect oom_batch 1 "error: out of memory: a training pass over a batch of 1 needs 586.58 GiB of activations; try a smaller batch" -- env ASAN_OPTIONS="${ASAN_OPTIONS:-}:allocator_may_return_null=1" "$vit" bench --preset vit_tiny_patch16_224 --image-size 4096 --batch 1 --mode train --no-peak --repeats 1 --warmup 0
 echo '{"embed_dims": 32}' > "$tmp/badmodel.json"
 expect bench_config_typo 1 "error: $tmp/badmodel.json: model config: unknown key 'embed_dims'" -- "$vit" bench --config "$tmp/badmodel.json" --no-peak
 expect bf16_unsupported 1 "error: precision bf16 needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32" -- env ONEDNN_MAX_CPU_ISA=AVX2 "$vit" bench --preset vit_tiny_patch16_224 --image-size 32 --batch 2 --repeats 1 --warmup 0 --no-peak --precision bf16

@@ -200,10 +200,18 @@ TEST(Images, PngRoundTripAndHostileFiles) {
     EXPECT_VIT_ERROR_HAS(decode_image(gif, "x.gif", 1000), "'x.gif' is not a JPEG or PNG image (first bytes: 47 49 46 38 39 61 01 00)");
 }
 
+std::string fixture_path(const std::string& name) {
+    const char* dir = std::getenv("VIT_FIXTURE_DIR");
+    return std::string(dir != nullptr ? dir : "fixtures") + "/" + name;
+}
+
+std::vector<uint8_t> fixture_bytes(const std::string& name) {
+    std::ifstream in(fixture_path(name), std::ios::binary);
+    return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), {});
+}
+
 TEST(Images, JpegBombAndCorruptJpeg) {
-    const char* fixtures = std::getenv("VIT_FIXTURE_DIR");
-    std::ifstream in(std::string(fixtures != nullptr ? fixtures : "fixtures") + "/rgb.jpg", std::ios::binary);
-    std::vector<uint8_t> jpeg((std::istreambuf_iterator<char>(in)), {});
+    const std::vector<uint8_t> jpeg = fixture_bytes("rgb.jpg");
     ASSERT_GT(jpeg.size(), 100u);
     EXPECT_EQ(decode_image(jpeg, "ok.jpg", 1200).width, 40);
     // Patch the frame header (SOF0: FF C0, length, precision, height, width) to 60000 x 60000.
@@ -234,8 +242,7 @@ TEST(Images, JpegBombAndCorruptJpeg) {
 // A JPEG above kExactDecodePixels decodes at 1/2, 1/4 or 1/8 scale when a resize to a smaller
 // size follows, and the resized result stays close to that of the full decode.
 TEST(Images, HugeJpegDecodesSmallerBeforeAResize) {
-    const char* fixtures = std::getenv("VIT_FIXTURE_DIR");
-    const std::string path = std::string(fixtures != nullptr ? fixtures : "fixtures") + "/huge.jpg";
+    const std::string path = fixture_path("huge.jpg");
     const Image shrunk = decode_image_file(path, kMaxImagePixels, 224);
     EXPECT_EQ(shrunk.width, 513);  // ceil(4100 / 8) >= 224
     EXPECT_EQ(shrunk.height, 513);
@@ -259,9 +266,7 @@ TEST(Images, HugeJpegDecodesSmallerBeforeAResize) {
 // A progressive JPEG whose last scan repeats: each repeat is a pass over the whole image, so
 // the decode time has no bound unless the scans are counted.
 TEST(Images, JpegScanLimit) {
-    const char* fixtures = std::getenv("VIT_FIXTURE_DIR");
-    std::ifstream in(std::string(fixtures != nullptr ? fixtures : "fixtures") + "/progressive.jpg", std::ios::binary);
-    std::vector<uint8_t> jpeg((std::istreambuf_iterator<char>(in)), {});
+    const std::vector<uint8_t> jpeg = fixture_bytes("progressive.jpg");
     ASSERT_GT(jpeg.size(), 100u);
     EXPECT_EQ(decode_image(jpeg, "progressive.jpg", 1000).width, 24);
     size_t last_scan = 0;
@@ -275,8 +280,7 @@ TEST(Images, JpegScanLimit) {
     repeated.insert(repeated.end(), {0xFF, 0xD9});
     EXPECT_VIT_ERROR_HAS(decode_image(repeated, "scans.jpg", 1000), "'scans.jpg' is not a valid JPEG: ");
     // A legal scan sequence, too long: 100 scans of one coefficient band each.
-    std::ifstream many(std::string(fixtures != nullptr ? fixtures : "fixtures") + "/many_scans.jpg", std::ios::binary);
-    const std::vector<uint8_t> many_scans((std::istreambuf_iterator<char>(many)), {});
+    const std::vector<uint8_t> many_scans = fixture_bytes("many_scans.jpg");
     ASSERT_GT(many_scans.size(), 100u);
     EXPECT_VIT_ERROR(decode_image(many_scans, "many.jpg", 1000), "'many.jpg' is not a valid JPEG: more than 64 scans");
 }

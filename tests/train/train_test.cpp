@@ -125,6 +125,16 @@ std::string three_class_folders(const std::string& root, int64_t per_class) {
     return root;
 }
 
+// A recipe at size x size: its images resized to it before the other transforms.
+void resize_first(Recipe& r, int64_t size) {
+    r.model.image_height = r.model.image_width = size;
+    Transform resize;
+    resize.op = TransformOp::Resize;
+    resize.height = resize.width = size;
+    r.train_transforms.insert(r.train_transforms.begin(), resize);
+    r.eval_transforms.insert(r.eval_transforms.begin(), resize);
+}
+
 // Pretrain on 10 classes at 28x28, fine-tune on 3 classes at 35x35 (position table 4x4 -> 5x5,
 // new head) with the embeddings and the first block frozen for the first epoch.
 TEST(Train, FineTunesAtANewSizeAndClassCount) {
@@ -134,14 +144,9 @@ TEST(Train, FineTunesAtANewSizeAndClassCount) {
 
     Recipe ft = small_recipe(temp_dir("finetune"));
     ft.dataset = {.kind = "folder", .path = three_class_folders(temp_dir("three_classes"), 100)};
-    ft.model.image_height = ft.model.image_width = 35;
     ft.model.num_classes = 3;
     ft.model.embed_dim = 999;  // the architecture comes from the pretrained weights
-    Transform resize;
-    resize.op = TransformOp::Resize;
-    resize.height = resize.width = 35;
-    ft.train_transforms.insert(ft.train_transforms.begin(), resize);
-    ft.eval_transforms.insert(ft.eval_transforms.begin(), resize);
+    resize_first(ft, 35);
     ft.init = base.weights;
     ft.freeze_embeddings = true;
     ft.freeze_blocks = 1;
@@ -186,12 +191,7 @@ TEST(Train, PositionKindsLearnAndFineTuneAtANewSize) {
         EXPECT_GT(base.test->top1, 0.3) << name;
 
         Recipe ft = small_recipe(temp_dir("ft_" + name));
-        ft.model.image_height = ft.model.image_width = 35;
-        Transform resize;
-        resize.op = TransformOp::Resize;
-        resize.height = resize.width = 35;
-        ft.train_transforms.insert(ft.train_transforms.begin(), resize);
-        ft.eval_transforms.insert(ft.eval_transforms.begin(), resize);
+        resize_first(ft, 35);
         ft.init = base.weights;
         ft.epochs = 1;
         ft.train_limit = 200;
