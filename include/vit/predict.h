@@ -37,6 +37,7 @@ struct Prediction {
     std::string path;
     std::vector<int64_t> classes;        // top-k, most probable first
     std::vector<float> probabilities;    // softmax of the logits
+    std::string error;                   // why the image could not be read (then no classes); else empty
 };
 
 // The k most probable of K classes for one row of logits (ties: the lower class first), with

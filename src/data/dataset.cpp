@@ -257,27 +257,55 @@ DatasetPtr subset(DatasetPtr base, std::vector<int64_t> indices) {
     return std::make_shared<SubsetDataset>(std::move(base), std::move(indices));
 }
 
+namespace {
+// The sample indices of each class, each list shuffled by one generator of the seed.
+std::vector<std::vector<int64_t>> shuffled_classes(const Dataset& data, uint64_t seed) {
+    std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(data.num_classes()));
+    for (int64_t i = 0; i < data.size(); i++) {
+        by_class[static_cast<size_t>(data.label(i))].push_back(i);
+    }
+    Rng rng(mix64(seed ^ 0x5b117ull));
+    for (std::vector<int64_t>& members : by_class) {
+        for (size_t i = members.size(); i > 1; i--) {  // Fisher-Yates
+            std::swap(members[i - 1], members[rng.next_u64() % i]);
+        }
+    }
+    return by_class;
+}
+}  // namespace
+
 DatasetPtr stratified_subset(DatasetPtr data, int64_t n, uint64_t seed) {
     if (n <= 0 || n >= data->size()) {
         return data;
     }
-    return subset(data, stratified_split(*data, static_cast<double>(n) / static_cast<double>(data->size()), seed).second);
+    // Each class's share of n, rounded down, then the n left over to the classes with the
+    // largest remainders (the first of equal ones): exactly n samples.
+    std::vector<std::vector<int64_t>> by_class = shuffled_classes(*data, seed);
+    std::vector<int64_t> quota(by_class.size());
+    std::vector<std::pair<int64_t, size_t>> remainders;  // (remainder x size, class)
+    int64_t given = 0;
+    for (size_t c = 0; c < by_class.size(); c++) {
+        const int64_t share = n * static_cast<int64_t>(by_class[c].size());
+        quota[c] = share / data->size();
+        given += quota[c];
+        remainders.push_back({share % data->size(), c});
+    }
+    std::stable_sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (size_t k = 0; given < n; k++, given++) quota[remainders[k].second]++;
+    std::vector<int64_t> chosen;
+    for (size_t c = 0; c < by_class.size(); c++) {
+        chosen.insert(chosen.end(), by_class[c].begin(), by_class[c].begin() + static_cast<std::ptrdiff_t>(quota[c]));
+    }
+    std::sort(chosen.begin(), chosen.end());
+    return subset(data, std::move(chosen));
 }
 
 SplitIndices stratified_split(const Dataset& data, double fraction, uint64_t seed) {
     if (!(fraction >= 0.0 && fraction < 1.0)) {
         fail("validation fraction must be in [0, 1), got {}", fraction);
     }
-    std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(data.num_classes()));
-    for (int64_t i = 0; i < data.size(); i++) {
-        by_class[static_cast<size_t>(data.label(i))].push_back(i);
-    }
     SplitIndices out;
-    Rng rng(mix64(seed ^ 0x5b117ull));
-    for (std::vector<int64_t>& members : by_class) {
-        for (size_t i = members.size(); i > 1; i--) {  // Fisher-Yates
-            std::swap(members[i - 1], members[rng.next_u64() % i]);
-        }
+    for (std::vector<int64_t>& members : shuffled_classes(data, seed)) {
         const size_t held = static_cast<size_t>(std::llround(fraction * static_cast<double>(members.size())));
         out.second.insert(out.second.end(), members.begin(), members.begin() + static_cast<std::ptrdiff_t>(held));
         out.first.insert(out.first.end(), members.begin() + static_cast<std::ptrdiff_t>(held), members.end());

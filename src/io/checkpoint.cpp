@@ -231,7 +231,8 @@ LoadReport load_weights(ViT& model, const WeightSource& w, const LoadOptions& op
         if (!report.unexpected.empty()) {
             msg += fmt::format(" unexpected tensors: {}.", name_list(report.unexpected));
         }
-        throw Error(msg + " hint: use non-strict loading to skip them");
+        throw Error(msg + " hint: load non-strictly (vit: --non-strict) to skip them; missing tensors then keep "
+                          "their initial values");
     }
     std::vector<float> staging;  // for tensors the model stores in bf16
     for (const ParamInfo& p : model.params()) {

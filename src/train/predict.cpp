@@ -120,21 +120,23 @@ std::vector<Prediction> predict_images(ViT& model, const Pipeline& pipe, const s
                            batch.data() + b * per_image);
             } catch (const std::exception& e) {
                 errors[static_cast<size_t>(b)] = e.what();
+                std::fill_n(batch.data() + b * per_image, per_image, 0.0f);
             }
-        }
-        for (int64_t b = 0; b < B; b++) {  // the first failure, named by its file
-            const std::string& e = errors[static_cast<size_t>(b)];
-            const std::string& path = paths[static_cast<size_t>(start + b)];
-            if (!e.empty()) fail("{}", e.find(path) != std::string::npos ? e : fmt::format("'{}': {}", path, e));
         }
         t.preprocess_s += seconds_since(t0);
         t0 = std::chrono::steady_clock::now();
-        const float* logits = model.forward(batch.data(), B, {});
+        const float* logits = model.forward(batch.data(), B, {});  // a failed image's row is ignored
         t.forward_s += seconds_since(t0);
         for (int64_t b = 0; b < B; b++) {
             Prediction& p = out[static_cast<size_t>(start + b)];
-            p = top_classes(logits + b * K, K, k);
-            p.path = paths[static_cast<size_t>(start + b)];
+            const std::string& path = paths[static_cast<size_t>(start + b)];
+            const std::string& e = errors[static_cast<size_t>(b)];
+            if (e.empty()) {
+                p = top_classes(logits + b * K, K, k);
+            } else {  // named by its file
+                p.error = e.find(path) != std::string::npos ? e : fmt::format("'{}': {}", path, e);
+            }
+            p.path = path;
         }
     }
     if (timing != nullptr) *timing = t;

@@ -72,7 +72,11 @@ Data open_data(const Recipe& r) {
              d.eval_split == "val" ? " or set it to 0" : " or set it to 0 (all)");
     }
     if (d.train->num_classes() != r.model.num_classes) {
-        fail("the dataset has {} classes but the model has num_classes = {}", d.train->num_classes(), r.model.num_classes);
+        fail("the dataset has {} classes but the model has num_classes = {}{}", d.train->num_classes(), r.model.num_classes,
+             r.dataset.kind == "filenames" && d.train->num_classes() > r.model.num_classes
+                 ? " (a file's label is its name up to the first '.': 'cat.12.jpg' is labelled 'cat', while "
+                   "'cat_12.jpg' is a label of its own)"
+                 : "");
     }
     return d;
 }
@@ -199,8 +203,8 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
     auto run = std::make_unique<Run>(std::move(folder), recipe, open_data(recipe));
     run->steps_per_epoch = run->loader.batches_per_epoch() / recipe.accumulate;
     if (run->steps_per_epoch < 1) {
-        fail("the training set has {} samples, fewer than one step of batch_size x accumulate = {}",
-             run->data.train->size(), recipe.batch_size * recipe.accumulate);
+        fail("the training set has {} sample{}, fewer than one step of batch_size x accumulate = {}",
+             run->data.train->size(), run->data.train->size() == 1 ? "" : "s", recipe.batch_size * recipe.accumulate);
     }
     run->total_steps = run->steps_per_epoch * recipe.epochs;
     const double steps = static_cast<double>(run->steps_per_epoch);

@@ -61,7 +61,13 @@ expect bench_config_typo 1 "error: $tmp/badmodel.json: model config: unknown key
 expect bf16_unsupported 1 "error: precision bf16 needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32" -- env ONEDNN_MAX_CPU_ISA=AVX2 "$vit" bench --preset vit_tiny_patch16_224 --image-size 32 --batch 2 --repeats 1 --warmup 0 --no-peak --precision bf16
 expect precision_bad 2 "--precision: fp16 not in {fp32,bf16}" -- "$vit" bench --precision fp16
 expect mode_bad 2 "--mode: fast not in {forward,train,both}" -- "$vit" bench --mode fast
-expect no_command 2 "A subcommand is required" -- "$vit"
+expect no_command 2 "error: a command is required: one of info, bench, train, eval, predict, inspect (vit --help describes them)" -- "$vit"
+expect typo_command 2 "error: unknown command 'trian'; did you mean 'train'? (commands: info, bench, train, eval, predict, inspect)" -- "$vit" trian
+expect far_command 2 "error: unknown command 'serve' (commands: " -- "$vit" serve
+expect version 0 "vit 0.1.0" -- "$vit" --version
+expect typo_option 2 "error: vit train: unknown option '--epoch'; did you mean '--epochs'? (vit train --help lists the options)" -- "$vit" train --epoch 1
+expect typo_weights 2 "error: vit predict: unknown option '--weight'; did you mean '--weights'?" -- "$vit" predict --weight x a.png
+expect typo_value_form 2 "error: vit eval: unknown option '--bach'; did you mean '--batch'?" -- "$vit" eval --bach=4
 expect both_sources 2 "--preset excludes --weights" -- "$vit" info --preset vit_base_patch16_224 --weights x.safetensors
 expect missing_file 1 "error: cannot open 'missing.safetensors': No such file or directory" -- "$vit" info --weights missing.safetensors
 printf 'not a safetensors file at all' > "$tmp/bad.safetensors"
@@ -82,6 +88,19 @@ printf 'a\nb\n' > "$tmp/labels.txt"
 expect predict_labels 1 "error: '$tmp/labels.txt' holds 2 class names, the model has 10 classes" -- "$vit" predict --weights "$fx/weights/timm.pth" "$fx/preprocess/photo.jpg" --labels "$tmp/labels.txt"
 printf 'not an image' > "$tmp/fake.jpg"
 expect predict_bad_image 1 "$tmp/fake.jpg" -- "$vit" predict --weights "$fx/weights/timm.pth" "$tmp/fake.jpg"
+/usr/bin/python3 -c "
+import sys, torch
+sd = torch.load(sys.argv[1])
+del sd['norm.weight'], sd['norm.bias']
+torch.save(sd, sys.argv[2])" "$fx/weights/timm.pth" "$tmp/no_norm.pth"
+expect strict_hint 1 "missing tensors: norm.weight, norm.bias. hint: load non-strictly (vit: --non-strict) to skip them; missing tensors then keep their initial values" -- "$vit" predict --weights "$tmp/no_norm.pth" "$fx/preprocess/photo.jpg"
+expect non_strict 0 "warning: '$tmp/no_norm.pth' lacks 'norm.weight' (left at its initial value)" -- "$vit" predict --weights "$tmp/no_norm.pth" "$fx/preprocess/photo.jpg" --non-strict
+# One bad file among good ones: reported by name, the others classified, exit 1 at the end.
+mkdir -p "$tmp/mixed" && cp "$fx/preprocess/photo.jpg" "$fx/preprocess/grey.png" "$tmp/fake.jpg" "$tmp/mixed/"
+expect predict_mixed_good 1 "$tmp/mixed/photo.jpg" -- "$vit" predict --weights "$fx/weights/timm.pth" "$tmp/mixed"
+expect predict_mixed_bad 1 "error: '$tmp/mixed/fake.jpg' is not a JPEG or PNG image" -- "$vit" predict --weights "$fx/weights/timm.pth" "$tmp/mixed"
+expect predict_mixed_count 1 "error: 1 of 3 images could not be read; the others were classified" -- "$vit" predict --weights "$fx/weights/timm.pth" "$tmp/mixed"
+expect predict_mixed_json 1 '{"path":"'"$tmp"'/mixed/fake.jpg","error":"' -- "$vit" predict --weights "$fx/weights/timm.pth" "$tmp/mixed" --json
 /usr/bin/python3 -c "
 import struct, zlib, sys
 ihdr = struct.pack('>IIBBBBB', 200000, 200000, 8, 2, 0, 0, 0)
@@ -104,7 +123,8 @@ expect train_samples 0 "samples: $tmp/run/samples.png" -- "$vit" train "${small[
 expect train_splits 0 "data: " -- "$vit" train "${small[@]}" --out "$tmp/run" --overwrite
 expect seed_range 2 "--seed: must be an integer in [0, 9007199254740992], got '18446744073709551615'" -- "$vit" train --seed 18446744073709551615 --print-recipe
 expect val_fraction_empty 1 "error: no training images: train_limit = 500 (taken from each of the 10 classes in proportion) and val_fraction = 0.9999 leave none of the training split's 60000" -- "$vit" train "${small[@]}" --val-fraction 0.9999 --out "$tmp/empty_train"
-expect train_limit_empty 1 "error: no training images: train_limit = 1 (taken from each of the 10 classes in proportion) and val_fraction = 0 leave none of the training split's 60000" -- "$vit" train --train-limit 1 --epochs 1 --out "$tmp/empty_train"
+expect train_limit_one 1 "error: the training set has 1 sample, fewer than one step of batch_size x accumulate = 128" -- "$vit" train --train-limit 1 --epochs 1 --out "$tmp/one_train"
+expect test_limit_exact 0 "data: 500 training, 64 test images in 10 classes" -- "$vit" train --train-limit 500 --test-limit 64 --batch 50 --epochs 1 --threads 2 --max-steps 1 --out "$tmp/limit64"
 mkfifo "$tmp/fifo.pth"
 expect weights_fifo 1 "error: '$tmp/fifo.pth' is a FIFO, not a regular file" -- timeout 20 "$vit" info --weights "$tmp/fifo.pth"
 expect labels_dir 1 "is a directory, not a regular file" -- "$vit" predict --weights "$fx/weights/timm.pth" --labels "$tmp" "$fx/preprocess/grey.png"

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli_names.h"
 #include "commands.h"
 #include "vit/config.h"
 #include "vit/data.h"
@@ -104,6 +105,7 @@ void add_recipe_flags(CLI::App* cmd, vit::tools::RecipeOverrides& o, bool traini
 int main(int argc, char** argv) {
     CLI::App app{"vit: Vision Transformers in C++ (train, evaluate, run and inspect ViT models)"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", "vit " VIT_VERSION);
 
     vit::tools::InfoOptions info;
     auto* info_cmd = app.add_subcommand("info", "print a model's config, parameter count and forward FLOPs");
@@ -168,6 +170,10 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::Range(int64_t{-100000}, int64_t{100000}));
     inspect_cmd->add_option("--out", inspect.out, "folder for the pictures")->capture_default_str();
 
+    if (const std::string unknown = vit::tools::unknown_name(app, argc, argv); !unknown.empty()) {
+        std::fprintf(stderr, "error: %s\n", unknown.c_str());
+        return 2;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,6 +1,8 @@
 // vit predict: top-k classes of images with any supported weight file.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "commands.h"
 #include "vit/checkpoint.h"
 #include "vit/class_names.h"
@@ -16,8 +18,13 @@ InferenceModel load_for_inference(const ModelSource& source, Precision precision
     // bf16: the matrices are converted once while loading and only their bf16 copies are kept;
     // either way they are then packed for oneDNN's product kernels.
     m.model = std::make_unique<ViT>(m.config, inference_storage(precision));
+    if (non_strict) {
+        m.model->init_weights(0);  // what the file lacks keeps its initial value, as in PyTorch
+    }
     const LoadReport report = load_weights(*m.model, m.weights, {.strict = !non_strict});
-    for (const std::string& name : report.missing) fmt::print(stderr, "warning: '{}' lacks '{}' (left zero)\n", source.weights, name);
+    for (const std::string& name : report.missing) {
+        fmt::print(stderr, "warning: '{}' lacks '{}' (left at its initial value)\n", source.weights, name);
+    }
     for (const std::string& name : report.unexpected) fmt::print(stderr, "warning: '{}' has unused tensor '{}'\n", source.weights, name);
     m.model->pack_for_inference();
     return m;
@@ -31,6 +38,17 @@ std::vector<std::string> class_names_for(const InferenceModel& m, const std::str
     for (int64_t k = 0; k < K; k++) names.push_back(fmt::format("class {}", k));
     return names;
 }
+
+namespace {
+// Exit status: 0 when every image was classified; else each bad one was reported and this says
+// how many, with status 1.
+int failed_images(const std::vector<Prediction>& results) {
+    const auto failed = std::count_if(results.begin(), results.end(), [](const Prediction& p) { return !p.error.empty(); });
+    if (failed == 0) return 0;
+    fmt::print(stderr, "error: {} of {} images could not be read; the others were classified\n", failed, results.size());
+    return 1;
+}
+}  // namespace
 
 int run_predict(const PredictCliOptions& options) {
     const ImageRunOptions& o = options.run;
@@ -58,15 +76,23 @@ int run_predict(const PredictCliOptions& options) {
                 top.push_back({{"class", p.classes[i]}, {"label", names[static_cast<size_t>(p.classes[i])]},
                                {"probability", p.probabilities[i]}});
             }
-            j["predictions"].push_back({{"path", p.path}, {"top", top}});
+            if (p.error.empty()) {
+                j["predictions"].push_back({{"path", p.path}, {"top", top}});
+            } else {
+                j["predictions"].push_back({{"path", p.path}, {"error", p.error}});
+            }
         }
         j["timing"] = {{"images", files.size()}, {"preprocess_s", timing.preprocess_s}, {"forward_s", timing.forward_s},
                        {"forward_ms_per_image", 1e3 * timing.forward_s / n}};
         // file names need not be UTF-8: their invalid bytes print as U+FFFD
         fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-        return 0;
+        return failed_images(results);
     }
     for (const Prediction& p : results) {
+        if (!p.error.empty()) {
+            fmt::print(stderr, "error: {}\n", p.error);
+            continue;
+        }
         fmt::print("{}\n", p.path);
         for (size_t i = 0; i < p.classes.size(); i++) {
             fmt::print("  {:>2}. {:6.2f}%  {} ({})\n", i + 1, 100.0 * p.probabilities[i],
@@ -76,7 +102,7 @@ int run_predict(const PredictCliOptions& options) {
     fmt::print("{} image(s): preprocessing {:.1f} ms, forward {:.1f} ms ({:.1f} ms per image, batch {}, {})\n",
                files.size(), 1e3 * timing.preprocess_s, 1e3 * timing.forward_s, 1e3 * timing.forward_s / n, o.batch,
                precision_name(o.precision));
-    return 0;
+    return failed_images(results);
 }
 
 }  // namespace vit::tools

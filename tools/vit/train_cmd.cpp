@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "commands.h"
@@ -76,12 +79,17 @@ void print_step(const StepReport& r, bool terminal, int64_t log_every) {
     }
 }
 
+// " top-5 X%", shown only for more than 5 classes (with 5 or fewer it is always 100%).
+std::string top5_text(const EvalResult& r) {
+    return r.class_names.size() > 5 ? fmt::format(" top-5 {:.2f}%", 100.0 * r.top5) : "";
+}
+
 void print_epoch(const EpochReport& r, bool terminal) {
     if (terminal) fmt::print(stderr, "\r\033[K");
     std::string eval;
     if (r.eval) {
-        eval = fmt::format(", {} loss {:.4f} top-1 {:.2f}% top-5 {:.2f}%", r.eval_split, r.eval->loss,
-                           100.0 * r.eval->top1, 100.0 * r.eval->top5);
+        eval = fmt::format(", {} loss {:.4f} top-1 {:.2f}%{}", r.eval_split, r.eval->loss, 100.0 * r.eval->top1,
+                           top5_text(*r.eval));
     }
     fmt::print("epoch {}/{}: train loss {:.4f} acc {:.2f}%{} ({:.1f} s, {:.0f} img/s)\n", r.epoch, r.epochs,
                r.train_loss, 100.0 * r.train_accuracy, eval, r.seconds, r.images_per_s);
@@ -89,7 +97,7 @@ void print_epoch(const EpochReport& r, bool terminal) {
 }
 
 void print_eval(const EvalResult& r) {
-    fmt::print("samples {}  loss {:.4f}  top-1 {:.2f}%  top-5 {:.2f}%\n\n", r.samples, r.loss, 100.0 * r.top1, 100.0 * r.top5);
+    fmt::print("samples {}  loss {:.4f}  top-1 {:.2f}%{}\n\n", r.samples, r.loss, 100.0 * r.top1, top5_text(r));
     size_t name_width = 5;
     for (const std::string& n : r.class_names) name_width = std::max(name_width, n.size());
     fmt::print("{:<{}}  {:>7}  {:>8}\n", "class", name_width, "samples", "accuracy");
@@ -131,8 +139,9 @@ int run_train(const TrainCliOptions& o) {
         return 0;
     }
     const bool terminal = isatty(STDERR_FILENO) != 0;
-    fmt::print("training '{}' on {} ({}), {} epochs, batch {}, {}, {} -> {}\n", recipe.name, recipe.dataset.kind,
-               recipe.dataset.path, recipe.epochs, recipe.batch_size, optimizer_name(recipe.optimizer.kind),
+    fmt::print("training '{}' on {} ({}), {} epoch{}, batch {}, {}, {} -> {}\n", recipe.name, recipe.dataset.kind,
+               recipe.dataset.path, recipe.epochs, recipe.epochs == 1 ? "" : "s", recipe.batch_size,
+               optimizer_name(recipe.optimizer.kind),
                precision_name(recipe.precision), recipe.out_dir);
     std::fflush(stdout);
     signal(SIGINT, on_sigint);
@@ -152,8 +161,8 @@ int run_train(const TrainCliOptions& o) {
         return g_interrupted.load() ? 130 : 0;
     }
     if (r.test) {
-        fmt::print("test: top-1 {:.2f}% top-5 {:.2f}% loss {:.4f} ({} images)\n", 100.0 * r.test->top1,
-                   100.0 * r.test->top5, r.test->loss, r.test->samples);
+        fmt::print("test: top-1 {:.2f}%{} loss {:.4f} ({} images)\n", 100.0 * r.test->top1, top5_text(*r.test),
+                   r.test->loss, r.test->samples);
     }
     fmt::print("done in {:.1f} s ({} steps)\nweights: {}\ncheckpoint: {}\nmetrics: {}\nplot: {}\nsamples: {}\n", r.seconds,
                r.steps, r.weights, r.checkpoint, r.metrics, r.plot, r.samples);
@@ -190,7 +199,10 @@ int run_eval(const EvalCliOptions& o) {
     if (!o.json_out.empty()) {
         std::ofstream out(o.json_out);
         out << eval_to_json(r) << "\n";
-        if (!out) fail("cannot write '{}'", o.json_out);
+        if (!out) {
+            fail("cannot write '{}': {}", o.json_out,
+                 std::filesystem::is_directory(o.json_out) ? "it is a directory" : std::strerror(errno));
+        }
         fmt::print("\nwrote {}\n", o.json_out);
     }
     return 0;
