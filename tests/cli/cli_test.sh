@@ -141,6 +141,10 @@ expect bad_mix_prob 1 "error: recipe $tmp/mixprob.json: 'training.mix_prob' must
 expect eval_top1 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 200 --json "$tmp/eval.json"
 expect eval_confusion 0 "confusion matrix (rows: true class, columns: predicted)" -- "$vit" eval --weights "$tmp/run/checkpoint.safetensors" --test-limit 200
 expect eval_json 0 '"confusion"' -- cat "$tmp/eval.json"
+expect eval_json_dir 1 "error: cannot write '$tmp': it is a directory" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 50 --json "$tmp"
+mkdir -p "$tmp/names/train"
+for i in 1 2 3 4 5 6 7 8 9 10 11; do cp "$fx/preprocess/grey.png" "$tmp/names/train/cat_$i.png"; done
+expect filenames_hint 1 "the dataset has 11 classes but the model has num_classes = 10 (a file's label is its name up to the first '.': 'cat.12.jpg' is labelled 'cat', while 'cat_12.jpg' is a label of its own)" -- "$vit" train --data-kind filenames --data "$tmp/names" --out "$tmp/names_run"
 expect eval_flip 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 100 --eval-flip
 expect eval_class_names 0 "Ankle boot" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 100
 # the hybrid recipe (ResNet-v2 stem and stage before the encoder): train, evaluate, inspect
