@@ -34,6 +34,7 @@ struct LoadOptions {
 struct LoadReport {
     std::vector<std::string> missing;     // model parameters the file lacks (left as they were)
     std::vector<std::string> unexpected;  // file tensors the model has no place for
+    std::vector<std::string> resampled;   // position tables made for another grid, resampled to the model's
 };
 
 // Tensors under this prefix hold a training checkpoint's optimizer state; loading weights

@@ -23,7 +23,7 @@ const char* kind_of(mode_t mode) {
 }
 }  // namespace
 
-int open_regular_file(const std::string& path) {
+RegularFile open_regular_file(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         fail("cannot open '{}': {}", path, std::strerror(errno));
@@ -44,7 +44,7 @@ int open_regular_file(const std::string& path) {
         ::close(fd);
         fail("cannot read '{}': {}", path, std::strerror(err));
     }
-    return fd;
+    return {fd, static_cast<int64_t>(st.st_size)};
 }
 
 }  // namespace vit

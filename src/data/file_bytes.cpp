@@ -16,7 +16,11 @@
 namespace vit {
 
 std::vector<uint8_t> read_file(const std::string& path, int64_t max_bytes) {
-    const int fd = open_regular_file(path);
+    const auto [fd, size] = open_regular_file(path);
+    if (size > max_bytes) {
+        ::close(fd);
+        fail("'{}' is larger than the limit of {} bytes", path, max_bytes);
+    }
     std::unique_ptr<FILE, int (*)(FILE*)> f(::fdopen(fd, "rb"), &std::fclose);
     if (!f) {
         const int err = errno;
@@ -24,14 +28,7 @@ std::vector<uint8_t> read_file(const std::string& path, int64_t max_bytes) {
         fail("cannot open '{}': {}", path, std::strerror(err));
     }
     std::vector<uint8_t> bytes;
-    if (std::fseek(f.get(), 0, SEEK_END) == 0) {
-        const long size = std::ftell(f.get());
-        if (size > max_bytes) {
-            fail("'{}' is larger than the limit of {} bytes", path, max_bytes);
-        }
-        bytes.reserve(size > 0 ? static_cast<size_t>(size) : 0);
-        std::rewind(f.get());
-    }
+    bytes.reserve(static_cast<size_t>(size));  // the file may still grow: the loop checks the limit
     uint8_t chunk[1 << 16];
     for (;;) {
         size_t n = std::fread(chunk, 1, sizeof chunk, f.get());

@@ -211,6 +211,7 @@ LoadReport load_weights(ViT& model, const WeightSource& w, const LoadOptions& op
         }
         if (t->shape != p.shape) {
             if (resamplable(p, *t)) {
+                report.resampled.push_back(p.name);
                 continue;
             }
             fail("'{}': tensor '{}' has shape {}, the model expects {}", w.path, p.name,

@@ -1,9 +1,7 @@
 // Read-only file mappings (mmap) with page release (madvise).
 #include "io/mapped_file.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,14 +17,8 @@ namespace vit {
 MappedFile MappedFile::open(const std::string& path) {
     MappedFile f;
     f.path_ = path;
-    const int fd = open_regular_file(path);
-    struct stat st {};
-    if (fstat(fd, &st) != 0) {
-        const int err = errno;
-        ::close(fd);
-        fail("cannot read '{}': {}", path, std::strerror(err));
-    }
-    f.size_ = static_cast<uint64_t>(st.st_size);
+    const auto [fd, size] = open_regular_file(path);
+    f.size_ = static_cast<uint64_t>(size);
     if (f.size_ > 0) {
         void* m = mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {

@@ -64,18 +64,6 @@ std::string init_from_pretrained(ViT& model, const WeightSource& w) {
         notes.push_back(fmt::format("{} summed over {} channels", c.hybrid ? "stem convolution" : "patch projection", C));
         t.shape[1] = 1;
     }
-    if (const SourceTensor* pos = w.find("pos_embed"); pos != nullptr && pos->shape.size() == 3 &&
-                                                      pos->shape[1] != c.num_tokens()) {
-        notes.push_back(fmt::format("position table resampled from {} to {} patches", pos->shape[1] - 1,
-                                    c.num_patches()));
-    }
-    const SourceTensor* rows = w.find("pos_embed_row");
-    const SourceTensor* cols = w.find("pos_embed_col");
-    if (rows != nullptr && cols != nullptr && !rows->shape.empty() && !cols->shape.empty() &&
-        (rows->shape[0] != c.grid_height() || cols->shape[0] != c.grid_width())) {
-        notes.push_back(fmt::format("position tables resampled from a {}x{} to a {}x{} grid", rows->shape[0],
-                                    cols->shape[0], c.grid_height(), c.grid_width()));
-    }
     const LoadReport r = load_weights(model, adapted, {.strict = false});
     std::vector<std::string> missing;
     std::copy_if(r.missing.begin(), r.missing.end(), std::back_inserter(missing),
@@ -84,6 +72,17 @@ std::string init_from_pretrained(ViT& model, const WeightSource& w) {
         fail("'{}' does not fit the model to fine-tune: missing {}; unused {}", w.path,
              missing.empty() ? "none" : fmt::format("{}", fmt::join(missing, ", ")),
              r.unexpected.empty() ? "none" : fmt::format("{}", fmt::join(r.unexpected, ", ")));
+    }
+    // every tensor loaded: each resampled table has its source
+    auto resampled = [&](const char* name) { return std::find(r.resampled.begin(), r.resampled.end(), name) != r.resampled.end(); };
+    if (resampled("pos_embed")) {
+        notes.push_back(fmt::format("position table resampled from {} to {} patches", w.find("pos_embed")->shape[1] - 1,
+                                    c.num_patches()));
+    }
+    if (resampled("pos_embed_row") || resampled("pos_embed_col")) {
+        notes.push_back(fmt::format("position tables resampled from a {}x{} to a {}x{} grid",
+                                    w.find("pos_embed_row")->shape[0], w.find("pos_embed_col")->shape[0],
+                                    c.grid_height(), c.grid_width()));
     }
     return notes.empty() ? "all tensors loaded as they are" : fmt::format("{}", fmt::join(notes, "; "));
 }

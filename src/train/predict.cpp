@@ -106,6 +106,7 @@ std::vector<Prediction> predict_images(ViT& model, const Pipeline& pipe, const s
     std::vector<Prediction> out(static_cast<size_t>(N));
     std::vector<float> batch(static_cast<size_t>(std::min(o.batch, N) * per_image));
     PredictTiming t;
+    const int64_t shorter_side = decode_shorter_side(pipe.steps());
     for (int64_t start = 0; start < N; start += o.batch) {
         const int64_t B = std::min(o.batch, N - start);
         auto t0 = std::chrono::steady_clock::now();
@@ -114,9 +115,7 @@ std::vector<Prediction> predict_images(ViT& model, const Pipeline& pipe, const s
         for (int64_t b = 0; b < B; b++) {
             try {
                 Rng rng(0);  // evaluation transforms draw nothing
-                pipe.apply(decode_image_file(paths[static_cast<size_t>(start + b)], o.max_pixels,
-                                             decode_shorter_side(pipe.steps())),
-                           rng,
+                pipe.apply(decode_image_file(paths[static_cast<size_t>(start + b)], o.max_pixels, shorter_side), rng,
                            batch.data() + b * per_image);
             } catch (const std::exception& e) {
                 errors[static_cast<size_t>(b)] = e.what();

@@ -47,15 +47,14 @@ RunFolder::RunFolder(const std::string& dir, Use use) : dir_(dir) {
         fail("cannot open the lock file '{}': {}", lock, std::strerror(errno));
     }
     try {
-        hold(use);
+        hold(use, lock);
     } catch (...) {  // the destructor does not run when the constructor throws
         ::close(lock_fd_);
         throw;
     }
 }
 
-void RunFolder::hold(Use use) {
-    const std::string lock = file(".vit-train.lock");
+void RunFolder::hold(Use use, const std::string& lock) {
     if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
         if (err == EWOULDBLOCK) {

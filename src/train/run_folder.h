@@ -26,7 +26,7 @@ class RunFolder {
     std::string file(const std::string& name) const;  // a path inside the folder
 
   private:
-    void hold(Use use);  // with the lock file open: lock it, check the folder, clear debris
+    void hold(Use use, const std::string& lock);  // with the lock file open: lock it, check the folder, clear debris
 
     std::string dir_;
     int lock_fd_ = -1;

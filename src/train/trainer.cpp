@@ -67,9 +67,9 @@ Data open_data(const Recipe& r) {
              "leave none of the training split's {}", r.train_limit, whole->num_classes(), r.val_fraction, whole->size());
     }
     if (d.eval && d.eval->size() == 0) {
-        fail("no {} images: {} leaves none; raise it{}", d.eval_split,
-             d.eval_split == "val" ? fmt::format("val_fraction = {}", r.val_fraction) : fmt::format("test_limit = {}", r.test_limit),
-             d.eval_split == "val" ? " or set it to 0" : " or set it to 0 (all)");
+        const std::string field = d.eval_split == "val" ? fmt::format("val_fraction = {}", r.val_fraction)
+                                                        : fmt::format("test_limit = {}", r.test_limit);
+        fail("no {} images: {} leaves none; raise it or set it to 0", d.eval_split, field);
     }
     if (d.train->num_classes() != r.model.num_classes) {
         fail("the dataset has {} classes but the model has num_classes = {}{}", d.train->num_classes(), r.model.num_classes,
