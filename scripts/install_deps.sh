@@ -14,6 +14,7 @@ packages=(
   libspng-dev            # PNG decoding and the training plot
   libcairo2-dev fonts-dejavu-core   # pictures with antialiased lines and real text (samples.png)
   libgtest-dev           # tests
+  libopenmpi-dev openmpi-bin   # training across processes (mpirun -np N vit train) and its tests
   clang-14 libclang-rt-14-dev libomp-14-dev   # the sanitizer build and its libFuzzer targets (fuzz/)
   dataset-fashion-mnist  # the real data of the default recipe and the training tests
   python3-torch python3-numpy python3-torchvision python3-pil   # the PyTorch oracle for parity tests and benchmarks

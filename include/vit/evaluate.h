@@ -33,6 +33,17 @@ struct EvalResult {
 // model's.
 EvalResult evaluate(ViT& model, DataLoader& loader, bool flip = false);
 
+// The counts behind an EvalResult, which add up over the parts of a dataset that processes
+// evaluate apart: evaluate() is eval_result(evaluate_sums(...)).
+struct EvalSums {
+    int64_t samples = 0, top1_hits = 0, topk_hits = 0;
+    double loss = 0.0;                  // the sum of the cross-entropies
+    std::vector<int64_t> class_counts;  // [K]
+    std::vector<int64_t> confusion;     // [K, K]
+};
+EvalSums evaluate_sums(ViT& model, DataLoader& loader, bool flip = false);
+EvalResult eval_result(const EvalSums& sums, std::vector<std::string> class_names);
+
 // {"samples", "loss", "top1", "top5", "classes": [{"name", "count", "accuracy"}], "confusion"}.
 std::string eval_to_json(const EvalResult& result);
 

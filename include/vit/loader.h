@@ -24,6 +24,12 @@ struct Batch {
     int64_t size = 0;
     std::vector<float> images;   // [size, C, H, W]
     std::vector<int32_t> labels;  // [size]
+    int64_t first = 0;           // the place of images[0] in the whole batch (0 unless shared)
+    int64_t whole = 0;           // the size of the whole batch
+    // With LoaderOptions::partners: the image and label paired with each image for Mixup and
+    // CutMix, sample whole-1-(first+j) of the whole batch for image j.
+    std::vector<float> partner_images;
+    std::vector<int32_t> partner_labels;
 };
 
 struct LoaderOptions {
@@ -33,6 +39,10 @@ struct LoaderOptions {
     uint64_t seed = 0;
     int workers = 1;         // 0: prepare batches on the calling thread
     int prefetch = 2;        // batches prepared ahead per worker
+    // This process's part of each batch when `parts` processes share it: samples
+    // [B part / parts, B (part + 1) / parts) of a batch of B (the rounding leaves the larger parts last).
+    int part = 0, parts = 1;
+    bool partners = false;   // also prepare each image's Mixup/CutMix partner
 };
 
 class DataLoader {

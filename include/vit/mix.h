@@ -47,6 +47,13 @@ MixDraw draw_mix(const MixOptions& options, int64_t H, int64_t W, uint64_t seed)
 std::vector<float> apply_mix(float* images, const int32_t* labels, int64_t B, int64_t C, int64_t H, int64_t W,
                              int64_t K, float smoothing, const MixDraw& draw);
 
+// The same for part of a batch: image b is mixed with partners[b] (the unmixed image it is paired
+// with, labelled partner_labels[b]). A process that holds samples [lo, hi) of a batch of B passes
+// the images of samples B-1-lo down to B-hi, so that its part is mixed as in the whole batch.
+std::vector<float> mix_with_partners(float* images, const float* partners, const int32_t* labels,
+                                     const int32_t* partner_labels, int64_t B, int64_t C, int64_t H, int64_t W,
+                                     int64_t K, float smoothing, const MixDraw& draw);
+
 struct MixedTargets {
     std::vector<float> targets;  // [B, K]
     MixDraw draw;

@@ -47,7 +47,9 @@ inline WeightStorage inference_storage(Precision p) {
 struct ForwardOptions {
     bool training = false;        // dropout, drop-path and storage for backward
     bool keep_attention = false;  // keep every layer's attention probabilities
-    uint64_t dropout_seed = 0;    // masks are a function of (seed, layer, site, element)
+    uint64_t dropout_seed = 0;    // masks are a function of (seed, layer, site, sample, element)
+    int64_t first_sample = 0;     // the first image's place in the whole batch, when processes
+                                  // share a batch: image b draws the masks of sample first_sample + b
 };
 
 class ViT {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "vit/communicator.h"
 #include "vit/evaluate.h"
 #include "vit/recipe.h"
 #include "vit/weights.h"
@@ -49,6 +50,10 @@ struct TrainOptions {
     const std::atomic<bool>* stop = nullptr;  // set (e.g. by Ctrl-C): checkpoint and return
     int64_t max_steps = 0;                    // stop after this many optimizer steps (0: no limit)
     bool overwrite = false;                   // replace a run already in recipe.out_dir (else refused)
+    // The processes sharing every batch (mpirun -np N): each computes its part of the batch and
+    // the gradients are summed, `bucket_mb` MiB per collective; rank 0 alone writes and reports.
+    std::reference_wrapper<Communicator> ranks = single_process();
+    double bucket_mb = 25.0;
 };
 
 struct TrainResult {

@@ -15,6 +15,9 @@ DataLoader::DataLoader(DatasetPtr data, Pipeline pipeline, const LoaderOptions& 
     if (options.workers < 0 || options.workers > 64) fail("loader workers must be in [0, 64], got {}", options.workers);
     if (options.prefetch < 1) fail("loader prefetch must be at least 1, got {}", options.prefetch);
     if (data_->size() == 0) fail("the dataset is empty");
+    if (options.parts < 1 || options.part < 0 || options.part >= options.parts) {
+        fail("loader part {} of {} is not a part", options.part, options.parts);
+    }
     const int slots = std::max(1, options.workers * options.prefetch);
     slots_.resize(static_cast<size_t>(slots));
     slot_batch_.assign(static_cast<size_t>(slots), -1);
@@ -68,16 +71,36 @@ void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
 }
 
 void DataLoader::fill(int64_t batch_index, Batch& out) const {
-    const int64_t B = options_.batch_size;
+    const int64_t B = options_.batch_size, sample = pipeline_.sample_size();
     const int64_t first = batch_index * B;
-    out.size = std::min(B, data_->size() - first);
-    out.images.resize(static_cast<size_t>(out.size * pipeline_.sample_size()));
+    out.whole = std::min(B, data_->size() - first);
+    out.first = out.whole * options_.part / options_.parts;
+    out.size = out.whole * (options_.part + 1) / options_.parts - out.first;
+    // Position p of the whole batch into image slot j of `images`.
+    auto load = [&](int64_t p, int64_t j, std::vector<float>& images, std::vector<int32_t>& labels) {
+        const int64_t index = order_[static_cast<size_t>(first + p)];
+        Rng rng(sample_seed(options_.seed, epoch_, index));
+        pipeline_.apply(data_->load(index), rng, images.data() + j * sample);
+        labels[static_cast<size_t>(j)] = data_->label(index);
+    };
+    out.images.resize(static_cast<size_t>(out.size * sample));
     out.labels.resize(static_cast<size_t>(out.size));
     for (int64_t j = 0; j < out.size; j++) {
-        const int64_t index = order_[static_cast<size_t>(first + j)];
-        Rng rng(sample_seed(options_.seed, epoch_, index));
-        pipeline_.apply(data_->load(index), rng, out.images.data() + j * pipeline_.sample_size());
-        out.labels[static_cast<size_t>(j)] = data_->label(index);
+        load(out.first + j, j, out.images, out.labels);
+    }
+    if (!options_.partners) {
+        return;
+    }
+    out.partner_images.resize(out.images.size());
+    out.partner_labels.resize(out.labels.size());
+    for (int64_t j = 0; j < out.size; j++) {
+        const int64_t p = out.whole - 1 - (out.first + j);
+        if (p >= out.first && p < out.first + out.size) {  // a sample of this part: copied, not prepared again
+            std::copy_n(out.images.begin() + (p - out.first) * sample, sample, out.partner_images.begin() + j * sample);
+            out.partner_labels[static_cast<size_t>(j)] = out.labels[static_cast<size_t>(p - out.first)];
+        } else {
+            load(p, j, out.partner_images, out.partner_labels);
+        }
     }
 }
 

@@ -138,13 +138,14 @@ void small_gemm_bf16(float* C, int64_t c_row, int64_t c_col, const bf16* A, int6
 // reshape(B, N, 3, NH, HS). probs[B,NH,N,N] = softmax(q k^T / sqrt(HS)) over keys, kept for the
 // backward pass and for inspection (before attention dropout); with probs == nullptr (inference)
 // each thread keeps one head's N x N tile in its cache instead of writing B*NH of them to memory.
-// out[B,N,NH*HS] = drop(probs) v, heads concatenated. Dropout with rate attn_drop uses random stream (seed, stream). The backward
+// out[B,N,NH*HS] = drop(probs) v, heads concatenated. Dropout with rate attn_drop uses random stream (seed, stream)
+// from index first_index on (the tile of sample b, head h starts at first_index + (b NH + h) N N). The backward
 // writes dqkv.
 void attention_forward(float* out, float* probs, const float* qkv, int64_t B, int64_t N, int64_t NH,
-                       int64_t HS, float attn_drop, uint64_t seed, uint64_t stream);
+                       int64_t HS, float attn_drop, uint64_t seed, uint64_t stream, uint64_t first_index = 0);
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
                         int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
-                        uint64_t seed, uint64_t stream);
+                        uint64_t seed, uint64_t stream, uint64_t first_index = 0);
 // Mixed precision: the same with qkv in bf16 and the four products of each head in bf16 with fp32
 // sums (small_gemm_bf16): the probabilities (after dropout), the output gradient and the score
 // gradient (scaled by 1/sqrt(HS)) are rounded to bf16 where they enter a product, as PyTorch's
@@ -156,10 +157,10 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 // probabilities and out with the CPU's conversion instruction, which flushes fp32 denormals
 // (below 1.2e-38) to zero.
 void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B, int64_t N, int64_t NH,
-                            int64_t HS, float attn_drop, uint64_t seed, uint64_t stream);
+                            int64_t HS, float attn_drop, uint64_t seed, uint64_t stream, uint64_t first_index = 0);
 void attention_backward_bf16(bf16* dqkv, float* dqkv_column_sums, const float* dout, const bf16* qkv,
                              const float* probs, int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
-                             uint64_t seed, uint64_t stream);
+                             uint64_t seed, uint64_t stream, uint64_t first_index = 0);
 
 // ---- patch embedding and tokens (patch_embed.cpp) --------------------------------------------
 
@@ -252,12 +253,13 @@ void layer_scale_forward(float* out, const float* inp, const float* gamma, int64
 void layer_scale_backward(float* dinp, float* dgamma, const float* dout, const float* inp, const float* gamma,
                           int64_t M, int64_t C);
 
-// Inverted dropout: out[i] = keep_i ? inp[i] / (1 - p) : 0, keep_i from stream (seed, stream).
-// out may alias inp. A diagonal map, so its own backward: the same call on the gradient.
+// Inverted dropout: out[i] = keep_i ? inp[i] / (1 - p) : 0, keep_i from stream (seed, stream) at
+// index first_index + i. out may alias inp. A diagonal map, so its own backward: the same call on
+// the gradient.
 void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed,
-                     uint64_t stream);
-// DropPath per sample: scale[b] = keep_b ? 1 / (1 - p) : 0.
-void drop_path_scales(float* scale, int64_t B, float p, uint64_t seed, uint64_t stream);
+                     uint64_t stream, uint64_t first_index = 0);
+// DropPath per sample: scale[b] = keep_b ? 1 / (1 - p) : 0, keep_b drawn at index first_index + b.
+void drop_path_scales(float* scale, int64_t B, float p, uint64_t seed, uint64_t stream, uint64_t first_index = 0);
 
 // out[B,C]: the class token's row x[b,0] (mean = false) or the mean over patch tokens 1..N-1.
 void pool_forward(float* out, const float* x, int64_t B, int64_t N, int64_t C, bool mean);

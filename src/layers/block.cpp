@@ -18,9 +18,9 @@ struct Sites {
     DropoutSite attn, proj, mlp1, mlp2, path1, path2;
 };
 
-Sites sites(const BlockParams& p, uint64_t seed) {
+Sites sites(const BlockParams& p, const MaskKey& key, int64_t B) {
     const int64_t layer = p.index + 1;
-    auto at = [&](float rate, int site) { return DropoutSite{rate, seed, DropoutSite::stream_of(layer, site)}; };
+    auto at = [&](float rate, int site) { return DropoutSite(rate, key, DropoutSite::stream_of(layer, site), B); };
     return {at(p.attn_drop, kAttnDrop), at(p.drop, kProjDrop), at(p.drop, kMlpDrop1),
             at(p.drop, kMlpDrop2),      at(p.drop_path, kPath1), at(p.drop_path, kPath2)};
 }
@@ -98,8 +98,8 @@ void mlp_backward(Ops& ops, const BlockParams& p, const BlockActs& a, const Bloc
 // ---- pre-norm -----------------------------------------------------------------------------------
 
 void pre_norm_block_forward(Ops& ops, const BlockParams& p, const BlockActs& a, const float* x_in, int64_t B,
-                            int64_t N, uint64_t seed) {
-    const Sites s = sites(p, seed);
+                            int64_t N, const MaskKey& key) {
+    const Sites s = sites(p, key, B);
     const int64_t rows = B * N;
     // x_mid = x_in + DropPath(LS1(Dropout(proj(Attention(norm1(x_in))))))
     ops.norm(a.qkv_in, a.norm1, x_in, p.norm1, rows);
@@ -113,8 +113,8 @@ void pre_norm_block_forward(Ops& ops, const BlockParams& p, const BlockActs& a, 
 }
 
 void pre_norm_block_backward(Ops& ops, const BlockParams& p, const BlockActs& a, const BlockGrads& g, float* dx,
-                             const float* x_in, int64_t B, int64_t N, uint64_t seed) {
-    const Sites s = sites(p, seed);
+                             const float* x_in, int64_t B, int64_t N, const MaskKey& key) {
+    const Sites s = sites(p, key, B);
     const int64_t rows = B * N;
     const float* scale1 = p.drop_path > 0.0f ? a.path_scale1 : nullptr;
     const float* scale2 = p.drop_path > 0.0f ? a.path_scale2 : nullptr;
@@ -157,8 +157,8 @@ void pre_norm_block_inference(Ops& ops, const BlockParams& p, const BlockInferen
 // ---- post-norm ----------------------------------------------------------------------------------
 
 void post_norm_block_forward(Ops& ops, const BlockParams& p, const BlockActs& a, const float* x_in, int64_t B,
-                             int64_t N, uint64_t seed) {
-    const Sites s = sites(p, seed);
+                             int64_t N, const MaskKey& key) {
+    const Sites s = sites(p, key, B);
     const int64_t rows = B * N, D = p.norm1.dim, n = N * D;
     // x_mid = norm1(x_in + DropPath(Dropout(proj(Attention(x_in)))))
     ops.to_operand(a.qkv_in, x_in, rows * D);
@@ -173,8 +173,8 @@ void post_norm_block_forward(Ops& ops, const BlockParams& p, const BlockActs& a,
 }
 
 void post_norm_block_backward(Ops& ops, const BlockParams& p, const BlockActs& a, const BlockGrads& g, float* dx,
-                              int64_t B, int64_t N, uint64_t seed) {
-    const Sites s = sites(p, seed);
+                              int64_t B, int64_t N, const MaskKey& key) {
+    const Sites s = sites(p, key, B);
     const int64_t rows = B * N, D = p.norm1.dim, n = N * D;
     const float* scale1 = p.drop_path > 0.0f ? a.path_scale1 : nullptr;
     const float* scale2 = p.drop_path > 0.0f ? a.path_scale2 : nullptr;

@@ -70,12 +70,12 @@ void CpuOps::zero(float* x, int64_t n) { std::memset(x, 0, static_cast<size_t>(n
 
 void CpuOps::dropout(float* x, const DropoutSite& drop, int64_t n) {
     if (drop.rate > 0.0f) {
-        cpu::dropout_forward(x, x, n, drop.rate, drop.seed, drop.stream);
+        cpu::dropout_forward(x, x, n, drop.rate, drop.seed, drop.stream, drop.first_index(n));
     }
 }
 
 void CpuOps::drop_path_scales(float* scale, const DropoutSite& drop, int64_t B) {
-    cpu::drop_path_scales(scale, B, drop.rate, drop.seed, drop.stream);
+    cpu::drop_path_scales(scale, B, drop.rate, drop.seed, drop.stream, drop.first_index(B));
 }
 
 // ---- fp32 ---------------------------------------------------------------------------------------
@@ -126,7 +126,7 @@ void CpuF32Ops::activation_linear_backward(float* din, const float* dact, const 
 
 void CpuF32Ops::attention(Operand out, float* probs, Operand qkv, const AttentionShape& s, const DropoutSite& drop) {
     cpu::attention_forward(f32(out), probs, f32(qkv), s.B, s.N, s.heads, s.head_size, drop.rate, drop.seed,
-                           drop.stream);
+                           drop.stream, drop.first_index(s.B * s.heads * s.N * s.N));
 }
 
 void CpuF32Ops::attention_linear_backward(float* din, const float* datty, Operand qkv, const float* probs,
@@ -134,7 +134,7 @@ void CpuF32Ops::attention_linear_backward(float* din, const float* datty, Operan
                                           const Linear& l, int64_t rows) {
     float* dqkv = scratch(rows * l.out);
     cpu::attention_backward(dqkv, datty, f32(qkv), probs, s.B, s.N, s.heads, s.head_size, drop.rate, drop.seed,
-                            drop.stream);
+                            drop.stream, drop.first_index(s.B * s.heads * s.N * s.N));
     linear_backward(din, dqkv, inp, l, rows);
 }
 
@@ -201,7 +201,7 @@ void CpuBf16Ops::activation_linear_backward(float* din, const float* dact, const
 
 void CpuBf16Ops::attention(Operand out, float* probs, Operand qkv, const AttentionShape& s, const DropoutSite& drop) {
     cpu::attention_forward_bf16(b16(out), probs, b16(qkv), s.B, s.N, s.heads, s.head_size, drop.rate, drop.seed,
-                                drop.stream);
+                                drop.stream, drop.first_index(s.B * s.heads * s.N * s.N));
 }
 
 // Attention writes qkv's output gradient in bf16 with its column sums (the bias gradient); the
@@ -211,7 +211,7 @@ void CpuBf16Ops::attention_linear_backward(float* din, const float* datty, Opera
                                            const Linear& l, int64_t rows) {
     bf16* dqkv = scratch_bf16(rows * l.out);
     cpu::attention_backward_bf16(dqkv, l.dbias, datty, b16(qkv), probs, s.B, s.N, s.heads, s.head_size, drop.rate,
-                                 drop.seed, drop.stream);
+                                 drop.seed, drop.stream, drop.first_index(s.B * s.heads * s.N * s.N));
     cpu::matmul_backward_products_bf16(din, l.dweight, dqkv, b16(inp), l.weight_bf16, rows, l.in, l.out);
 }
 

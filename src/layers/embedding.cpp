@@ -21,7 +21,7 @@ const float* position_table(const EmbeddingParams& p, const EmbeddingActs& a) {
 }  // namespace
 
 void embedding_forward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs& a, const float* images, int64_t B,
-                       bool training, uint64_t seed) {
+                       bool training, const MaskKey& key) {
     const int64_t NP = p.num_patches(), PD = p.proj.in, D = p.proj.out;
     if (p.nhwc_input) {
         cpu::nhwc2patch_forward(a.patches, images, B, p.channels, p.image_height, p.image_width, p.patch);
@@ -42,14 +42,14 @@ void embedding_forward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs& 
     }
     cpu::tokens_forward(a.x, tokens, p.cls_token, position_table(p, a), B, NP, D);  // [B, N, D]
     if (training) {
-        ops.dropout(a.x, {p.drop, seed, DropoutSite::stream_of(0, kPosDrop)}, B * (NP + 1) * D);
+        ops.dropout(a.x, DropoutSite(p.drop, key, DropoutSite::stream_of(0, kPosDrop), B), B * (NP + 1) * D);
     }
 }
 
 void embedding_backward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs& a, const EmbeddingGrads& g,
-                        float* dx, int64_t B, uint64_t seed) {
+                        float* dx, int64_t B, const MaskKey& key) {
     const int64_t NP = p.num_patches(), D = p.proj.out;
-    ops.dropout(dx, {p.drop, seed, DropoutSite::stream_of(0, kPosDrop)}, B * (NP + 1) * D);  // its own transpose
+    ops.dropout(dx, DropoutSite(p.drop, key, DropoutSite::stream_of(0, kPosDrop), B), B * (NP + 1) * D);  // its own transpose
     if (p.positions == Positions::PerAxis) {
         ops.zero(g.dpos_table, (NP + 1) * D);
         cpu::tokens_backward(g.dpatch_tokens, p.dcls_token, g.dpos_table, dx, B, NP, D);

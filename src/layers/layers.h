@@ -65,10 +65,10 @@ struct EmbeddingGrads {               // backward scratch
 };
 
 void embedding_forward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs& a, const float* images, int64_t B,
-                       bool training, uint64_t seed);
+                       bool training, const MaskKey& key);
 // dx, the gradient of the sequence entering block 0, is used as scratch and overwritten.
 void embedding_backward(Ops& ops, const EmbeddingParams& p, const EmbeddingActs& a, const EmbeddingGrads& g,
-                        float* dx, int64_t B, uint64_t seed);
+                        float* dx, int64_t B, const MaskKey& key);
 
 // ---- encoder block ------------------------------------------------------------------------------
 // pre-norm (timm's Block, the paper), LS being LayerScale (ls1, ls2) or the identity:
@@ -142,19 +142,19 @@ struct BlockInferenceActs {
 };
 
 void pre_norm_block_forward(Ops& ops, const BlockParams& p, const BlockActs& a, const float* x_in, int64_t B,
-                            int64_t N, uint64_t seed);
+                            int64_t N, const MaskKey& key);
 // dx holds d x_out on entry and d x_in on return.
 void pre_norm_block_backward(Ops& ops, const BlockParams& p, const BlockActs& a, const BlockGrads& g, float* dx,
-                             const float* x_in, int64_t B, int64_t N, uint64_t seed);
+                             const float* x_in, int64_t B, int64_t N, const MaskKey& key);
 // probs: where to keep the attention probabilities [B, heads, N, N], or nullptr to keep none.
 void pre_norm_block_inference(Ops& ops, const BlockParams& p, const BlockInferenceActs& a, float* x, float* probs,
                               int64_t B, int64_t N);
 
 void post_norm_block_forward(Ops& ops, const BlockParams& p, const BlockActs& a, const float* x_in, int64_t B,
-                             int64_t N, uint64_t seed);
+                             int64_t N, const MaskKey& key);
 // (The norms read the sums a keeps, not x_in.)
 void post_norm_block_backward(Ops& ops, const BlockParams& p, const BlockActs& a, const BlockGrads& g, float* dx,
-                              int64_t B, int64_t N, uint64_t seed);
+                              int64_t B, int64_t N, const MaskKey& key);
 void post_norm_block_inference(Ops& ops, const BlockParams& p, const BlockInferenceActs& a, float* x, float* probs,
                                int64_t B, int64_t N);
 

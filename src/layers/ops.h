@@ -51,15 +51,32 @@ struct NormStats {
     float* rstd = nullptr;  // [rows]
 };
 
+// Where a pass's random masks come from: the seed of its batch, and the place of the pass's first
+// sample in that batch (0 unless the batch is split across processes), so that a sample draws
+// the same masks wherever it is computed.
+struct MaskKey {
+    uint64_t seed = 0;
+    int64_t first_sample = 0;
+};
+
 // Random-number addressing of one forward pass: dropout site s of layer l draws from stream
-// (l << 8 | s) under seed, so the backward pass regenerates each mask.
+// (l << 8 | s) under the key's seed, so the backward pass regenerates each mask. Element i of a
+// site's n values over `samples` samples draws at index first_sample * (n / samples) + i.
 struct DropoutSite {
     float rate = 0.0f;  // 0: no dropout here
     uint64_t seed = 0;
     uint64_t stream = 0;
+    int64_t first_sample = 0;
+    int64_t samples = 1;
+
+    DropoutSite() = default;
+    DropoutSite(float rate, const MaskKey& key, uint64_t stream, int64_t samples)
+        : rate(rate), seed(key.seed), stream(stream), first_sample(key.first_sample), samples(samples) {}
     static uint64_t stream_of(int64_t layer, int site) {
         return (static_cast<uint64_t>(layer) << 8) | static_cast<uint64_t>(site);
     }
+    // The index of the first of n values (n a multiple of samples).
+    uint64_t first_index(int64_t n) const { return static_cast<uint64_t>(first_sample * (n / samples)); }
 };
 
 struct AttentionShape {

@@ -17,7 +17,7 @@ struct ViT::Plan {
     bool training = false;
     bool keep_attention = false;
     Precision precision = Precision::F32;
-    uint64_t seed = 0;
+    layers::MaskKey masks;
     float* images = nullptr;  // the hybrid's input, kept for its stem's weight gradient (training)
     layers::BackboneActs backbone;
     layers::BackboneScratch backbone_scratch;

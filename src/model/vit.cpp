@@ -361,7 +361,7 @@ const float* ViT::forward(const float* images, int64_t B, const ForwardOptions& 
         fail("a model packed for inference cannot train");
     }
     plan_activations(B, options.training, options.keep_attention);
-    plan_->seed = options.dropout_seed;
+    plan_->masks = {.seed = options.dropout_seed, .first_sample = options.first_sample};
     const Views& v = *views_;
     layers::Ops& o = ops();
     const int64_t N = config_.num_tokens();
@@ -374,7 +374,7 @@ const float* ViT::forward(const float* images, int64_t B, const ForwardOptions& 
         layers::backbone_forward(v.backbone, plan_->backbone, images, B);
         embed_in = plan_->backbone.features;
     }
-    layers::embedding_forward(o, v.embed, plan_->embed, embed_in, B, options.training, options.dropout_seed);
+    layers::embedding_forward(o, v.embed, plan_->embed, embed_in, B, options.training, plan_->masks);
     float* x = plan_->embed.x;
     for (size_t l = 0; l < v.blocks.size(); l++) {
         const layers::BlockParams& p = v.blocks[l];
@@ -388,9 +388,9 @@ const float* ViT::forward(const float* images, int64_t B, const ForwardOptions& 
         }
         const layers::BlockActs& a = plan_->blocks[l];
         if (config_.post_norm) {
-            layers::post_norm_block_forward(o, p, a, x, B, N, options.dropout_seed);
+            layers::post_norm_block_forward(o, p, a, x, B, N, plan_->masks);
         } else {
-            layers::pre_norm_block_forward(o, p, a, x, B, N, options.dropout_seed);
+            layers::pre_norm_block_forward(o, p, a, x, B, N, plan_->masks);
         }
         x = a.x_out;
     }
@@ -417,7 +417,7 @@ void ViT::backward(const float* doutput) {
     const Views& v = *views_;
     layers::Ops& o = ops();
     const int64_t B = plan_->batch, N = config_.num_tokens(), D = config_.embed_dim;
-    const uint64_t seed = plan_->seed;
+    const layers::MaskKey& masks = plan_->masks;
     float* dx = plan_->dx;
     o.zero(dx, B * N * D);
 
@@ -426,13 +426,13 @@ void ViT::backward(const float* doutput) {
     for (int64_t l = config_.depth - 1; l >= 0; l--) {
         const size_t i = static_cast<size_t>(l);
         if (config_.post_norm) {
-            layers::post_norm_block_backward(o, v.blocks[i], plan_->blocks[i], plan_->block_grads, dx, B, N, seed);
+            layers::post_norm_block_backward(o, v.blocks[i], plan_->blocks[i], plan_->block_grads, dx, B, N, masks);
         } else {
             const float* x_in = l == 0 ? plan_->embed.x : plan_->blocks[i - 1].x_out;
-            layers::pre_norm_block_backward(o, v.blocks[i], plan_->blocks[i], plan_->block_grads, dx, x_in, B, N, seed);
+            layers::pre_norm_block_backward(o, v.blocks[i], plan_->blocks[i], plan_->block_grads, dx, x_in, B, N, masks);
         }
     }
-    layers::embedding_backward(o, v.embed, plan_->embed, plan_->embed_grads, dx, B, seed);
+    layers::embedding_backward(o, v.embed, plan_->embed, plan_->embed_grads, dx, B, masks);
     if (config_.hybrid) {
         layers::backbone_backward(v.backbone, plan_->backbone, plan_->backbone_scratch, plan_->embed_grads.dmaps,
                                   plan_->images, B);

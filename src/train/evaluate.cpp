@@ -24,19 +24,16 @@ std::vector<float> mirrored(const float* images, int64_t B, const ViTConfig& c) 
 
 }  // namespace
 
-EvalResult evaluate(ViT& model, DataLoader& loader, bool flip) {
+EvalSums evaluate_sums(ViT& model, DataLoader& loader, bool flip) {
     const int64_t K = model.config().num_classes;
     const Dataset& data = loader.dataset();
     if (data.num_classes() != K) {
         fail("the model has {} classes but the dataset has {}", K, data.num_classes());
     }
-    EvalResult r;
-    r.class_names = data.class_names();
-    r.class_counts.assign(static_cast<size_t>(K), 0);
-    r.confusion.assign(static_cast<size_t>(K * K), 0);
+    EvalSums s;
+    s.class_counts.assign(static_cast<size_t>(K), 0);
+    s.confusion.assign(static_cast<size_t>(K * K), 0);
     const int64_t k = std::min<int64_t>(5, K);
-    int64_t hits1 = 0, hitsk = 0;
-    double loss_sum = 0.0;
     loader.start_epoch(0);
     while (const Batch* b = loader.next()) {
         const float* logits = model.forward(b->images.data(), b->size, {});
@@ -54,21 +51,31 @@ EvalResult evaluate(ViT& model, DataLoader& loader, bool flip) {
             const int64_t predicted = std::max_element(row, row + K) - row;
             // rank of the target: how many classes score strictly higher
             const int64_t above = std::count_if(row, row + K, [&](float v) { return v > row[target]; });
-            hits1 += predicted == target;
-            hitsk += above < k;
+            s.top1_hits += predicted == target;
+            s.topk_hits += above < k;
             const float m = row[predicted];
             double sum = 0.0;
             for (int64_t c = 0; c < K; c++) sum += std::exp(static_cast<double>(row[c] - m));
-            loss_sum += std::log(sum) - static_cast<double>(row[target] - m);
-            r.class_counts[static_cast<size_t>(target)]++;
-            r.confusion[static_cast<size_t>(target * K + predicted)]++;
+            s.loss += std::log(sum) - static_cast<double>(row[target] - m);
+            s.class_counts[static_cast<size_t>(target)]++;
+            s.confusion[static_cast<size_t>(target * K + predicted)]++;
         }
-        r.samples += b->size;
+        s.samples += b->size;
     }
-    const double n = static_cast<double>(std::max<int64_t>(1, r.samples));
-    r.loss = loss_sum / n;
-    r.top1 = static_cast<double>(hits1) / n;
-    r.top5 = static_cast<double>(hitsk) / n;
+    return s;
+}
+
+EvalResult eval_result(const EvalSums& s, std::vector<std::string> class_names) {
+    const int64_t K = static_cast<int64_t>(s.class_counts.size());
+    EvalResult r;
+    r.samples = s.samples;
+    r.class_names = std::move(class_names);
+    r.class_counts = s.class_counts;
+    r.confusion = s.confusion;
+    const double n = static_cast<double>(std::max<int64_t>(1, s.samples));
+    r.loss = s.loss / n;
+    r.top1 = static_cast<double>(s.top1_hits) / n;
+    r.top5 = static_cast<double>(s.topk_hits) / n;
     for (int64_t c = 0; c < K; c++) {
         const int64_t count = r.class_counts[static_cast<size_t>(c)];
         r.class_accuracy.push_back(count > 0 ? static_cast<double>(r.confusion[static_cast<size_t>(c * K + c)]) /
@@ -76,6 +83,10 @@ EvalResult evaluate(ViT& model, DataLoader& loader, bool flip) {
                                              : 0.0);
     }
     return r;
+}
+
+EvalResult evaluate(ViT& model, DataLoader& loader, bool flip) {
+    return eval_result(evaluate_sums(model, loader, flip), loader.dataset().class_names());
 }
 
 std::string eval_to_json(const EvalResult& r) {

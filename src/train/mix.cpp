@@ -44,46 +44,54 @@ MixDraw draw_mix(const MixOptions& o, int64_t H, int64_t W, uint64_t seed) {
     return d;
 }
 
-std::vector<float> apply_mix(float* images, const int32_t* labels, int64_t B, int64_t C, int64_t H, int64_t W,
-                             int64_t K, float smoothing, const MixDraw& d) {
+std::vector<float> mix_with_partners(float* images, const float* partners, const int32_t* labels,
+                                     const int32_t* partner_labels, int64_t B, int64_t C, int64_t H, int64_t W,
+                                     int64_t K, float smoothing, const MixDraw& d) {
     if (!(smoothing >= 0.0f && smoothing < 1.0f)) {
         fail("label smoothing must be in [0, 1), got {}", smoothing);
     }
     for (int64_t b = 0; b < B; b++) {
-        if (labels[b] < 0 || labels[b] >= K) {
-            fail("label {} of sample {} is outside the {} classes [0, {})", labels[b], b, K, K);
+        for (const int32_t label : {labels[b], partner_labels[b]}) {
+            if (label < 0 || label >= K) fail("label {} of sample {} is outside the {} classes [0, {})", label, b, K, K);
         }
     }
     const int64_t plane = H * W, image = C * plane;
-    // Image b is mixed with image B-1-b (the middle one of an odd batch with itself).
-    for (int64_t b = 0; d.lam < 1.0 && b < B / 2; b++) {
+    const float own = static_cast<float>(d.lam), other = static_cast<float>(1.0 - d.lam);
+    for (int64_t b = 0; d.lam < 1.0 && b < B; b++) {
         float* x = images + b * image;
-        float* y = images + (B - 1 - b) * image;
-        if (d.cutmix) {  // each takes the other's box: swap them
+        const float* y = partners + b * image;
+        if (d.cutmix) {  // the box comes from the partner
             for (int64_t c = 0; c < C; c++) {
                 for (int64_t r = d.box[0]; r < d.box[1]; r++) {
                     const int64_t at = c * plane + r * W;
-                    std::swap_ranges(x + at + d.box[2], x + at + d.box[3], y + at + d.box[2]);
+                    std::copy(y + at + d.box[2], y + at + d.box[3], x + at + d.box[2]);
                 }
             }
             continue;
         }
-        const float own = static_cast<float>(d.lam), other = static_cast<float>(1.0 - d.lam);
-        for (int64_t i = 0; i < image; i++) {
-            const float xi = x[i], yi = y[i];
-            x[i] = xi * own + yi * other;
-            y[i] = yi * own + xi * other;
-        }
+        for (int64_t i = 0; i < image; i++) x[i] = x[i] * own + y[i] * other;
     }
     const float off = smoothing / static_cast<float>(K), on = 1.0f - smoothing + off;
-    const float own = static_cast<float>(d.lam), other = static_cast<float>(1.0 - d.lam);
     std::vector<float> targets(static_cast<size_t>(B * K));
     for (int64_t b = 0; b < B; b++) {
         for (int64_t k = 0; k < K; k++) {
-            targets[b * K + k] = (k == labels[b] ? on : off) * own + (k == labels[B - 1 - b] ? on : off) * other;
+            targets[b * K + k] = (k == labels[b] ? on : off) * own + (k == partner_labels[b] ? on : off) * other;
         }
     }
     return targets;
+}
+
+std::vector<float> apply_mix(float* images, const int32_t* labels, int64_t B, int64_t C, int64_t H, int64_t W,
+                             int64_t K, float smoothing, const MixDraw& d) {
+    // Image b is paired with image B-1-b (the middle one of an odd batch with itself).
+    const int64_t image = C * H * W;
+    std::vector<float> partners(static_cast<size_t>(B * image));
+    std::vector<int32_t> partner_labels(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; b++) {
+        std::copy_n(images + (B - 1 - b) * image, image, partners.begin() + b * image);
+        partner_labels[static_cast<size_t>(b)] = labels[B - 1 - b];
+    }
+    return mix_with_partners(images, partners.data(), labels, partner_labels.data(), B, C, H, W, K, smoothing, d);
 }
 
 MixedTargets mix_batch(float* images, const int32_t* labels, int64_t B, int64_t C, int64_t H, int64_t W, int64_t K,

@@ -1,6 +1,8 @@
 // The training loop. One optimizer step = `accumulate` micro-batches; every random choice is a
-// function of (seed, epoch, sample) or (seed, step), so a run resumed from a checkpoint repeats
-// the same batches, masks and updates as one that never stopped.
+// function of (seed, epoch, sample) or (seed, step, place in the batch), so a run resumed from a
+// checkpoint repeats the same batches, masks and updates as one that never stopped, and ranks
+// that share each batch (data parallelism) compute what one process would. Rank 0 alone writes
+// the run folder and reports.
 #include "vit/trainer.h"
 
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <optional>
 
 #include "core/json_input.h"
+#include "train/data_parallel.h"
 #include "train/run_folder.h"
 #include "vit/checkpoint.h"
 #include "vit/error.h"
@@ -105,7 +108,8 @@ int64_t count_correct(const float* logits, const std::vector<int32_t>& labels, i
 
 // One run's state: what setup() builds and the epochs use.
 struct Run {
-    RunFolder folder;
+    Communicator& ranks;
+    std::optional<RunFolder> folder;  // rank 0's
     Recipe recipe;
     Data data;
     Pipeline train_pipe, eval_pipe;
@@ -119,28 +123,33 @@ struct Run {
     TrainResult result;
     Clock::time_point start = Clock::now();
     std::vector<float> mixed_images;     // a mixed copy of the loader's batch
-    std::vector<int32_t> partner_labels;
+    int64_t bucket_floats = 0;           // gradient values per collective sum
 
-    Run(RunFolder f, Recipe r, Data d)
-        : folder(std::move(f)),
+    Run(Communicator& c, std::optional<RunFolder> f, Recipe r, Data d)
+        : ranks(c),
+          folder(std::move(f)),
           recipe(std::move(r)),
           data(std::move(d)),
           train_pipe(recipe.train_transforms, recipe.model.channels, recipe.model.image_height, recipe.model.image_width),
           eval_pipe(recipe.eval_transforms, recipe.model.channels, recipe.model.image_height, recipe.model.image_width),
           loader(data.train, train_pipe,
                  {.batch_size = recipe.batch_size, .shuffle = true, .drop_last = true, .seed = recipe.seed,
-                  .workers = recipe.workers}),
+                  .workers = recipe.workers, .part = ranks.rank(), .parts = ranks.size(),
+                  .partners = recipe.mix.enabled()}),
           model(recipe.model),
           optimizer(model, recipe.optimizer) {
         model.init_weights(recipe.seed);
     }
 
+    bool writes() const { return ranks.rank() == 0; }
+    std::string file(const std::string& name) const { return (fs::path(recipe.out_dir) / name).string(); }
     void save() {
-        save_training_checkpoint(result.checkpoint, model, optimizer, recipe, state, data.train->class_names());
+        if (writes()) {
+            save_training_checkpoint(result.checkpoint, model, optimizer, recipe, state, data.train->class_names());
+        }
     }
     EvalResult evaluate_on(const DatasetPtr& d) {
-        DataLoader eval_loader(d, eval_pipe, {.batch_size = 256, .workers = recipe.workers});
-        return evaluate(model, eval_loader, recipe.eval_flip);
+        return evaluate_on_ranks(ranks, model, d, eval_pipe, 256, recipe.workers, recipe.eval_flip);
     }
     bool freezing() const { return recipe.freeze_embeddings || recipe.freeze_blocks > 0; }
     bool frozen_in(int64_t epoch) const {  // frozen until unfreeze_epoch epochs are done
@@ -195,18 +204,28 @@ void check_position(const Run& run, const std::string& path) {
 std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options, const TrainCallbacks& cb) {
     const Recipe& recipe = resolved.recipe;
     recipe.validate();
+    Communicator& ranks = options.ranks;
+    if (recipe.batch_size < ranks.size()) {
+        fail("{} ranks share each batch of batch_size = {}: give every rank at least one image (a larger "
+             "batch_size or fewer ranks)", ranks.size(), recipe.batch_size);
+    }
+    if (options.bucket_mb <= 0.0 || !std::isfinite(options.bucket_mb)) {
+        fail("the gradient bucket size must be a positive number of MiB, got {}", options.bucket_mb);
+    }
     set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
     const RunFolder::Use use = !options.resume.empty() ? RunFolder::Use::Resume
                                : options.overwrite     ? RunFolder::Use::Overwrite
                                                        : RunFolder::Use::New;
-    RunFolder folder(recipe.out_dir, use);  // before the data: a bad --out fails at once
-    auto run = std::make_unique<Run>(std::move(folder), recipe, open_data(recipe));
+    std::optional<RunFolder> folder;
+    if (ranks.rank() == 0) folder.emplace(recipe.out_dir, use);  // before the data: a bad --out fails at once
+    auto run = std::make_unique<Run>(ranks, std::move(folder), recipe, open_data(recipe));
     run->steps_per_epoch = run->loader.batches_per_epoch() / recipe.accumulate;
     if (run->steps_per_epoch < 1) {
         fail("the training set has {} sample{}, fewer than one step of batch_size x accumulate = {}",
              run->data.train->size(), run->data.train->size() == 1 ? "" : "s", recipe.batch_size * recipe.accumulate);
     }
     run->total_steps = run->steps_per_epoch * recipe.epochs;
+    run->bucket_floats = std::max<int64_t>(1, std::llround(options.bucket_mb * 1024 * 1024 / sizeof(float)));
     const double steps = static_cast<double>(run->steps_per_epoch);
     run->schedule = Schedule{.kind = recipe.schedule,
                              .base_lr = recipe.optimizer.lr,
@@ -222,33 +241,48 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
     run->model.set_precision(recipe.precision);
 
     TrainResult& result = run->result;
-    result.checkpoint = run->folder.file("checkpoint.safetensors");
-    result.weights = run->folder.file("model.safetensors");
-    result.metrics = run->folder.file("metrics.jsonl");
-    result.plot = run->folder.file("curves.png");
-    result.samples = run->folder.file("samples.png");
+    result.checkpoint = run->file("checkpoint.safetensors");
+    result.weights = run->file("model.safetensors");
+    result.metrics = run->file("metrics.jsonl");
+    result.plot = run->file("curves.png");
+    result.samples = run->file("samples.png");
     if (!options.resume.empty()) {
         run->state = load_training_checkpoint(options.resume, run->model, run->optimizer);
         check_position(*run, options.resume);
-        truncate_metrics(result.metrics, run->state.step);
+        if (run->writes()) truncate_metrics(result.metrics, run->state.step);
         cb.message(fmt::format("resumed from {} at epoch {}, step {}", options.resume, run->state.epoch + 1,
                                run->state.step));
-    } else {
+    } else if (run->writes()) {
         std::ofstream(result.metrics, std::ios::trunc);
         show_data(*run, cb);
     }
-    run->metrics.open(result.metrics, std::ios::app);
+    if (ranks.size() > 1) {
+        const TrainState& s = run->state;
+        check_ranks_agree(ranks, fmt::format("{}|{}|{}|{}", recipe_to_json(run->recipe), s.epoch, s.next_batch, s.step),
+                          *run->data.train, run->model);
+        cb.message(fmt::format("data parallel over {}: each rank computes about {} images of every batch of {}",
+                               ranks.describe(), recipe.batch_size / ranks.size(), recipe.batch_size));
+    }
+    if (run->writes()) run->metrics.open(result.metrics, std::ios::app);
     return run;
 }
 
-// One optimizer step of `accumulate` micro-batches; returns its mean loss.
-double train_step(Run& run) {
+struct StepOutcome {
+    double loss = 0.0;  // the mean over the step's images
+    bool stop = false;  // some rank was asked to stop
+};
+
+// One optimizer step of `accumulate` micro-batches. Each rank holds part of every micro-batch
+// (b->first on of b->whole images): its losses and gradients are weighted by its share, so that
+// their sums over the ranks are the whole batch's means.
+StepOutcome train_step(Run& run, bool stop_asked) {
     const Recipe& recipe = run.recipe;
     const ViTConfig& cfg = recipe.model;
     const int64_t K = cfg.num_classes;
     TrainState& state = run.state;
     run.model.zero_grad();
     double step_loss = 0.0;
+    int64_t correct = 0;
     for (int64_t micro = 0; micro < recipe.accumulate; micro++, state.next_batch++) {
         const Batch* b = run.loader.next();
         const uint64_t micro_id = static_cast<uint64_t>(state.step) * 4096 + static_cast<uint64_t>(micro);
@@ -257,26 +291,34 @@ double train_step(Run& run) {
         std::optional<MixedTargets> mixed;
         if (recipe.mix.enabled()) {  // Mixup / CutMix on a copy: the loader owns its batch
             run.mixed_images.assign(b->images.begin(), b->images.end());
-            mixed = mix_batch(run.mixed_images.data(), b->labels.data(), b->size, cfg.channels, cfg.image_height,
-                              cfg.image_width, K, recipe.label_smoothing, recipe.mix,
-                              mix64(recipe.seed ^ kMixStream ^ mix64(micro_id)));
+            mixed = MixedTargets{};
+            mixed->draw = draw_mix(recipe.mix, cfg.image_height, cfg.image_width,
+                                   mix64(recipe.seed ^ kMixStream ^ mix64(micro_id)));
+            mixed->targets = mix_with_partners(run.mixed_images.data(), b->partner_images.data(), b->labels.data(),
+                                               b->partner_labels.data(), b->size, cfg.channels, cfg.image_height,
+                                               cfg.image_width, K, recipe.label_smoothing, mixed->draw);
             images = run.mixed_images.data();
         }
-        const float* logits = run.model.forward(images, b->size, {.training = true, .dropout_seed = dropout_seed});
+        const float* logits = run.model.forward(
+            images, b->size, {.training = true, .dropout_seed = dropout_seed, .first_sample = b->first});
         Loss loss = mixed ? soft_cross_entropy(logits, mixed->targets.data(), b->size, K)
                           : cross_entropy(logits, b->labels.data(), b->size, K, recipe.label_smoothing);
         // Under mixing each image counts against the label that weighs more in its target:
-        // its partner's (image B-1-b) when lam < 1/2.
-        run.partner_labels.clear();
-        if (mixed && mixed->draw.lam < 0.5) run.partner_labels.assign(b->labels.rbegin(), b->labels.rend());
-        state.epoch_correct += count_correct(logits, run.partner_labels.empty() ? b->labels : run.partner_labels, K);
-        if (recipe.accumulate > 1) {
-            for (float& g : loss.dlogits) g /= static_cast<float>(recipe.accumulate);
+        // its partner's when lam < 1/2.
+        correct += count_correct(logits, mixed && mixed->draw.lam < 0.5 ? b->partner_labels : b->labels, K);
+        const double share = static_cast<double>(b->size) / static_cast<double>(b->whole * recipe.accumulate);
+        if (share != 1.0) {
+            for (float& g : loss.dlogits) g *= static_cast<float>(share);
         }
         run.model.backward(loss.dlogits.data());
-        step_loss += loss.mean / static_cast<double>(recipe.accumulate);
-        state.epoch_seen += b->size;
+        step_loss += loss.mean * share;
+        state.epoch_seen += b->whole;
     }
+    sum_gradients(run.ranks, run.model, run.bucket_floats);
+    double totals[3] = {step_loss, static_cast<double>(correct), stop_asked ? 1.0 : 0.0};
+    run.ranks.sum(totals, 3);
+    step_loss = totals[0];
+    state.epoch_correct += static_cast<int64_t>(totals[1]);
     if (!std::isfinite(step_loss)) {
         fail("the loss is {} at step {} (epoch {}); training stopped. The last good checkpoint, if any, is "
              "'{}'. Try a lower learning rate or gradient clipping (clip_grad_norm)",
@@ -287,7 +329,7 @@ double train_step(Run& run) {
         clip_grad_norm(run.model, recipe.clip_grad_norm);
     }
     run.optimizer.step(run.schedule.lr(state.step));
-    return step_loss;
+    return {.loss = step_loss, .stop = totals[2] > 0.0};
 }
 
 // The rest of the current epoch; false when stopped (Ctrl-C or max_steps) after a checkpoint.
@@ -307,7 +349,8 @@ bool train_epoch(Run& run, const TrainOptions& options, const TrainCallbacks& cb
     run.loader.start_epoch(state.epoch, state.next_batch);
     while (state.next_batch < batches_used) {
         const float lr = run.schedule.lr(state.step);
-        const double step_loss = train_step(run);
+        const StepOutcome outcome = train_step(run, options.stop != nullptr && options.stop->load());
+        const double step_loss = outcome.loss;
         state.step++;
         state.epoch_loss_sum += step_loss;
         run.result.losses.push_back(step_loss);
@@ -322,11 +365,11 @@ bool train_epoch(Run& run, const TrainOptions& options, const TrainCallbacks& cb
                        .epoch_accuracy = static_cast<double>(state.epoch_correct) / static_cast<double>(state.epoch_seen),
                        .lr = lr, .images_per_s = ips, .eta_s = remaining_images / std::max(ips, 1e-9)};
         if (cb.on_step) cb.on_step(rep);
-        if (state.step % recipe.log_every == 0) {
+        if (run.writes() && state.step % recipe.log_every == 0) {
             run.metrics << json{{"event", "step"}, {"epoch", rep.epoch}, {"step", state.step}, {"loss", step_loss},
                                 {"lr", lr}, {"images_per_s", ips}}.dump() << "\n" << std::flush;
         }
-        const bool stop = (options.stop != nullptr && options.stop->load()) ||
+        const bool stop = outcome.stop ||
                           (options.max_steps > 0 && static_cast<int64_t>(run.result.losses.size()) >= options.max_steps);
         if (stop || (recipe.checkpoint_every > 0 && state.step % recipe.checkpoint_every == 0)) {
             run.save();
@@ -359,7 +402,7 @@ void finish_epoch(Run& run, const TrainCallbacks& cb, Clock::time_point t_epoch,
         line["eval_top5"] = er.eval->top5;
         if (run.data.eval == run.data.test) run.result.test = er.eval;
     }
-    run.metrics << line.dump() << "\n" << std::flush;
+    if (run.writes()) run.metrics << line.dump() << "\n" << std::flush;
     if (cb.on_epoch) cb.on_epoch(er);
     state = TrainState{.epoch = state.epoch + 1, .step = state.step};
     run.save();
@@ -371,11 +414,14 @@ void finish(Run& run) {
     if (run.data.test && run.data.test != run.data.eval) {
         result.test = run.evaluate_on(run.data.test);
     }
+    if (!run.writes()) {
+        return;
+    }
     save_weights(run.model, result.weights, {},
                  {{"vit.class_names", json(run.data.train->class_names()).dump()},
                   {"vit.recipe", recipe_to_json(run.recipe)}});
     if (result.test) {
-        std::ofstream(run.folder.file("test_eval.json")) << eval_to_json(*result.test) << "\n";
+        std::ofstream(run.file("test_eval.json")) << eval_to_json(*result.test) << "\n";
     }
     run.metrics.close();
     write_training_plot(result.metrics, result.plot);
@@ -392,7 +438,9 @@ ResolvedRecipe resolve_recipe(const Recipe& recipe, bool resuming) {
     return r;
 }
 
-TrainResult train(ResolvedRecipe resolved, const TrainOptions& options, const TrainCallbacks& cb) {
+TrainResult train(ResolvedRecipe resolved, const TrainOptions& options, const TrainCallbacks& callbacks) {
+    const TrainCallbacks silent;
+    const TrainCallbacks& cb = options.ranks.get().rank() == 0 ? callbacks : silent;  // rank 0 reports
     std::unique_ptr<Run> run = setup(std::move(resolved), options, cb);
     while (run->state.epoch < run->recipe.epochs) {
         const auto t_epoch = Clock::now();

@@ -54,6 +54,8 @@ struct TrainCliOptions {
     RecipeOverrides overrides;
     int64_t max_steps = 0;
     bool print_recipe = false;     // print the resolved recipe as JSON and exit
+    double bucket_mb = 25.0;       // under mpirun: gradient MiB per collective sum
+    double rank_timeout_s = 600.0; // under mpirun: the longest wait for the other ranks
 };
 
 struct EvalCliOptions {

@@ -26,9 +26,9 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 
-void on_sigint(int) {
+void on_stop_signal(int sig) {
     g_interrupted.store(true);
-    signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+    signal(sig, SIG_DFL);  // a second Ctrl-C ends the process at once
 }
 
 // The command line's settings over the recipe. Settings bounded by --epochs follow it when only
@@ -119,9 +119,8 @@ void print_eval(const EvalResult& r) {
     }
 }
 
-}  // namespace
-
-int run_train(const TrainCliOptions& o) {
+int train_as_rank(const TrainCliOptions& o, Communicator& ranks) {
+    const bool reports = ranks.rank() == 0;
     Recipe recipe;
     if (!o.recipe.empty()) {
         recipe = load_recipe(o.recipe);
@@ -135,16 +134,17 @@ int run_train(const TrainCliOptions& o) {
     recipe = resolved.recipe;
     recipe.validate();
     if (o.print_recipe) {
-        fmt::print("{}\n", recipe_to_json(recipe));
+        if (reports) fmt::print("{}\n", recipe_to_json(recipe));
         return 0;
     }
     const bool terminal = isatty(STDERR_FILENO) != 0;
-    fmt::print("training '{}' on {} ({}), {} epoch{}, batch {}, {}, {} -> {}\n", recipe.name, recipe.dataset.kind,
+    if (reports) fmt::print("training '{}' on {} ({}), {} epoch{}, batch {}, {}, {} -> {}\n", recipe.name, recipe.dataset.kind,
                recipe.dataset.path, recipe.epochs, recipe.epochs == 1 ? "" : "s", recipe.batch_size,
                optimizer_name(recipe.optimizer.kind),
                precision_name(recipe.precision), recipe.out_dir);
     std::fflush(stdout);
-    signal(SIGINT, on_sigint);
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
     TrainCallbacks cb;
     cb.on_step = [&](const StepReport& r) { print_step(r, terminal, recipe.log_every); };
     cb.on_epoch = [&](const EpochReport& r) { print_epoch(r, terminal); };
@@ -152,8 +152,15 @@ int run_train(const TrainCliOptions& o) {
         if (terminal) fmt::print(stderr, "\r\033[K");
         fmt::print(stderr, "{}\n", m);
     };
-    TrainResult r = train(std::move(resolved), {.resume = o.resume, .stop = &g_interrupted, .max_steps = o.max_steps, .overwrite = o.overwrite}, cb);
+    TrainResult r = train(std::move(resolved),
+                          {.resume = o.resume, .stop = &g_interrupted, .max_steps = o.max_steps,
+                           .overwrite = o.overwrite, .ranks = ranks, .bucket_mb = o.bucket_mb},
+                          cb);
     signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (!reports) {
+        return r.interrupted && g_interrupted.load() ? 130 : 0;
+    }
     if (terminal) fmt::print(stderr, "\r\033[K");
     if (r.interrupted) {
         fmt::print("stopped after step {}; checkpoint: {}\nresume with: vit train --resume {}\n", r.steps, r.checkpoint,
@@ -167,6 +174,28 @@ int run_train(const TrainCliOptions& o) {
     fmt::print("done in {:.1f} s ({} steps)\nweights: {}\ncheckpoint: {}\nmetrics: {}\nplot: {}\nsamples: {}\n", r.seconds,
                r.steps, r.weights, r.checkpoint, r.metrics, r.plot, r.samples);
     return 0;
+}
+
+}  // namespace
+
+// Under mpirun every rank runs this command; an error on one rank is printed with its rank and
+// ends the whole job (the others would wait for it forever).
+int run_train(const TrainCliOptions& o) {
+    std::unique_ptr<Communicator> ranks = join_launch({.timeout_s = o.rank_timeout_s});
+    if (ranks->size() == 1) {
+        return train_as_rank(o, *ranks);
+    }
+    try {
+        // The job's exit code is the largest rank's, agreed after rank 0 has written its last
+        // file: a rank that left first would make mpirun end the others.
+        const std::vector<uint64_t> codes = ranks->gather(static_cast<uint64_t>(train_as_rank(o, *ranks)));
+        return static_cast<int>(*std::max_element(codes.begin(), codes.end()));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "rank %d: error: %s\n", ranks->rank(), e.what());
+        std::fflush(stderr);
+        ranks->abort(1);
+    }
+    return 1;  // not reached: abort ends every rank
 }
 
 int run_eval(const EvalCliOptions& o) {

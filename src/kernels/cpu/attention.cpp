@@ -161,12 +161,12 @@ T* scratch(std::vector<T>& buffer, int64_t n) {
 // Pd of work item bh: its probabilities p themselves, or with the attention-dropout mask applied
 // in the scratch tile.
 const float* dropped_probs(std::vector<float>& tile, const float* p, int64_t N, float attn_drop, uint64_t seed,
-                           uint64_t stream, int64_t bh) {
+                           uint64_t stream, uint64_t tile_index) {
     if (!(attn_drop > 0.0f)) {
         return p;
     }
     float* dropped = scratch(tile, N * N);
-    apply_dropout_mask(dropped, p, N * N, attn_drop, seed, stream, static_cast<uint64_t>(bh * N * N));
+    apply_dropout_mask(dropped, p, N * N, attn_drop, seed, stream, tile_index);
     return dropped;
 }
 
@@ -210,7 +210,7 @@ void transpose_product(float* C, int64_t c_row, const bf16* x, const bf16* y, in
 }  // namespace
 
 void attention_forward(float* out, float* probs, const float* qkv, int64_t B, int64_t N, int64_t NH,
-                       int64_t HS, float attn_drop, uint64_t seed, uint64_t stream) {
+                       int64_t HS, float attn_drop, uint64_t seed, uint64_t stream, uint64_t first_index) {
     const int64_t I = NH * HS;    // inner width of q, k, v and of out
     const int64_t row = 3 * I;    // row stride of qkv
     const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(HS));
@@ -225,14 +225,14 @@ void attention_forward(float* out, float* probs, const float* qkv, int64_t B, in
         float* p = probs != nullptr ? probs + bh * N * N : scratch(probs_buffer, N * N);
         small_gemm(p, N, q, row, 1, k, 1, row, N, N, HS, scale);  // S = q k^T * scale
         softmax_rows(p, N, N, nullptr);
-        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
+        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, first_index + static_cast<uint64_t>(bh * N * N));
         small_gemm(out + b * N * I + h * HS, I, pd, N, 1, v, row, 1, N, HS, N, 1.0f);  // o = Pd v
     }
 }
 
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
                         int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
-                        uint64_t seed, uint64_t stream) {
+                        uint64_t seed, uint64_t stream, uint64_t first_index) {
     const int64_t I = NH * HS;
     const int64_t row = 3 * I;
     const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(HS));
@@ -252,13 +252,13 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
         const float* p = probs + bh * N * N;
         float* dp = scratch(dp_buffer, N * N);
 
-        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
+        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, first_index + static_cast<uint64_t>(bh * N * N));
         // forward: o = Pd v   =>   dv = Pd^T do,  dPd = do v^T
         small_gemm(dv, row, pd, 1, N, d_o, I, 1, N, HS, N, 1.0f);
         small_gemm(dp, N, d_o, I, 1, v, 1, row, N, N, HS, 1.0f);
         if (attn_drop > 0.0f) {
             apply_dropout_mask(dp, dp, N * N, attn_drop, seed, stream,
-                               static_cast<uint64_t>(bh * N * N));
+                               first_index + static_cast<uint64_t>(bh * N * N));
         }
         // forward: P = softmax(S)   =>   dS = P * (dP - rowsum(dP * P)), written over dp
         softmax_backward_rows(dp, p, N, 1.0f, nullptr);
@@ -275,7 +275,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 // pads its N columns to whole panels and stores through strides: the backward took 20% longer
 // at N = 50.)
 void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B, int64_t N, int64_t NH,
-                            int64_t HS, float attn_drop, uint64_t seed, uint64_t stream) {
+                            int64_t HS, float attn_drop, uint64_t seed, uint64_t stream, uint64_t first_index) {
     const int64_t I = NH * HS;
     const int64_t row = 3 * I;
     const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(HS));
@@ -295,7 +295,7 @@ void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B,
         bf16* pd_bf16 = scratch(pd_buffer, N * N);
         if (attn_drop > 0.0f) {
             softmax_rows(p, N, N, nullptr);
-            round_to_bf16_serial(pd_bf16, dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh), N * N);
+            round_to_bf16_serial(pd_bf16, dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, first_index + static_cast<uint64_t>(bh * N * N)), N * N);
         } else {
             softmax_rows(p, N, N, pd_bf16, probs != nullptr);
         }
@@ -310,7 +310,7 @@ void attention_forward_bf16(bf16* out, float* probs, const bf16* qkv, int64_t B,
 
 void attention_backward_bf16(bf16* dqkv, float* dqkv_column_sums, const float* dout, const bf16* qkv,
                              const float* probs, int64_t B, int64_t N, int64_t NH, int64_t HS, float attn_drop,
-                             uint64_t seed, uint64_t stream) {
+                             uint64_t seed, uint64_t stream, uint64_t first_index) {
     const int64_t I = NH * HS;
     const int64_t row = 3 * I;
     const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(HS));
@@ -346,7 +346,7 @@ void attention_backward_bf16(bf16* dqkv, float* dqkv_column_sums, const float* d
                                tile, N, HS);
         };
 
-        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, bh);
+        const float* pd = dropped_probs(dropped_buffer, p, N, attn_drop, seed, stream, first_index + static_cast<uint64_t>(bh * N * N));
         // forward: o = Pd v   =>   dv = Pd^T do,  dPd = do v^T
         pack_pair_panels(x_t, do_bf16, HS, 1, N, HS);
         pack_pair_panels(panels, pd, N, 1, N, N);
@@ -356,7 +356,7 @@ void attention_backward_bf16(bf16* dqkv, float* dqkv_column_sums, const float* d
         small_gemm_bf16(dp, N, 1, do_bf16, HS, 2, panels, N, N, HS, 1.0f);
         if (attn_drop > 0.0f) {
             apply_dropout_mask(dp, dp, N * N, attn_drop, seed, stream,
-                               static_cast<uint64_t>(bh * N * N));
+                               first_index + static_cast<uint64_t>(bh * N * N));
         }
         // forward: P = softmax(S), S = (q k^T) * scale   =>   dp = scale * P * (dP - rowsum(dP * P))
         bf16* ds_bf16 = scratch(ds_buffer, N * N);

@@ -59,11 +59,11 @@ void residual_backward(float* dx, float* df, const float* dout, const float* sca
 }
 
 void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed,
-                     uint64_t stream) {
+                     uint64_t stream, uint64_t first_index) {
     const float keep_scale = 1.0f / (1.0f - p);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        bool keep = uniform01(seed, stream, static_cast<uint64_t>(i)) >= p;
+        bool keep = uniform01(seed, stream, first_index + static_cast<uint64_t>(i)) >= p;
         out[i] = keep ? inp[i] * keep_scale : 0.0f;
     }
 }
@@ -96,9 +96,9 @@ void layer_scale_backward(float* dinp, float* dgamma, const float* dout, const f
         [&](int64_t c, float total) { dgamma[c] += total; });
 }
 
-void drop_path_scales(float* scale, int64_t B, float p, uint64_t seed, uint64_t stream) {
+void drop_path_scales(float* scale, int64_t B, float p, uint64_t seed, uint64_t stream, uint64_t first_index) {
     for (int64_t b = 0; b < B; b++) {
-        bool keep = uniform01(seed, stream, static_cast<uint64_t>(b)) >= p;
+        bool keep = uniform01(seed, stream, first_index + static_cast<uint64_t>(b)) >= p;
         scale[b] = keep ? 1.0f / (1.0f - p) : 0.0f;
     }
 }
