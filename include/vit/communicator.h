@@ -26,6 +26,14 @@ class Communicator {
     // on the number of ranks, so a run repeats bit for bit.
     virtual void sum(float* data, int64_t n) = 0;
     virtual void sum(double* data, int64_t n) = 0;
+    // For a buffer cut into consecutive parts, counts[r] values for rank r:
+    // sum_parts: rank r's part r becomes that part summed over the ranks (a reduce-scatter; the
+    //   other parts are left undefined);
+    // share_parts: every rank's part r becomes rank r's (an all-gather);
+    // collect_parts: rank 0's `whole` gets every rank's `part` in rank order (a gather).
+    virtual void sum_parts(float* data, const std::vector<int64_t>& counts) = 0;
+    virtual void share_parts(float* data, const std::vector<int64_t>& counts) = 0;
+    virtual void collect_parts(const float* part, float* whole, const std::vector<int64_t>& counts) = 0;
     // Every rank's `value`, indexed by rank.
     virtual std::vector<uint64_t> gather(uint64_t value) = 0;
     // Ends every rank's process with `code`: after an error on one rank, the others would wait for

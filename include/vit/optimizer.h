@@ -33,10 +33,21 @@ struct OptimizerOptions {
     bool nesterov = false;     // SGD
 };
 
+// A range [begin, end) of the model's flat parameter buffer.
+struct ParamRange {
+    int64_t begin = 0, end = 0;
+    int64_t size() const { return end - begin; }
+};
+
 class Optimizer {
   public:
     // Throws vit::Error for out-of-range hyper-parameters, naming the option.
     Optimizer(ViT& model, const OptimizerOptions& options);
+    // An optimizer of part of the model (ZeRO stage 1: each of N processes keeps the state of
+    // and updates 1/N of the parameters): step() updates only the values in `owned`, whose state
+    // alone it holds, and leaves the bf16 weight copies to the caller, who first gathers the
+    // other parts.
+    Optimizer(ViT& model, const OptimizerOptions& options, ParamRange owned);
     // One update with the model's current gradients at learning rate `lr` (options().lr if < 0).
     // Frozen parameters are skipped (their state and step count stay as they are), as PyTorch
     // skips parameters without gradients.
@@ -55,12 +66,14 @@ class Optimizer {
     void drop_frozen_gradients();
     const OptimizerOptions& options() const { return options_; }
     // The state buffers by name ("exp_avg", "exp_avg_sq" or "momentum_buffer"), each parallel
-    // to the parameters, for checkpoints.
+    // to the owned parameters, for checkpoints.
     std::vector<std::pair<std::string, FloatBuffer*>> state();
+    ParamRange owned() const { return owned_; }
 
   private:
     ViT& model_;
     OptimizerOptions options_;
+    ParamRange owned_;
     FloatBuffer first_, second_;
     int64_t step_ = 0;
     std::vector<int64_t> param_steps_;

@@ -54,6 +54,9 @@ struct TrainOptions {
     // the gradients are summed, `bucket_mb` MiB per collective; rank 0 alone writes and reports.
     std::reference_wrapper<Communicator> ranks = single_process();
     double bucket_mb = 25.0;
+    // ZeRO stage 1: gradients reduce-scattered, each rank keeps and updates the optimizer state
+    // of 1/N of the parameters, the parameters all-gathered after the step.
+    bool shard_optimizer = false;
 };
 
 struct TrainResult {
@@ -61,6 +64,8 @@ struct TrainResult {
     int64_t steps = 0;
     double seconds = 0.0;
     std::vector<double> losses;   // every step's loss, in order (this run's steps only)
+    double sum_seconds = 0.0;     // spent in the sums over the ranks (waiting for the slowest included)
+    int64_t gradient_values = 0;  // gradients summed a step
     std::optional<EvalResult> test;
     std::string checkpoint, weights, metrics, plot, samples;  // paths written under recipe.out_dir
 };

@@ -1,6 +1,7 @@
 // The single-process communicator and the choice of communicator for a launch.
 #include "vit/communicator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -18,6 +19,11 @@ class SingleProcess final : public Communicator {
     std::string describe() const override { return "one process"; }
     void sum(float*, int64_t) override {}
     void sum(double*, int64_t) override {}
+    void sum_parts(float*, const std::vector<int64_t>&) override {}
+    void share_parts(float*, const std::vector<int64_t>&) override {}
+    void collect_parts(const float* part, float* whole, const std::vector<int64_t>& counts) override {
+        std::copy_n(part, counts.at(0), whole);
+    }
     std::vector<uint64_t> gather(uint64_t value) override { return {value}; }
     [[noreturn]] void abort(int code) override { std::exit(code); }
 };

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -59,6 +61,31 @@ class MpiWorld final : public Communicator {
     void sum(float* data, int64_t n) override { all_reduce(data, n, MPI_FLOAT, "the sum of the gradients"); }
     void sum(double* data, int64_t n) override { all_reduce(data, n, MPI_DOUBLE, "a sum of losses and counts"); }
 
+    void sum_parts(float* data, const std::vector<int64_t>& counts) override {
+        const Layout l = layout(counts);
+        Waiting w(*this, "the sum of the gradients");
+        // In place, MPI leaves this rank's summed part at the start of the buffer.
+        check(MPI_Reduce_scatter(MPI_IN_PLACE, data, l.counts.data(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
+              "MPI_Reduce_scatter");
+        std::memmove(data + l.offsets[rank_], data, static_cast<size_t>(l.counts[rank_]) * sizeof(float));
+    }
+
+    void share_parts(float* data, const std::vector<int64_t>& counts) override {
+        const Layout l = layout(counts);
+        Waiting w(*this, "the gathering of the parameters");
+        check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, l.counts.data(), l.offsets.data(), MPI_FLOAT,
+                             MPI_COMM_WORLD),
+              "MPI_Allgatherv");
+    }
+
+    void collect_parts(const float* part, float* whole, const std::vector<int64_t>& counts) override {
+        const Layout l = layout(counts);
+        Waiting w(*this, "the gathering of the optimizer state");
+        check(MPI_Gatherv(part, l.counts[rank_], MPI_FLOAT, whole, l.counts.data(), l.offsets.data(), MPI_FLOAT, 0,
+                          MPI_COMM_WORLD),
+              "MPI_Gatherv");
+    }
+
     std::vector<uint64_t> gather(uint64_t value) override {
         std::vector<uint64_t> all(static_cast<size_t>(size_));
         Waiting w(*this, "a gather of one value per rank");
@@ -81,6 +108,25 @@ class MpiWorld final : public Communicator {
         }
         ~Waiting() { world.since_.store(0); }
     };
+
+    // MPI's int counts and offsets of consecutive parts.
+    struct Layout {
+        std::vector<int> counts, offsets;
+    };
+    Layout layout(const std::vector<int64_t>& counts) const {
+        if (static_cast<int>(counts.size()) != size_) fail("{} parts given for {} ranks", counts.size(), size_);
+        Layout l;
+        int64_t at = 0;
+        for (const int64_t c : counts) {
+            if (c < 0 || at + c > std::numeric_limits<int>::max()) {
+                fail("a buffer of more than {} values cannot be cut into MPI's parts", std::numeric_limits<int>::max());
+            }
+            l.counts.push_back(static_cast<int>(c));
+            l.offsets.push_back(static_cast<int>(at));
+            at += c;
+        }
+        return l;
+    }
 
     void all_reduce(void* data, int64_t n, MPI_Datatype type, const char* what) {
         Waiting w(*this, what);

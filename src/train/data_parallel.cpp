@@ -2,9 +2,11 @@
 #include "train/data_parallel.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "vit/error.h"
 #include "vit/loader.h"
 
@@ -71,6 +73,52 @@ void sum_gradients(Communicator& ranks, ViT& model, int64_t bucket_floats) {
     for (int64_t at = 0; at < n; at += bucket_floats) {
         ranks.sum(g + at, std::min(bucket_floats, n - at));
     }
+}
+
+std::vector<int64_t> parts_of(int64_t n, int ranks) {
+    std::vector<int64_t> parts;
+    for (int r = 0; r < ranks; r++) parts.push_back(n * (r + 1) / ranks - n * r / ranks);
+    return parts;
+}
+
+ParamRange part_of(const std::vector<int64_t>& parts, int rank) {
+    ParamRange owned;
+    for (int r = 0; r < rank; r++) owned.begin += parts[static_cast<size_t>(r)];
+    owned.end = owned.begin + parts[static_cast<size_t>(rank)];
+    return owned;
+}
+
+void clip_gradient_part(Communicator& ranks, ViT& model, ParamRange owned, double max_norm) {
+    float* part = model.grad_data() + owned.begin;
+    double squares = cpu::sum_of_squares(part, owned.size());
+    ranks.sum(&squares, 1);
+    const double coef = max_norm / (std::sqrt(squares) + 1e-6);  // as clip_grad_norm
+    if (coef < 1.0) cpu::scale(part, owned.size(), static_cast<float>(coef));
+}
+
+void share_parameters(Communicator& ranks, ViT& model, const std::vector<int64_t>& parts) {
+    ranks.share_parts(model.param_data(), parts);
+    model.update_bf16_weights();
+}
+
+void collect_optimizer(Communicator& ranks, Optimizer& part, Optimizer* whole, const std::vector<int64_t>& parts) {
+    const auto mine = part.state();
+    for (size_t k = 0; k < mine.size(); k++) {
+        ranks.collect_parts(mine[k].second->data(), whole != nullptr ? whole->state()[k].second->data() : nullptr, parts);
+    }
+    if (whole != nullptr) {
+        whole->set_steps(part.steps());
+        whole->set_param_steps(part.param_steps());
+    }
+}
+
+void take_part(Optimizer& whole, Optimizer& part) {
+    const auto all = whole.state(), mine = part.state();
+    for (size_t k = 0; k < mine.size(); k++) {
+        std::copy_n(all[k].second->data() + part.owned().begin, part.owned().size(), mine[k].second->data());
+    }
+    part.set_steps(whole.steps());
+    part.set_param_steps(whole.param_steps());
 }
 
 EvalResult evaluate_on_ranks(Communicator& ranks, ViT& model, const DatasetPtr& data, const Pipeline& pipeline,

@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "vit/communicator.h"
 #include "vit/data.h"
 #include "vit/evaluate.h"
 #include "vit/model.h"
+#include "vit/optimizer.h"
 #include "vit/transforms.h"
 
 namespace vit {
@@ -22,6 +24,22 @@ void check_ranks_agree(Communicator& ranks, const std::string& recipe_json, cons
 // Replaces every rank's gradients by their sum over the ranks, `bucket_floats` values per
 // collective.
 void sum_gradients(Communicator& ranks, ViT& model, int64_t bucket_floats);
+
+// ---- ZeRO stage 1: each rank keeps the optimizer state of one part of the parameters ------------
+
+// The consecutive parts of n values, rank r's from n r / N on.
+std::vector<int64_t> parts_of(int64_t n, int ranks);
+ParamRange part_of(const std::vector<int64_t>& parts, int rank);
+// Clips the gradients of the owned part to a global norm of at most max_norm (the norm over
+// every part, as clip_grad_norm's over the whole model).
+void clip_gradient_part(Communicator& ranks, ViT& model, ParamRange owned, double max_norm);
+// Every rank's model gets every rank's updated part; the bf16 copies are refreshed.
+void share_parameters(Communicator& ranks, ViT& model, const std::vector<int64_t>& parts);
+// Rank 0's `whole` optimizer gets every rank's part of the state and the step counts (to be
+// written as one checkpoint); `whole` is used on rank 0 only.
+void collect_optimizer(Communicator& ranks, Optimizer& part, Optimizer* whole, const std::vector<int64_t>& parts);
+// The owned part of a whole optimizer's state (a checkpoint read back), and its step counts.
+void take_part(Optimizer& whole, Optimizer& part);
 
 // Evaluation spread over the ranks: rank r takes batches r, r + R, ... of the batches a single
 // process would make, so every image goes through the same batch as alone and the counts summed

@@ -26,7 +26,14 @@ OptimizerKind parse_optimizer(const std::string& name) {
     fail("unknown optimizer '{}' (expected one of: adamw, adam, sgd)", name);
 }
 
-Optimizer::Optimizer(ViT& model, const OptimizerOptions& o) : model_(model), options_(o) {
+Optimizer::Optimizer(ViT& model, const OptimizerOptions& o) : Optimizer(model, o, {0, model.param_buffer_size()}) {}
+
+Optimizer::Optimizer(ViT& model, const OptimizerOptions& o, ParamRange owned)
+    : model_(model), options_(o), owned_(owned) {
+    if (owned.begin < 0 || owned.end < owned.begin || owned.end > model.param_buffer_size()) {
+        fail("optimizer: the range [{}, {}) is not part of the {} parameters", owned.begin, owned.end,
+             model.param_buffer_size());
+    }
     param_steps_.assign(model.params().size(), 0);
     frozen_.assign(model.params().size(), false);
     const char* name = optimizer_name(o.kind);
@@ -37,14 +44,14 @@ Optimizer::Optimizer(ViT& model, const OptimizerOptions& o) : model_(model), opt
     if (o.kind == OptimizerKind::SGD) {
         if (!(o.momentum >= 0.0f && o.momentum < 1.0f)) fail("sgd momentum must be in [0, 1), got {}", o.momentum);
         if (o.nesterov && o.momentum == 0.0f) fail("sgd nesterov needs a momentum > 0");
-        first_.resize(model.param_buffer_size());
+        first_.resize(owned.size());
         return;
     }
     if (!(o.beta1 >= 0.0f && o.beta1 < 1.0f)) fail("{} beta1 must be in [0, 1), got {}", name, o.beta1);
     if (!(o.beta2 >= 0.0f && o.beta2 < 1.0f)) fail("{} beta2 must be in [0, 1), got {}", name, o.beta2);
     if (!(o.eps > 0.0f)) fail("{} eps must be positive, got {}", name, o.eps);
-    first_.resize(model.param_buffer_size());
-    second_.resize(model.param_buffer_size());
+    first_.resize(owned.size());
+    second_.resize(owned.size());
 }
 
 void Optimizer::set_steps(int64_t steps) {
@@ -92,17 +99,23 @@ void Optimizer::step(float lr) {
         if (frozen_[i]) continue;
         const ParamInfo& p = model_.params()[i];
         const int64_t t = ++param_steps_[i];
+        // the values of this tensor the optimizer owns (all of them, unless it owns a part)
+        const int64_t begin = std::max(p.offset, owned_.begin), end = std::min(p.offset + p.numel, owned_.end);
+        if (begin >= end) continue;
         const float wd = p.weight_decay ? o.weight_decay : 0.0f;
-        float* param = params + p.offset;
-        const float* grad = grads + p.offset;
+        float* param = params + begin;
+        const float* grad = grads + begin;
+        float* first = first_.data() + (begin - owned_.begin);
         if (o.kind == OptimizerKind::SGD) {
-            cpu::sgd_update(param, grad, first_.data() + p.offset, p.numel, rate, o.momentum, wd, o.nesterov, t == 1);
+            cpu::sgd_update(param, grad, first, end - begin, rate, o.momentum, wd, o.nesterov, t == 1);
         } else {
-            cpu::adam_update(param, grad, first_.data() + p.offset, second_.data() + p.offset, p.numel, rate, o.beta1,
+            cpu::adam_update(param, grad, first, second_.data() + (begin - owned_.begin), end - begin, rate, o.beta1,
                              o.beta2, o.eps, wd, o.kind == OptimizerKind::AdamW, t);
         }
     }
-    model_.update_bf16_weights();  // the copies the next mixed-precision step multiplies
+    if (owned_.size() == model_.param_buffer_size()) {
+        model_.update_bf16_weights();  // the copies the next mixed-precision step multiplies
+    }
 }
 
 double clip_grad_norm(ViT& model, double max_norm) {

@@ -117,6 +117,9 @@ struct Run {
     int64_t steps_per_epoch = 0, total_steps = 0;
     Schedule schedule;
     ViT model;
+    // With a sharded optimizer (ZeRO-1) rank r keeps the state of part r of the parameters.
+    bool shard_optimizer;
+    std::vector<int64_t> param_parts;
     Optimizer optimizer;
     TrainState state;
     std::ofstream metrics;
@@ -125,7 +128,7 @@ struct Run {
     std::vector<float> mixed_images;     // a mixed copy of the loader's batch
     int64_t bucket_floats = 0;           // gradient values per collective sum
 
-    Run(Communicator& c, std::optional<RunFolder> f, Recipe r, Data d)
+    Run(Communicator& c, std::optional<RunFolder> f, Recipe r, Data d, bool shard)
         : ranks(c),
           folder(std::move(f)),
           recipe(std::move(r)),
@@ -137,16 +140,23 @@ struct Run {
                   .workers = recipe.workers, .part = ranks.rank(), .parts = ranks.size(),
                   .partners = recipe.mix.enabled()}),
           model(recipe.model),
-          optimizer(model, recipe.optimizer) {
+          shard_optimizer(shard && ranks.size() > 1),
+          param_parts(parts_of(model.param_buffer_size(), shard_optimizer ? ranks.size() : 1)),
+          optimizer(model, recipe.optimizer, part_of(param_parts, shard_optimizer ? ranks.rank() : 0)) {
         model.init_weights(recipe.seed);
     }
 
     bool writes() const { return ranks.rank() == 0; }
     std::string file(const std::string& name) const { return (fs::path(recipe.out_dir) / name).string(); }
     void save() {
-        if (writes()) {
-            save_training_checkpoint(result.checkpoint, model, optimizer, recipe, state, data.train->class_names());
+        if (!shard_optimizer) {
+            if (writes()) save_training_checkpoint(result.checkpoint, model, optimizer, recipe, state, data.train->class_names());
+            return;
         }
+        std::optional<Optimizer> whole;  // rank 0's, for the one checkpoint
+        if (writes()) whole.emplace(model, recipe.optimizer);
+        collect_optimizer(ranks, optimizer, whole ? &*whole : nullptr, param_parts);
+        if (writes()) save_training_checkpoint(result.checkpoint, model, *whole, recipe, state, data.train->class_names());
     }
     EvalResult evaluate_on(const DatasetPtr& d) {
         return evaluate_on_ranks(ranks, model, d, eval_pipe, 256, recipe.workers, recipe.eval_flip);
@@ -218,7 +228,7 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
                                                        : RunFolder::Use::New;
     std::optional<RunFolder> folder;
     if (ranks.rank() == 0) folder.emplace(recipe.out_dir, use);  // before the data: a bad --out fails at once
-    auto run = std::make_unique<Run>(ranks, std::move(folder), recipe, open_data(recipe));
+    auto run = std::make_unique<Run>(ranks, std::move(folder), recipe, open_data(recipe), options.shard_optimizer);
     run->steps_per_epoch = run->loader.batches_per_epoch() / recipe.accumulate;
     if (run->steps_per_epoch < 1) {
         fail("the training set has {} sample{}, fewer than one step of batch_size x accumulate = {}",
@@ -247,7 +257,13 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
     result.plot = run->file("curves.png");
     result.samples = run->file("samples.png");
     if (!options.resume.empty()) {
-        run->state = load_training_checkpoint(options.resume, run->model, run->optimizer);
+        if (run->shard_optimizer) {  // read whole, keep this rank's part
+            Optimizer whole(run->model, recipe.optimizer);
+            run->state = load_training_checkpoint(options.resume, run->model, whole);
+            take_part(whole, run->optimizer);
+        } else {
+            run->state = load_training_checkpoint(options.resume, run->model, run->optimizer);
+        }
         check_position(*run, options.resume);
         if (run->writes()) truncate_metrics(result.metrics, run->state.step);
         cb.message(fmt::format("resumed from {} at epoch {}, step {}", options.resume, run->state.epoch + 1,
@@ -260,8 +276,12 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
         const TrainState& s = run->state;
         check_ranks_agree(ranks, fmt::format("{}|{}|{}|{}", recipe_to_json(run->recipe), s.epoch, s.next_batch, s.step),
                           *run->data.train, run->model);
-        cb.message(fmt::format("data parallel over {}: each rank computes about {} images of every batch of {}",
-                               ranks.describe(), recipe.batch_size / ranks.size(), recipe.batch_size));
+        const double state_mib = static_cast<double>(run->optimizer.owned().size()) * sizeof(float) *
+                                 static_cast<double>(run->optimizer.state().size()) / (1 << 20);
+        cb.message(fmt::format("data parallel over {}: each rank computes about {} images of every batch of {} and "
+                               "keeps {:.2f} MiB of optimizer state{}", ranks.describe(),
+                               recipe.batch_size / ranks.size(), recipe.batch_size, state_mib,
+                               run->shard_optimizer ? " (its part: --shard-optimizer)" : ""));
     }
     if (run->writes()) run->metrics.open(result.metrics, std::ios::app);
     return run;
@@ -314,9 +334,15 @@ StepOutcome train_step(Run& run, bool stop_asked) {
         step_loss += loss.mean * share;
         state.epoch_seen += b->whole;
     }
-    sum_gradients(run.ranks, run.model, run.bucket_floats);
+    const auto t_sum = Clock::now();
+    if (run.shard_optimizer) {
+        run.ranks.sum_parts(run.model.grad_data(), run.param_parts);
+    } else {
+        sum_gradients(run.ranks, run.model, run.bucket_floats);
+    }
     double totals[3] = {step_loss, static_cast<double>(correct), stop_asked ? 1.0 : 0.0};
     run.ranks.sum(totals, 3);
+    run.result.sum_seconds += seconds_since(t_sum);
     step_loss = totals[0];
     state.epoch_correct += static_cast<int64_t>(totals[1]);
     if (!std::isfinite(step_loss)) {
@@ -325,10 +351,17 @@ StepOutcome train_step(Run& run, bool stop_asked) {
              step_loss, state.step + 1, state.epoch + 1, run.result.checkpoint);
     }
     run.optimizer.drop_frozen_gradients();
-    if (recipe.clip_grad_norm > 0.0f) {
+    if (recipe.clip_grad_norm > 0.0f && run.shard_optimizer) {
+        clip_gradient_part(run.ranks, run.model, run.optimizer.owned(), recipe.clip_grad_norm);
+    } else if (recipe.clip_grad_norm > 0.0f) {
         clip_grad_norm(run.model, recipe.clip_grad_norm);
     }
     run.optimizer.step(run.schedule.lr(state.step));
+    if (run.shard_optimizer) {
+        const auto t_share = Clock::now();
+        share_parameters(run.ranks, run.model, run.param_parts);
+        run.result.sum_seconds += seconds_since(t_share);
+    }
     return {.loss = step_loss, .stop = totals[2] > 0.0};
 }
 
@@ -455,6 +488,7 @@ TrainResult train(ResolvedRecipe resolved, const TrainOptions& options, const Tr
         finish(*run);
     }
     run->result.steps = run->state.step;
+    run->result.gradient_values = run->model.param_buffer_size();
     run->result.seconds = seconds_since(run->start);
     return std::move(run->result);
 }

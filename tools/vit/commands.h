@@ -56,6 +56,7 @@ struct TrainCliOptions {
     bool print_recipe = false;     // print the resolved recipe as JSON and exit
     double bucket_mb = 25.0;       // under mpirun: gradient MiB per collective sum
     double rank_timeout_s = 600.0; // under mpirun: the longest wait for the other ranks
+    bool shard_optimizer = false;  // under mpirun: ZeRO-1, each rank keeps 1/N of the optimizer state
 };
 
 struct EvalCliOptions {

@@ -141,6 +141,8 @@ int main(int argc, char** argv) {
     train_cmd->add_flag("--print-recipe", train.print_recipe, "print the resolved recipe as JSON and exit");
     train_cmd->add_option("--bucket-mb", train.bucket_mb, "under mpirun: MiB of gradients summed per collective")
         ->capture_default_str()->check(CLI::Range(0.001, 4096.0));
+    train_cmd->add_flag("--shard-optimizer", train.shard_optimizer,
+                        "under mpirun: each rank keeps and updates the optimizer state of 1/N of the parameters (ZeRO-1)");
     train_cmd->add_option("--rank-timeout", train.rank_timeout_s,
                           "under mpirun: seconds a rank waits for the others before it ends the job")
         ->capture_default_str()->check(CLI::Range(1.0, 86400.0));
