@@ -64,10 +64,13 @@ class MpiWorld final : public Communicator {
     void sum_parts(float* data, const std::vector<int64_t>& counts) override {
         const Layout l = layout(counts);
         Waiting w(*this, "the sum of the gradients");
-        // In place, MPI leaves this rank's summed part at the start of the buffer.
-        check(MPI_Reduce_scatter(MPI_IN_PLACE, data, l.counts.data(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
-              "MPI_Reduce_scatter");
-        std::memmove(data + l.offsets[rank_], data, static_cast<size_t>(l.counts[rank_]) * sizeof(float));
+        // One reduction to each part's rank: MPI_Reduce_scatter would stage the whole buffer in a
+        // temporary copy, the memory that sharding saves.
+        for (int r = 0; r < size_; r++) {
+            float* part = data + l.offsets[r];
+            check(MPI_Reduce(r == rank_ ? MPI_IN_PLACE : part, part, l.counts[r], MPI_FLOAT, MPI_SUM, r, MPI_COMM_WORLD),
+                  "MPI_Reduce");
+        }
     }
 
     void share_parts(float* data, const std::vector<int64_t>& counts) override {

@@ -163,6 +163,13 @@ int train_as_rank(const TrainCliOptions& o, Communicator& ranks) {
         return r.interrupted && g_interrupted.load() ? 130 : 0;
     }
     if (terminal) fmt::print(stderr, "\r\033[K");
+    if (ranks.size() > 1 && !r.losses.empty()) {
+        const double steps = static_cast<double>(r.losses.size());
+        fmt::print("data parallel over {}: {:.2f} MiB of gradients summed a step, {:.1f} ms a step spent in the "
+                   "sums ({:.1f}% of the run)\n", ranks.describe(),
+                   static_cast<double>(r.gradient_values) * sizeof(float) / (1 << 20), 1e3 * r.sum_seconds / steps,
+                   100.0 * r.sum_seconds / r.seconds);
+    }
     if (r.interrupted) {
         fmt::print("stopped after step {}; checkpoint: {}\nresume with: vit train --resume {}\n", r.steps, r.checkpoint,
                    r.checkpoint);
@@ -171,13 +178,6 @@ int train_as_rank(const TrainCliOptions& o, Communicator& ranks) {
     if (r.test) {
         fmt::print("test: top-1 {:.2f}%{} loss {:.4f} ({} images)\n", 100.0 * r.test->top1, top5_text(*r.test),
                    r.test->loss, r.test->samples);
-    }
-    if (ranks.size() > 1 && r.steps > 0) {
-        const double steps = static_cast<double>(r.losses.size());
-        fmt::print("data parallel over {}: {:.2f} MiB of gradients summed a step, {:.1f} ms a step spent in the "
-                   "sums ({:.1f}% of the run)\n", ranks.describe(),
-                   static_cast<double>(r.gradient_values) * sizeof(float) / (1 << 20), 1e3 * r.sum_seconds / steps,
-                   100.0 * r.sum_seconds / r.seconds);
     }
     fmt::print("done in {:.1f} s ({} steps)\nweights: {}\ncheckpoint: {}\nmetrics: {}\nplot: {}\nsamples: {}\n", r.seconds,
                r.steps, r.weights, r.checkpoint, r.metrics, r.plot, r.samples);
