@@ -26,6 +26,12 @@ class Communicator {
     // on the number of ranks, so a run repeats bit for bit.
     virtual void sum(float* data, int64_t n) = 0;
     virtual void sum(double* data, int64_t n) = 0;
+    // Sums that overlap with computing: start_sum queues data[0, n) for a sum over the ranks
+    // (as sum()), done in order by the communicator's own thread; wait_sums returns when every
+    // queued sum is done, rethrowing a failure. Between the first start_sum and wait_sums the
+    // caller makes no other collective call and leaves the queued data alone.
+    virtual void start_sum(float* data, int64_t n) = 0;
+    virtual void wait_sums() = 0;
     // For a buffer cut into consecutive parts, counts[r] values for rank r:
     // sum_parts: rank r's part r becomes that part summed over the ranks (a reduce-scatter; the
     //   other parts are left undefined);

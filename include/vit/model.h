@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -109,6 +110,10 @@ class ViT {
     // Back-propagates doutput[B, output_dim] through the last forward, which must have been run
     // with training = true. Gradients are added into grad_data().
     void backward(const float* doutput);
+    // The same, calling block_done(l) as soon as the gradients of block l's parameters are
+    // complete (blocks last to first; the head's are complete before, the embedding's after), so
+    // that their sum across processes can start while earlier blocks still back-propagate.
+    void backward(const float* doutput, const std::function<void(int64_t block)>& block_done);
     void zero_grad();
 
     // Bytes held in activation buffers (for memory reports): the largest plan so far, since the

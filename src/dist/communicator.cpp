@@ -19,6 +19,8 @@ class SingleProcess final : public Communicator {
     std::string describe() const override { return "one process"; }
     void sum(float*, int64_t) override {}
     void sum(double*, int64_t) override {}
+    void start_sum(float*, int64_t) override {}
+    void wait_sums() override {}
     void sum_parts(float*, const std::vector<int64_t>&) override {}
     void share_parts(float*, const std::vector<int64_t>&) override {}
     void collect_parts(const float* part, float* whole, const std::vector<int64_t>& counts) override {

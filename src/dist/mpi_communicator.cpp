@@ -1,7 +1,8 @@
-// MPI's world as a Communicator. Only the calling thread uses MPI (MPI_THREAD_FUNNELED); a
-// watchdog thread ends the process when one collective waits longer than the timeout, naming
-// the operation, so that a rank that stopped answering cannot hang the others. (A rank that
-// dies is noticed by mpirun itself, which ends the job and names it.)
+// MPI's world as a Communicator. One thread at a time uses MPI (MPI_THREAD_SERIALIZED): the
+// caller's, or the summing thread while sums started with start_sum are under way. A watchdog
+// thread ends the process when one collective waits longer than the timeout, naming the
+// operation, so that a rank that stopped answering cannot hang the others. (A rank that dies is
+// noticed by mpirun itself, which ends the job and names it.)
 // The C API only: MPI's deprecated C++ bindings live in another library.
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
@@ -13,6 +14,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -30,8 +33,12 @@ class MpiWorld final : public Communicator {
   public:
     explicit MpiWorld(const LaunchOptions& options) : timeout_s_(options.timeout_s) {
         int provided = 0;
-        if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
             fail("MPI could not start (MPI_Init_thread failed)");
+        }
+        if (provided < MPI_THREAD_SERIALIZED) {
+            fail("this MPI library does not let a second thread make MPI calls (MPI_THREAD_SERIALIZED), which "
+                 "vit's overlapped gradient sums need");
         }
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
@@ -42,6 +49,7 @@ class MpiWorld final : public Communicator {
         library_ = std::string(version, static_cast<size_t>(length));
         library_ = library_.substr(0, library_.find(','));  // "Open MPI v4.1.4"
         watchdog_ = std::thread([this] { watch(); });
+        summer_ = std::thread([this] { sum_queued(); });
     }
 
     ~MpiWorld() override {
@@ -51,7 +59,26 @@ class MpiWorld final : public Communicator {
         }
         changed_.notify_all();
         watchdog_.join();
+        summer_.join();
         MPI_Finalize();
+    }
+
+    void start_sum(float* data, int64_t n) override {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            queue_.push_back({data, n});
+        }
+        changed_.notify_all();
+    }
+
+    void wait_sums() override {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return queue_.empty() && !summing_; });
+        if (sum_error_) {
+            std::exception_ptr e = sum_error_;
+            sum_error_ = nullptr;
+            std::rethrow_exception(e);
+        }
     }
 
     int rank() const override { return rank_; }
@@ -153,6 +180,30 @@ class MpiWorld final : public Communicator {
         }
     }
 
+    // The summing thread: the queued sums in order.
+    void sum_queued() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (;;) {
+            changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (stopping_) return;
+            const Queued q = queue_.front();
+            queue_.pop_front();
+            summing_ = true;
+            const bool failed_before = sum_error_ != nullptr;  // after a failure the rest are dropped
+            lock.unlock();
+            std::exception_ptr error;
+            try {
+                if (!failed_before) all_reduce(q.data, q.n, MPI_FLOAT, "the sum of the gradients");
+            } catch (...) {
+                error = std::current_exception();
+            }
+            lock.lock();
+            if (error) sum_error_ = error;
+            summing_ = false;
+            changed_.notify_all();
+        }
+    }
+
     void watch() {
         std::unique_lock<std::mutex> lock(mutex_);
         while (!changed_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stopping_; })) {
@@ -180,6 +231,14 @@ class MpiWorld final : public Communicator {
     std::condition_variable changed_;
     bool stopping_ = false;
     std::thread watchdog_;
+    struct Queued {
+        float* data;
+        int64_t n;
+    };
+    std::deque<Queued> queue_;  // sums started, not yet begun
+    bool summing_ = false;
+    std::exception_ptr sum_error_;
+    std::thread summer_;
 };
 
 }  // namespace

@@ -409,7 +409,9 @@ const float* ViT::attention(int64_t layer) const {
     return plan_->training ? plan_->blocks[l].probs : plan_->probs[l];
 }
 
-void ViT::backward(const float* doutput) {
+void ViT::backward(const float* doutput) { backward(doutput, [](int64_t) {}); }
+
+void ViT::backward(const float* doutput, const std::function<void(int64_t block)>& block_done) {
     if (!plan_ || !plan_->training) {
         fail("backward needs a forward pass with training = true before it");
     }
@@ -431,6 +433,7 @@ void ViT::backward(const float* doutput) {
             const float* x_in = l == 0 ? plan_->embed.x : plan_->blocks[i - 1].x_out;
             layers::pre_norm_block_backward(o, v.blocks[i], plan_->blocks[i], plan_->block_grads, dx, x_in, B, N, masks);
         }
+        block_done(l);
     }
     layers::embedding_backward(o, v.embed, plan_->embed, plan_->embed_grads, dx, B, masks);
     if (config_.hybrid) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <vector>
 
@@ -64,15 +65,52 @@ void check_ranks_agree(Communicator& ranks, const std::string& recipe_json, cons
     }
 }
 
-void sum_gradients(Communicator& ranks, ViT& model, int64_t bucket_floats) {
-    if (ranks.size() == 1) {
-        return;
+GradientSum::GradientSum(Communicator& ranks, ViT& model, int64_t bucket_floats)
+    : ranks_(ranks),
+      grads_(model.grad_data()),
+      size_(model.param_buffer_size()),
+      bucket_floats_(bucket_floats),
+      block_params_(static_cast<size_t>(model.config().depth)),
+      pending_(static_cast<size_t>((size_ + bucket_floats - 1) / bucket_floats), 0),
+      done_(model.params().size(), false) {
+    for (size_t i = 0; i < model.params().size(); i++) {
+        const ParamInfo& p = model.params()[i];
+        // bucket k holds values [size - (k + 1) b, size - k b)
+        const int64_t first = (size_ - (p.offset + p.numel)) / bucket_floats, last = (size_ - 1 - p.offset) / bucket_floats;
+        param_buckets_.emplace_back(first, last);
+        for (int64_t k = first; k <= last; k++) pending_[static_cast<size_t>(k)]++;
+        int block = -1;
+        if (std::sscanf(p.name.c_str(), "blocks.%d.", &block) == 1 && block >= 0 &&
+            block < static_cast<int>(block_params_.size())) {
+            block_params_[static_cast<size_t>(block)].push_back(i);
+        }
     }
-    float* g = model.grad_data();
-    const int64_t n = model.param_buffer_size();
-    for (int64_t at = 0; at < n; at += bucket_floats) {
-        ranks.sum(g + at, std::min(bucket_floats, n - at));
+}
+
+void GradientSum::mark_done(size_t param) {
+    if (done_[param]) return;
+    done_[param] = true;
+    for (int64_t k = param_buckets_[param].first; k <= param_buckets_[param].second; k++) pending_[static_cast<size_t>(k)]--;
+}
+
+void GradientSum::start_ready_buckets() {
+    const int64_t buckets = static_cast<int64_t>(pending_.size());
+    while (next_bucket_ < buckets && pending_[static_cast<size_t>(next_bucket_)] == 0) {
+        const int64_t end = size_ - next_bucket_ * bucket_floats_, begin = std::max<int64_t>(0, end - bucket_floats_);
+        ranks_.start_sum(grads_ + begin, end - begin);
+        next_bucket_++;
     }
+}
+
+void GradientSum::block_done(int64_t block) {
+    for (const size_t i : block_params_[static_cast<size_t>(block)]) mark_done(i);
+    start_ready_buckets();
+}
+
+void GradientSum::finish() {
+    for (size_t i = 0; i < done_.size(); i++) mark_done(i);
+    start_ready_buckets();
+    ranks_.wait_sums();
 }
 
 std::vector<int64_t> parts_of(int64_t n, int ranks) {

@@ -303,6 +303,10 @@ StepOutcome train_step(Run& run, bool stop_asked) {
     run.model.zero_grad();
     double step_loss = 0.0;
     int64_t correct = 0;
+    // Unsharded, the last micro-batch's backward pass starts the sums of the blocks it completes.
+    const bool overlapped = !run.shard_optimizer && run.ranks.size() > 1;
+    std::optional<GradientSum> gradient_sum;
+    if (overlapped) gradient_sum.emplace(run.ranks, run.model, run.bucket_floats);
     for (int64_t micro = 0; micro < recipe.accumulate; micro++, state.next_batch++) {
         const Batch* b = run.loader.next();
         const uint64_t micro_id = static_cast<uint64_t>(state.step) * 4096 + static_cast<uint64_t>(micro);
@@ -330,15 +334,19 @@ StepOutcome train_step(Run& run, bool stop_asked) {
         if (share != 1.0) {
             for (float& g : loss.dlogits) g *= static_cast<float>(share);
         }
-        run.model.backward(loss.dlogits.data());
+        if (overlapped && micro == recipe.accumulate - 1) {
+            run.model.backward(loss.dlogits.data(), [&](int64_t block) { gradient_sum->block_done(block); });
+        } else {
+            run.model.backward(loss.dlogits.data());
+        }
         step_loss += loss.mean * share;
         state.epoch_seen += b->whole;
     }
     const auto t_sum = Clock::now();
     if (run.shard_optimizer) {
         run.ranks.sum_parts(run.model.grad_data(), run.param_parts);
-    } else {
-        sum_gradients(run.ranks, run.model, run.bucket_floats);
+    } else if (overlapped) {
+        gradient_sum->finish();
     }
     double totals[3] = {step_loss, static_cast<double>(correct), stop_asked ? 1.0 : 0.0};
     run.ranks.sum(totals, 3);
