@@ -65,6 +65,11 @@ check reports_ranks contains two/metrics.jsonl '"event":"epoch"'
 # The same run again is bit for bit the same.
 check two_again "${mpirun[@]}" -np 2 "${train[@]}" --out two_again
 check repeatable $python "$here/compare_runs.py" two two_again --exact
+# bf16 too repeats bit for bit (against one process its losses drift apart by ~1e-3: a rounding
+# to bf16 that flips on a different summation order spreads).
+check bf16_two "${mpirun[@]}" -np 2 "${train[@]}" --out bf16 --precision bf16
+check bf16_again "${mpirun[@]}" -np 2 "${train[@]}" --out bf16_again --precision bf16
+check bf16_repeatable $python "$here/compare_runs.py" bf16 bf16_again --exact
 # The bytes cross a socket: Open MPI's TCP transport alone.
 check tcp_ranks "${mpirun[@]}" -np 2 --mca btl tcp,self "${train[@]}" --out tcp
 check tcp_equals_shared $python "$here/compare_runs.py" two tcp --exact
@@ -153,6 +158,16 @@ echo "exit $?" >> termed.log
 check term_exit contains termed.log "exit 130"
 check term_checkpoint contains termed.log "stopped after step"
 check term_resumes "${mpirun[@]}" -np 2 "$vit" train --resume termed/checkpoint.safetensors --max-steps 2
+
+# SIGUSR1 to mpirun, which forwards it to every rank: the same orderly stop.
+"${mpirun[@]}" -np 2 "${long[@]}" --out usr1 > usr1.log 2>&1 &
+job=$!
+wait_for_step usr1.log
+kill -USR1 $job
+wait $job
+echo "exit $?" >> usr1.log
+check usr1_exit contains usr1.log "exit 130"
+check usr1_checkpoint contains usr1.log "stopped after step"
 
 echo "mpi: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

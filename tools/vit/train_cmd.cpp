@@ -143,8 +143,8 @@ int train_as_rank(const TrainCliOptions& o, Communicator& ranks) {
                optimizer_name(recipe.optimizer.kind),
                precision_name(recipe.precision), recipe.out_dir);
     std::fflush(stdout);
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
+    // Ctrl-C, SIGTERM and SIGUSR1 (which mpirun forwards to every rank) stop after the step.
+    for (const int sig : {SIGINT, SIGTERM, SIGUSR1}) signal(sig, on_stop_signal);
     TrainCallbacks cb;
     cb.on_step = [&](const StepReport& r) { print_step(r, terminal, recipe.log_every); };
     cb.on_epoch = [&](const EpochReport& r) { print_epoch(r, terminal); };
@@ -157,8 +157,7 @@ int train_as_rank(const TrainCliOptions& o, Communicator& ranks) {
                            .overwrite = o.overwrite, .ranks = ranks, .bucket_mb = o.bucket_mb,
                            .shard_optimizer = o.shard_optimizer},
                           cb);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    for (const int sig : {SIGINT, SIGTERM, SIGUSR1}) signal(sig, SIG_DFL);
     if (!reports) {
         return r.interrupted && g_interrupted.load() ? 130 : 0;
     }
