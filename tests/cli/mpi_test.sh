@@ -95,6 +95,12 @@ check zero_stop "${mpirun[@]}" -np 2 "${train[@]}" --out zero_resume --shard-opt
 check zero_resume "${mpirun[@]}" -np 3 "$vit" train --resume zero_resume/checkpoint.safetensors --shard-optimizer
 check zero_resumed_equal $python "$here/compare_runs.py" one zero_resume --loss-rtol 1e-5 --weight-atol 1e-3
 
+# Fine-tuning the trained model with frozen embeddings and block 0 for the first epoch.
+finetune=(--init one/model.safetensors --freeze-embeddings --freeze-blocks 1 --unfreeze-epoch 1)
+check finetune_one "${train[@]}" --out ft1 "${finetune[@]}"
+check finetune_two "${mpirun[@]}" -np 2 "${train[@]}" --out ft2 "${finetune[@]}"
+check finetune_equal $python "$here/compare_runs.py" ft1 ft2 --loss-rtol 1e-5 --weight-atol 1e-3
+
 # Resuming with another rank count: 2 ranks stop at step 30, one process goes on; 1 process
 # stops at step 30, 2 ranks go on. Both end as the uninterrupted run.
 check stop_two "${mpirun[@]}" -np 2 "${train[@]}" --out two_one --max-steps 30
