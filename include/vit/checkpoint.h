@@ -8,6 +8,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,11 +22,15 @@ namespace vit {
 // The model config of weights with timm names: their "vit.config" metadata when present,
 // otherwise inferred from tensor shapes (embed dim, patch size, channels, depth, MLP size, qkv
 // bias, pooling norm, pre-logits, class count; a square image from the position table; heads
-// from `num_heads` > 0, else the "vit.num_heads" hint of JAX files, else embed_dim / 64; eps from
-// the "vit.layernorm_eps" hint of Hugging Face files, else 1e-6). Throws vit::Error naming what
-// is missing.
+// from `num_heads` > 0, else the "vit.num_heads" hint of JAX and Hugging Face files, else timm's
+// count for a standard width (192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16), else a guess of
+// embed_dim / 64; eps from the "vit.layernorm_eps" hint of Hugging Face files, else 1e-6). Throws
+// vit::Error naming what is missing.
 ViTConfig config_from_weights(const WeightSource& weights, int64_t num_heads = 0);
 ViTConfig config_from_safetensors(const SafetensorsFile& file, int64_t num_heads = 0);
+// When config_from_weights can only guess the head count (no config, no hint, no --heads, a
+// width none of timm's models has), a note saying so and how to give it; else nothing.
+std::optional<std::string> heads_guess_note(const WeightSource& weights, int64_t num_heads = 0);
 
 struct LoadOptions {
     bool strict = true;  // missing or unexpected tensors are errors (else reported and skipped)

@@ -22,8 +22,9 @@
 
 namespace vit {
 
-// The checkpoint's architecture with `target`'s image size, channels, classes and dropout rates.
-ViTConfig finetune_config(const WeightSource& weights, const ViTConfig& target);
+// The checkpoint's architecture with `target`'s image size, channels, classes and dropout rates;
+// num_heads > 0 gives the head count for files that do not record it (config_from_weights).
+ViTConfig finetune_config(const WeightSource& weights, const ViTConfig& target, int64_t num_heads = 0);
 
 // Loads every pretrained tensor into `model` (built by finetune_config and initialised), adapting
 // what the new task changes; returns a one-line summary of what was replaced. Throws vit::Error

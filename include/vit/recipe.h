@@ -39,6 +39,7 @@ struct Recipe {
     // fine-tuning: start from pretrained weights (any format of weights.h); the architecture
     // comes from them, image size, channels, class count and dropout rates from `model`
     std::string init;
+    int64_t init_heads = 0;          // the head count of init weights that do not record it (0: inferred)
     bool freeze_embeddings = false;  // class token, position table, patch embedding
     int64_t freeze_blocks = 0;       // the first k encoder blocks
     int64_t unfreeze_epoch = 0;      // train everything after this many epochs (0: stay frozen)

@@ -91,7 +91,35 @@ std::string name_list(const std::vector<std::string>& v) {
     return v.size() > 8 ? s + fmt::format(", ... ({} in all)", v.size()) : s;
 }
 
+// timm's head count for the widths of its ViTs (tiny, small, base, large, huge), or 0.
+int64_t timm_heads(int64_t embed_dim) {
+    switch (embed_dim) {
+        case 192: return 3;
+        case 384: return 6;
+        case 768: return 12;
+        case 1024: return 16;
+        case 1280: return 16;
+        default: return 0;
+    }
+}
+
+bool heads_guessed(const WeightSource& w, int64_t num_heads, int64_t embed_dim) {
+    return num_heads <= 0 && !w.metadata.contains("vit.config") && !w.metadata.contains("vit.num_heads") &&
+           timm_heads(embed_dim) == 0;
+}
+
 }  // namespace
+
+std::optional<std::string> heads_guess_note(const WeightSource& w, int64_t num_heads) {
+    const SourceTensor* proj = w.find("patch_embed.proj.weight");
+    if (proj == nullptr || proj->shape.empty() || !heads_guessed(w, num_heads, proj->shape[0])) {
+        return std::nullopt;
+    }
+    const int64_t D = proj->shape[0];
+    return fmt::format("'{}' does not record its number of attention heads, and its width {} is none of timm's "
+                       "standard ones; guessing {} heads of 64 (embed_dim / 64): give --heads if the model has "
+                       "another count, or its outputs will be wrong", w.path, D, std::max<int64_t>(1, D / 64));
+}
 
 ViTConfig config_from_weights(const WeightSource& w, int64_t num_heads) {
     auto meta = w.metadata.find("vit.config");
@@ -160,11 +188,14 @@ ViTConfig config_from_weights(const WeightSource& w, int64_t num_heads) {
         auto it = w.metadata.find(key);
         return it == w.metadata.end() ? nullptr : &it->second;
     };
-    c.num_heads = std::max<int64_t>(1, c.embed_dim / 64);
     if (num_heads > 0) {
         c.num_heads = num_heads;
     } else if (const std::string* h = hint("vit.num_heads")) {
         c.num_heads = std::stoll(*h);
+    } else if (timm_heads(c.embed_dim) > 0) {
+        c.num_heads = timm_heads(c.embed_dim);
+    } else {
+        c.num_heads = std::max<int64_t>(1, c.embed_dim / 64);  // a guess: heads_guess_note says so
     }
     if (const std::string* eps = hint("vit.layernorm_eps")) {
         c.layernorm_eps = std::stof(*eps);

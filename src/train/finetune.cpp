@@ -9,8 +9,8 @@
 
 namespace vit {
 
-ViTConfig finetune_config(const WeightSource& w, const ViTConfig& target) {
-    ViTConfig c = config_from_weights(w);
+ViTConfig finetune_config(const WeightSource& w, const ViTConfig& target, int64_t num_heads) {
+    ViTConfig c = config_from_weights(w, num_heads);
     c.image_height = target.image_height;
     c.image_width = target.image_width;
     c.channels = target.channels;

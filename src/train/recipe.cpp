@@ -256,6 +256,10 @@ void Recipe::validate() const {
     if (model.num_classes < 1) fail("a model to train needs num_classes >= 1, got {}", model.num_classes);
     if (freeze_blocks > model.depth) fail("freeze_blocks must be in [0, depth = {}], got {}", model.depth, freeze_blocks);
     if (unfreeze_epoch > epochs) fail("unfreeze_epoch must be in [0, epochs = {}], got {}", epochs, unfreeze_epoch);
+    if (init.empty() && init_heads > 0) {
+        fail("finetune.num_heads (--heads) = {} is the head count of pretrained weights, but there are none "
+             "(finetune.init); a new model's heads are model.num_heads", init_heads);
+    }
     if (init.empty() && (freeze_embeddings || freeze_blocks > 0)) {
         fail("freezing (freeze_embeddings, freeze_blocks) needs pretrained weights to start from (finetune.init)");
     }

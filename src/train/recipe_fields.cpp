@@ -188,6 +188,10 @@ std::vector<RecipeField> make_fields() {
                      "fine-tune from these weights (any format vit reads): their architecture, the recipe's image size, "
                      "channels and classes; new head, resampled position table",
                      [](Recipe& r) -> std::string& { return r.init; }));
+    f.push_back(integer("finetune", "num_heads", "--heads",
+                        "fine-tuning: the attention heads of init weights that do not record them (0: from the "
+                        "weights, timm's count for a standard width, else embed_dim / 64 with a warning)",
+                        0, 4096, +[](Recipe& r) -> int64_t& { return r.init_heads; }));
     f.push_back(boolean("finetune", "freeze_embeddings", "--freeze-embeddings",
                         "fine-tuning: keep the patch embedding, class token and position table fixed",
                         [](Recipe& r) -> bool& { return r.freeze_embeddings; }));

@@ -245,6 +245,7 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
                              .step_size = std::max<int64_t>(1, std::llround(recipe.step_epochs * steps)),
                              .gamma = recipe.gamma};
     if (resolved.init) {
+        if (auto note = heads_guess_note(*resolved.init, recipe.init_heads)) cb.message("warning: " + *note);
         cb.message(fmt::format("fine-tuning from {} ({} names): {}", recipe.init, name_scheme_name(resolved.init->scheme),
                                init_from_pretrained(run->model, *resolved.init)));
     }
@@ -474,7 +475,7 @@ ResolvedRecipe resolve_recipe(const Recipe& recipe, bool resuming) {
     ResolvedRecipe r{recipe, std::nullopt};
     if (!recipe.init.empty() && !resuming) {
         r.init = open_weights(recipe.init);
-        r.recipe.model = finetune_config(*r.init, recipe.model);
+        r.recipe.model = finetune_config(*r.init, recipe.model, recipe.init_heads);
     }
     return r;
 }

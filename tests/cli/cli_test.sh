@@ -112,6 +112,34 @@ expect predict_preset_bad 2 "--preprocess: imagenet not in {timm,torchvision,hf}
 ft=(--recipe "$root/examples/finetune_fashion_mnist.json" --train-limit 200 --test-limit 100 --epochs 1 --threads 2)
 expect finetune 0 "fine-tuning from $fx/weights/timm.pth (timm names): patch projection summed over 3 channels" -- "$vit" train "${ft[@]}" --init "$fx/weights/timm.pth" --out "$tmp/ft"
 expect finetune_predict 0 "1 image(s)" -- "$vit" predict --weights "$tmp/ft/model.safetensors" "$fx/preprocess/grey.png"
+# The head count of files that do not record it: a guess only for widths none of timm's models
+# has, said as a warning; --heads for every command that loads weights, fine-tuning included.
+expect heads_guess 0 "warning: '$fx/weights/timm.pth' does not record its number of attention heads, and its width 128 is none of timm's standard ones; guessing 2 heads of 64 (embed_dim / 64): give --heads" -- "$vit" info --weights "$fx/weights/timm.pth"
+expect heads_given 0 "heads x head_dim   4 x 32" -- "$vit" info --weights "$fx/weights/timm.pth" --heads 4
+check_no_warning() { ! "$vit" info --weights "$1" --heads 2 2>&1 | grep -q warning; }
+if check_no_warning "$fx/weights/timm.pth"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL heads_given_no_warning"; fi
+# timm's ViT-H/14 width: 16 heads (not 1280 / 64 = 20), without a warning. One block, zeros.
+/usr/bin/python3 -c "
+import json, struct, sys
+shapes = {'patch_embed.proj.weight': [1280, 3, 14, 14], 'patch_embed.proj.bias': [1280], 'cls_token': [1, 1, 1280],
+          'pos_embed': [1, 5, 1280], 'blocks.0.norm1.weight': [1280], 'blocks.0.norm1.bias': [1280],
+          'blocks.0.attn.qkv.weight': [3840, 1280], 'blocks.0.attn.qkv.bias': [3840], 'blocks.0.attn.proj.weight': [1280, 1280],
+          'blocks.0.attn.proj.bias': [1280], 'blocks.0.norm2.weight': [1280], 'blocks.0.norm2.bias': [1280],
+          'blocks.0.mlp.fc1.weight': [16, 1280], 'blocks.0.mlp.fc1.bias': [16], 'blocks.0.mlp.fc2.weight': [1280, 16],
+          'blocks.0.mlp.fc2.bias': [1280], 'norm.weight': [1280], 'norm.bias': [1280], 'head.weight': [2, 1280], 'head.bias': [2]}
+header, at = {}, 0
+for name, shape in shapes.items():
+    n = 4
+    for d in shape: n *= d
+    header[name] = {'dtype': 'F32', 'shape': shape, 'data_offsets': [at, at + n]}
+    at += n
+h = json.dumps(header).encode()
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + bytes(at))" "$tmp/huge_width.safetensors"
+expect heads_timm_width 0 "heads x head_dim   16 x 80" -- "$vit" info --weights "$tmp/huge_width.safetensors"
+if "$vit" info --weights "$tmp/huge_width.safetensors" 2>&1 | grep -q warning; then failed=$((failed + 1)); echo "FAIL heads_timm_width_silent"; else passed=$((passed + 1)); fi
+expect heads_finetune 0 '"num_heads": 4,' -- "$vit" train "${ft[@]}" --init "$fx/weights/timm.pth" --heads 4 --print-recipe
+expect heads_finetune_warns 0 "warning: '$fx/weights/timm.pth' does not record its number of attention heads" -- "$vit" train "${ft[@]}" --init "$fx/weights/timm.pth" --out "$tmp/ft_guess" --max-steps 1
+expect heads_without_init 1 "error: finetune.num_heads (--heads) = 4 is the head count of pretrained weights, but there are none (finetune.init); a new model's heads are model.num_heads" -- "$vit" train --heads 4
 expect freeze_without_init 1 "error: freezing (freeze_embeddings, freeze_blocks) needs pretrained weights to start from (finetune.init)" -- "$vit" train --freeze-blocks 1
 
 # vit train and vit eval on a small subset of Fashion-MNIST (Debian's dataset-fashion-mnist).

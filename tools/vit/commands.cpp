@@ -67,6 +67,7 @@ ViTConfig resolve_config(const ModelSource& m, const std::optional<WeightSource>
     ViTConfig c;
     if (weights) {
         c = config_from_weights(*weights, m.num_heads);
+        if (auto note = heads_guess_note(*weights, m.num_heads)) fmt::print(stderr, "warning: {}\n", *note);
     } else if (!m.config.empty()) {
         std::vector<uint8_t> text = read_file(m.config, int64_t{1} << 20);
         try {
