@@ -73,7 +73,15 @@ Pipeline eval_pipeline_for(const WeightSource& w, const ViTConfig& c, const std:
     }
     if (auto it = w.metadata.find("vit.recipe"); it != w.metadata.end()) {
         const Recipe recipe = recipe_from_json(it->second, w.path + " (vit.recipe metadata)", Recipe{});
-        return Pipeline(recipe.eval_transforms, c.channels, c.image_height, c.image_width);
+        // A recipe whose images all had the model's size (Fashion-MNIST's 28x28) evaluates without
+        // a resize; the images a user brings get one to the model's size first.
+        std::vector<Transform> steps = recipe.eval_transforms;
+        const bool sized = std::any_of(steps.begin(), steps.end(), [](const Transform& t) {
+            return t.op == TransformOp::Resize || t.op == TransformOp::CenterCrop ||
+                   t.op == TransformOp::RandomResizedCrop || t.op == TransformOp::RandomCrop;
+        });
+        if (!sized) steps.insert(steps.begin(), make_resize(c.image_height, c.image_width, Interpolation::Bilinear));
+        return Pipeline(steps, c.channels, c.image_height, c.image_width);
     }
     return preprocess_pipeline(default_preprocess(w.scheme), c.image_height, c.image_width, c.channels);
 }
