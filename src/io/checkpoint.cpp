@@ -117,8 +117,9 @@ std::optional<std::string> heads_guess_note(const WeightSource& w, int64_t num_h
     }
     const int64_t D = proj->shape[0];
     return fmt::format("'{}' does not record its number of attention heads, and its width {} is none of timm's "
-                       "standard ones; guessing {} heads of 64 (embed_dim / 64): give --heads if the model has "
-                       "another count, or its outputs will be wrong", w.path, D, std::max<int64_t>(1, D / 64));
+                       "standard ones; guessing {} (embed_dim / 64): give --heads if the model has another "
+                       "count, or its outputs will be wrong", w.path, D, D >= 128 ? fmt::format("{} heads", D / 64)
+                                                                                 : std::string("1 head"));
 }
 
 ViTConfig config_from_weights(const WeightSource& w, int64_t num_heads) {

@@ -114,7 +114,7 @@ expect finetune 0 "fine-tuning from $fx/weights/timm.pth (timm names): patch pro
 expect finetune_predict 0 "1 image(s)" -- "$vit" predict --weights "$tmp/ft/model.safetensors" "$fx/preprocess/grey.png"
 # The head count of files that do not record it: a guess only for widths none of timm's models
 # has, said as a warning; --heads for every command that loads weights, fine-tuning included.
-expect heads_guess 0 "warning: '$fx/weights/timm.pth' does not record its number of attention heads, and its width 128 is none of timm's standard ones; guessing 2 heads of 64 (embed_dim / 64): give --heads" -- "$vit" info --weights "$fx/weights/timm.pth"
+expect heads_guess 0 "warning: '$fx/weights/timm.pth' does not record its number of attention heads, and its width 128 is none of timm's standard ones; guessing 2 heads (embed_dim / 64): give --heads" -- "$vit" info --weights "$fx/weights/timm.pth"
 expect heads_given 0 "heads x head_dim   4 x 32" -- "$vit" info --weights "$fx/weights/timm.pth" --heads 4
 check_no_warning() { ! "$vit" info --weights "$1" --heads 2 2>&1 | grep -q warning; }
 if check_no_warning "$fx/weights/timm.pth"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL heads_given_no_warning"; fi
@@ -173,6 +173,21 @@ expect eval_json_dir 1 "error: cannot write '$tmp': it is a directory" -- "$vit"
 mkdir -p "$tmp/names/train"
 for i in 1 2 3 4 5 6 7 8 9 10 11; do cp "$fx/preprocess/grey.png" "$tmp/names/train/cat_$i.png"; done
 expect filenames_hint 1 "the dataset has 11 classes but the model has num_classes = 10 (a file's label is its name up to the first '.': 'cat.12.jpg' is labelled 'cat', while 'cat_12.jpg' is a label of its own)" -- "$vit" train --data-kind filenames --data "$tmp/names" --out "$tmp/names_run"
+# vit eval takes weights of any format with a recipe: the run's weights as a PyTorch .pth (no
+# config, no recipe, width 96: --heads 4) give the same evaluation as the run's own file.
+/usr/bin/python3 -c "
+import json, struct, sys, numpy as np, torch
+data = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', data[:8])[0]
+header = json.loads(data[8:8 + n])
+tensors = {k: torch.from_numpy(np.frombuffer(data[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]], dtype=np.float32).reshape(v['shape']).copy())
+           for k, v in header.items() if k != '__metadata__'}
+torch.save(tensors, sys.argv[2])" "$tmp/run/model.safetensors" "$tmp/run.pth"
+"$vit" train --print-recipe > "$tmp/default_recipe.json"
+expect eval_pth_no_recipe 1 "error: '$tmp/run.pth' (timm names) does not say which data it was trained on; give a recipe (--recipe, e.g. from vit train --print-recipe) for the dataset and its evaluation transforms" -- "$vit" eval --weights "$tmp/run.pth"
+"$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 200 > "$tmp/eval_own.txt" 2>&1
+"$vit" eval --weights "$tmp/run.pth" --recipe "$tmp/default_recipe.json" --heads 4 --test-limit 200 > "$tmp/eval_pth.txt" 2>&1
+expect eval_pth_equal 0 "" -- diff <(tail -n +2 "$tmp/eval_own.txt") <(tail -n +2 "$tmp/eval_pth.txt")
 expect eval_flip 0 "top-1" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 100 --eval-flip
 expect eval_class_names 0 "Ankle boot" -- "$vit" eval --weights "$tmp/run/model.safetensors" --test-limit 100
 # the hybrid recipe (ResNet-v2 stem and stage before the encoder): train, evaluate, inspect

@@ -66,6 +66,7 @@ struct EvalCliOptions {
     std::string split = "test";    // test | train
     int64_t batch = 256;
     std::string json_out;          // also write the results as JSON here
+    int64_t num_heads = 0;         // for weight files that do not record it
 };
 
 // What the commands that run a model over images (predict, inspect) share.

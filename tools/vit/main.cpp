@@ -150,9 +150,13 @@ int main(int argc, char** argv) {
 
     vit::tools::EvalCliOptions eval;
     auto* eval_cmd = app.add_subcommand("eval", "top-1/top-5, per-class accuracy and confusion matrix of a trained model");
-    eval_cmd->add_option("--weights", eval.weights, "model.safetensors or checkpoint.safetensors written by vit train")
+    eval_cmd->add_option("--weights", eval.weights,
+                         "weights of any format: model.safetensors or checkpoint.safetensors written by vit train, or "
+                         "others with --recipe")
         ->required();
     eval_cmd->add_option("--recipe", eval.recipe, "recipe for files without one (data and transforms)");
+    eval_cmd->add_option("--heads", eval.num_heads, "number of heads, for files that cannot tell")
+        ->check(CLI::Range(int64_t{1}, int64_t{1024}));
     eval_cmd->add_option("--split", eval.split, "which split to evaluate")->capture_default_str()
         ->check(CLI::IsMember({"test", "train"}));
     eval_cmd->add_option("--batch", eval.batch, "images per batch")->capture_default_str()

@@ -205,22 +205,26 @@ int run_train(const TrainCliOptions& o) {
     return 1;  // not reached: abort ends every rank
 }
 
+// Weights of any format: a vit train file names its data and transforms, others need --recipe.
 int run_eval(const EvalCliOptions& o) {
-    SafetensorsFile file = SafetensorsFile::open(o.weights);
+    const WeightSource weights = open_weights(o.weights);
     Recipe recipe;
     if (!o.recipe.empty()) {
         recipe = load_recipe(o.recipe);
-    } else if (auto it = file.metadata().find("vit.recipe"); it != file.metadata().end()) {
+    } else if (auto it = weights.metadata.find("vit.recipe"); it != weights.metadata.end()) {
         const Recipe defaults;
         recipe = recipe_from_json(it->second, o.weights + " (vit.recipe metadata)", defaults);
     } else {
-        fail("'{}' carries no recipe; give one (--recipe) to say which data and transforms to use", o.weights);
+        fail("'{}' ({} names) does not say which data it was trained on; give a recipe (--recipe, e.g. from vit "
+             "train --print-recipe) for the dataset and its evaluation transforms", o.weights,
+             name_scheme_name(weights.scheme));
     }
     apply(o.overrides, recipe);
-    recipe.model = config_from_safetensors(file);
+    recipe.model = config_from_weights(weights, o.num_heads);
+    if (auto note = heads_guess_note(weights, o.num_heads)) fmt::print(stderr, "warning: {}\n", *note);
     set_num_threads(recipe.threads > 0 ? recipe.threads : num_cores());
     ViT model(recipe.model, inference_storage(recipe.precision));
-    load_weights(model, file, {.strict = true});
+    load_weights(model, weights, {.strict = true});
     model.pack_for_inference();
     if (o.split != "test" && o.split != "train") fail("--split must be test or train, got '{}'", o.split);
     DatasetSpec spec = recipe.dataset;
