@@ -84,7 +84,8 @@ TrainResult train(ResolvedRecipe recipe, const TrainOptions& options, const Trai
 // The same for a recipe not yet resolved.
 TrainResult train(const Recipe& recipe, const TrainOptions& options, const TrainCallbacks& callbacks);
 
-// Writes loss and accuracy curves from a metrics.jsonl file as a PNG.
-void write_training_plot(const std::string& metrics_path, const std::string& png_path);
+// Writes loss and accuracy curves from a metrics.jsonl file as a PNG; `note` goes under the loss
+// panel (what makes the training loss differ from the evaluation's, say).
+void write_training_plot(const std::string& metrics_path, const std::string& png_path, const std::string& note = {});
 
 }  // namespace vit

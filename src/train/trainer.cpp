@@ -466,7 +466,14 @@ void finish(Run& run) {
         std::ofstream(run.file("test_eval.json")) << eval_to_json(*result.test) << "\n";
     }
     run.metrics.close();
-    write_training_plot(result.metrics, result.plot);
+    std::string note;  // why the training loss sits above the evaluation's
+    if (run.recipe.label_smoothing > 0.0f || run.recipe.mix.enabled()) {
+        note = fmt::format("the training loss is against {}{}{} targets; the evaluation's against plain labels",
+                           run.recipe.label_smoothing > 0.0f ? fmt::format("label-smoothed ({})", run.recipe.label_smoothing) : "",
+                           run.recipe.label_smoothing > 0.0f && run.recipe.mix.enabled() ? ", " : "",
+                           run.recipe.mix.enabled() ? "Mixup/CutMix" : "");
+    }
+    write_training_plot(result.metrics, result.plot, note);
 }
 
 }  // namespace

@@ -1,0 +1,50 @@
+// Line charts drawn with cairo (antialiased lines, DejaVu Sans text): a panel with a title, axes
+// whose ticks fall on round numbers, axis titles with their units, and a legend above the plot
+// area, never over the data. Private to src/train.
+//
+// Example:
+//   Chart chart(1000, 440);
+//   chart.panel({.x = 0, .y = 0, .w = 500, .h = 440, .title = "loss", .x_title = "step",
+//                .y_title = "cross-entropy"}, {train, val});
+//   chart.write_png("curves.png");
+#pragma once
+
+#include <cairo.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vit {
+
+struct Line {
+    std::string label;
+    double rgb[3];
+    std::vector<double> x = {}, y = {};
+    bool markers = false;  // a dot at every point (few points: epochs)
+};
+
+struct Panel {
+    double x = 0, y = 0, w = 0, h = 0;  // where on the picture
+    std::string title, x_title, y_title;
+    std::optional<double> y_min = {}, y_max = {};  // fixed ends of the y axis (else from the data)
+    std::string note = {};                         // a line of small text under the plot
+};
+
+class Chart {
+  public:
+    Chart(int width, int height);
+    void panel(const Panel& p, const std::vector<Line>& lines);
+    // Throws vit::Error naming the path when it cannot be written.
+    void write_png(const std::string& path);
+
+  private:
+    std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> surface_;
+    std::unique_ptr<cairo_t, decltype(&cairo_destroy)> cr_;
+};
+
+// Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten, about `count`.
+std::vector<double> nice_ticks(double lo, double hi, int count);
+
+}  // namespace vit
