@@ -49,6 +49,7 @@ struct InspectOptions {
     int64_t layer = -1;  // the layer whose heads are drawn (0-based; negative counts from the end)
     int64_t batch = 16;
     std::string out_dir = "inspect";
+    std::vector<std::string> class_names = {};  // for the prediction on the pictures (else the index)
 };
 
 struct InspectedImage {
@@ -56,6 +57,8 @@ struct InspectedImage {
     std::string attention_png;  // the image, the head mean and each head's class-token attention
     std::string rollout_png;    // the image and the class token's rollout over it
     std::vector<double> rollout;  // the class token's rollout row over the patches [grid_h, grid_w]
+    std::vector<std::vector<float>> attention;  // the drawn layer's class-token attention over the
+                                                // patches, per head [heads][grid_h * grid_w]
     int64_t top_class = -1;       // the most probable class (-1 for a features-only model)
     double top_probability = 0.0;
 };

@@ -14,36 +14,36 @@ namespace {
 
 constexpr double kLeft = 72, kRight = 18, kTop = 64, kBottom = 62;  // margins of a panel's plot area
 
-// A tick value as text: no "-0", no float noise.
-std::string tick_text(double v, double step) {
-    if (std::fabs(v) < step * 1e-9) v = 0.0;
-    return fmt::format("{:g}", v);
-}
-
 struct Range {
     double lo, hi;
     std::vector<double> ticks;
 };
 
 // The axis range over the values (and the fixed ends), widened to whole ticks.
-Range axis(std::vector<double> values, std::optional<double> lo_fixed, std::optional<double> hi_fixed) {
+Range axis(std::vector<double> values, std::optional<double> lo_fixed, std::optional<double> hi_fixed,
+           double min_step = 0.0) {
     double lo = values.empty() ? 0.0 : *std::min_element(values.begin(), values.end());
     double hi = values.empty() ? 1.0 : *std::max_element(values.begin(), values.end());
     if (lo_fixed) lo = *lo_fixed;
     if (hi_fixed) hi = *hi_fixed;
     if (!(hi > lo)) hi = lo + 1.0;
-    std::vector<double> ticks = nice_ticks(lo, hi, 6);
+    std::vector<double> ticks = nice_ticks(lo, hi, 6, min_step);
     const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : 1.0;
     if (!lo_fixed) lo = std::floor(lo / step + 1e-9) * step;
     if (!hi_fixed) hi = std::ceil(hi / step - 1e-9) * step;
-    ticks = nice_ticks(lo, hi, 6);
+    ticks = nice_ticks(lo, hi, 6, min_step);
     return {lo, hi, ticks};
 }
 
 }  // namespace
 
-std::vector<double> nice_ticks(double lo, double hi, int count) {
-    const double raw = (hi - lo) / std::max(1, count);
+std::string tick_text(double v, double step) {
+    if (std::fabs(v) < step * 1e-9) v = 0.0;
+    return fmt::format("{:g}", v);
+}
+
+std::vector<double> nice_ticks(double lo, double hi, int count, double min_step) {
+    const double raw = std::max((hi - lo) / std::max(1, count), min_step);
     const double power = std::pow(10.0, std::floor(std::log10(raw)));
     double step = power;
     for (const double m : {1.0, 2.0, 5.0, 10.0}) {
@@ -65,12 +65,12 @@ Chart::Chart(int width, int height)
 
 void Chart::panel(const Panel& p, const std::vector<Line>& lines) {
     cairo_t* cr = cr_.get();
-    std::vector<double> xs = {0.0}, ys;  // the x axis starts at 0
+    std::vector<double> xs = {p.x_min.value_or(0.0)}, ys;  // the x axis starts at 0 unless told
     for (const Line& l : lines) {
         xs.insert(xs.end(), l.x.begin(), l.x.end());
         ys.insert(ys.end(), l.y.begin(), l.y.end());
     }
-    const Range rx = axis(xs, std::nullopt, std::nullopt), ry = axis(ys, p.y_min, p.y_max);
+    const Range rx = axis(xs, p.x_min, p.x_max, p.whole_x ? 1.0 : 0.0), ry = axis(ys, p.y_min, p.y_max);
     const double x0 = p.x + kLeft, x1 = p.x + p.w - kRight, y0 = p.y + kTop, y1 = p.y + p.h - kBottom;
     auto px = [&](double v) { return x0 + (v - rx.lo) / (rx.hi - rx.lo) * (x1 - x0); };
     auto py = [&](double v) { return y1 - (v - ry.lo) / (ry.hi - ry.lo) * (y1 - y0); };
@@ -90,9 +90,15 @@ void Chart::panel(const Panel& p, const std::vector<Line>& lines) {
         if (l.x.empty()) continue;
         cairo_set_source_rgb(cr, l.rgb[0], l.rgb[1], l.rgb[2]);
         cairo_set_line_width(cr, 2.5);
-        cairo_move_to(cr, lx, p.y + 44);
-        cairo_line_to(cr, lx + 22, p.y + 44);
-        cairo_stroke(cr);
+        if (l.joined) {
+            cairo_move_to(cr, lx, p.y + 44);
+            cairo_line_to(cr, lx + 22, p.y + 44);
+            cairo_stroke(cr);
+        }
+        if (l.markers) {
+            cairo_arc(cr, lx + 11, p.y + 44, 3.5, 0, 2 * M_PI);
+            cairo_fill(cr);
+        }
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
         text(lx + 28, p.y + 48, l.label, 12, 0);
         cairo_text_extents_t e;
@@ -140,14 +146,14 @@ void Chart::panel(const Panel& p, const std::vector<Line>& lines) {
     for (const Line& l : lines) {
         cairo_set_source_rgb(cr, l.rgb[0], l.rgb[1], l.rgb[2]);
         cairo_set_line_width(cr, 2);
-        for (size_t i = 0; i < l.x.size(); i++) {
+        for (size_t i = 0; l.joined && i < l.x.size(); i++) {
             if (i == 0) {
                 cairo_move_to(cr, px(l.x[i]), py(l.y[i]));
             } else {
                 cairo_line_to(cr, px(l.x[i]), py(l.y[i]));
             }
         }
-        cairo_stroke(cr);
+        if (l.joined) cairo_stroke(cr);
         for (size_t i = 0; l.markers && i < l.x.size(); i++) {
             cairo_arc(cr, px(l.x[i]), py(l.y[i]), 3.5, 0, 2 * M_PI);
             cairo_fill(cr);

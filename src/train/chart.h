@@ -23,12 +23,15 @@ struct Line {
     double rgb[3];
     std::vector<double> x = {}, y = {};
     bool markers = false;  // a dot at every point (few points: epochs)
+    bool joined = true;    // the points joined by a line
 };
 
 struct Panel {
     double x = 0, y = 0, w = 0, h = 0;  // where on the picture
     std::string title, x_title, y_title;
     std::optional<double> y_min = {}, y_max = {};  // fixed ends of the y axis (else from the data)
+    std::optional<double> x_min = {}, x_max = {};  // fixed ends of the x axis (else 0 and the data's)
+    bool whole_x = false;                          // ticks on whole numbers only (layers, epochs)
     std::string note = {};                         // a line of small text under the plot
 };
 
@@ -44,7 +47,10 @@ class Chart {
     std::unique_ptr<cairo_t, decltype(&cairo_destroy)> cr_;
 };
 
-// Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten, about `count`.
-std::vector<double> nice_ticks(double lo, double hi, int count);
+// Round tick values in [lo, hi]: steps of 1, 2 or 5 times a power of ten (at least min_step),
+// about `count` of them.
+std::vector<double> nice_ticks(double lo, double hi, int count, double min_step = 0.0);
+// A tick value as text: no "-0", no float noise.
+std::string tick_text(double v, double step);
 
 }  // namespace vit

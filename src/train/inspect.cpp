@@ -174,6 +174,7 @@ InspectResult inspect_images(ViT& model, const Pipeline& pipe, const ImageSource
             std::vector<double> mean(static_cast<size_t>(N - 1), 0.0);
             for (int64_t h = 0; h < H; h++) {
                 const float* row = chosen + h * N * N;
+                shot.attention.emplace_back(row + 1, row + N);
                 tiles.push_back({.caption = fmt::format("head {}", h), .grid = std::vector<double>(row + 1, row + N)});
                 for (int64_t j = 1; j < N; j++) mean[static_cast<size_t>(j - 1)] += row[j] / static_cast<double>(H);
             }
@@ -182,9 +183,21 @@ InspectResult inspect_images(ViT& model, const Pipeline& pipe, const ImageSource
             const std::string stem = (std::filesystem::path(o.out_dir) / stems[static_cast<size_t>(start + b)]).string();
             shot.attention_png = stem + "_attention.png";
             shot.rollout_png = stem + "_rollout.png";
-            write_heatmap_tiles(shot.attention_png, fmt::format("layer {}: class-token attention", result.layer), img,
-                                c.grid_height(), c.grid_width(), tiles);
-            write_heatmap_tiles(shot.rollout_png, "attention rollout", img, c.grid_height(), c.grid_width(),
+            std::string predicted;
+            if (shot.top_class >= 0) {
+                const size_t k = static_cast<size_t>(shot.top_class);
+                predicted = fmt::format("{}: predicted {} ({:.1f}%)", shot.name,
+                                        k < o.class_names.size() ? o.class_names[k] : fmt::format("class {}", k),
+                                        100.0 * shot.top_probability);
+            }
+            write_heatmap_tiles(shot.attention_png,
+                                {.title = fmt::format("layer {}: the class token's attention over the patches", result.layer),
+                                 .subtitle = predicted, .scale = "attention probability"},
+                                img, c.grid_height(), c.grid_width(), tiles);
+            write_heatmap_tiles(shot.rollout_png,
+                                {.title = "attention rollout: how much the class token draws on each patch",
+                                 .subtitle = predicted, .scale = "rollout weight"},
+                                img, c.grid_height(), c.grid_width(),
                                 {{.caption = "input", .grid = {}}, {.caption = "rollout", .grid = shot.rollout}});
             result.images.push_back(std::move(shot));
         }

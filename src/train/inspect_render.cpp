@@ -1,102 +1,194 @@
-// The pictures of inspect_render.h, drawn on the canvas of canvas.h and written as PNG.
+// The pictures of inspect_render.h, drawn with cairo.
 #include "inspect_render.h"
+
+#include <cairo.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 
-#include "canvas.h"
-#include "vit/image_io.h"
+#include "train/chart.h"
+#include "vit/error.h"
 
 namespace vit {
 
 namespace {
 
+using Surface = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
+using Context = std::unique_ptr<cairo_t, decltype(&cairo_destroy)>;
+using Rgb = std::array<double, 3>;
+
 constexpr int64_t kTilesPerRow = 8;
 constexpr int64_t kMinTile = 128;  // pixels on the longer side
-constexpr int64_t kMargin = 8, kCaption = 24, kTitle = 36;
+constexpr double kMargin = 10, kCaption = 22, kTitle = 58, kBar = 150;
 
 // A dark-purple-to-yellow ramp through red and orange, linear between five stops.
 Rgb heat_color(double v) {
-    static constexpr std::array<Rgb, 5> stops = {
-        Rgb{0, 0, 4}, Rgb{87, 16, 110}, Rgb{188, 55, 84}, Rgb{249, 142, 9}, Rgb{252, 255, 164}};
+    static constexpr std::array<Rgb, 5> stops = {Rgb{0, 0, 4}, Rgb{87, 16, 110}, Rgb{188, 55, 84},
+                                                 Rgb{249, 142, 9}, Rgb{252, 255, 164}};
     const double t = std::clamp(v, 0.0, 1.0) * static_cast<double>(stops.size() - 1);
     const size_t i = std::min(static_cast<size_t>(t), stops.size() - 2);
     const double f = t - static_cast<double>(i);
     Rgb c{};
-    for (size_t k = 0; k < 3; k++) {
-        c[k] = static_cast<uint8_t>(std::lround((1.0 - f) * stops[i][k] + f * stops[i + 1][k]));
-    }
+    for (size_t k = 0; k < 3; k++) c[k] = ((1.0 - f) * stops[i][k] + f * stops[i + 1][k]) / 255.0;
     return c;
 }
 
 double grey_at(const DisplayImage& img, int64_t y, int64_t x) {
     const int64_t plane = img.height * img.width, at = y * img.width + x;
-    if (img.channels < 3) return img.pixels[at];
-    return 0.299 * img.pixels[at] + 0.587 * img.pixels[plane + at] + 0.114 * img.pixels[2 * plane + at];
+    const double v = img.channels < 3 ? img.pixels[at]
+                                      : 0.299 * img.pixels[at] + 0.587 * img.pixels[plane + at] +
+                                            0.114 * img.pixels[2 * plane + at];
+    return std::clamp(v, 0.0, 1.0);
 }
 
-// The tile at (left, top), `scale` canvas pixels per image pixel.
-// Image pixel (y, x) lies in grid cell (y * grid_h / H, x * grid_w / W): a patch of a plain ViT,
-// or the area a hybrid's feature-map token covers.
-void draw_tile(Canvas& cv, int64_t left, int64_t top, int64_t scale, const DisplayImage& img, int64_t grid_h,
-               int64_t grid_w, const HeatTile& tile) {
-    const double peak = tile.grid.empty() ? 0.0 : *std::max_element(tile.grid.begin(), tile.grid.end());
-    for (int64_t y = 0; y < img.height * scale; y++) {
-        for (int64_t x = 0; x < img.width * scale; x++) {
-            const int64_t iy = y / scale, ix = x / scale;
-            const double grey = std::clamp(grey_at(img, iy, ix), 0.0, 1.0) * 255.0;
-            Rgb c{};
-            if (tile.grid.empty()) {
-                c.fill(static_cast<uint8_t>(std::lround(grey)));
-            } else {
-                const double v = peak > 0.0 ? tile.grid[static_cast<size_t>(iy * grid_h / img.height * grid_w + ix * grid_w / img.width)] / peak : 0.0;
-                const Rgb heat = heat_color(v);
-                for (size_t k = 0; k < 3; k++) c[k] = static_cast<uint8_t>(std::lround(0.4 * grey + 0.6 * heat[k]));
+uint32_t packed(const Rgb& c) {
+    auto byte = [](double v) { return static_cast<uint32_t>(std::lround(std::clamp(v, 0.0, 1.0) * 255.0)); };
+    return byte(c[0]) << 16 | byte(c[1]) << 8 | byte(c[2]);
+}
+
+// The image in grey with the tile's grid over it (image pixel (y, x) lies in grid cell
+// (y * grid_h / H, x * grid_w / W): a patch of a plain ViT, or the area of a hybrid's token),
+// `vmax` the top of the colour scale.
+Surface tile_surface(const DisplayImage& img, int64_t grid_h, int64_t grid_w, const HeatTile& tile, double vmax) {
+    Surface s(cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(img.width), static_cast<int>(img.height)),
+              cairo_surface_destroy);
+    cairo_surface_flush(s.get());
+    unsigned char* data = cairo_image_surface_get_data(s.get());
+    const int stride = cairo_image_surface_get_stride(s.get());
+    for (int64_t y = 0; y < img.height; y++) {
+        auto* row = reinterpret_cast<uint32_t*>(data + y * stride);
+        for (int64_t x = 0; x < img.width; x++) {
+            const double grey = grey_at(img, y, x);
+            Rgb c{grey, grey, grey};
+            if (!tile.grid.empty()) {
+                const double v = tile.grid[static_cast<size_t>(y * grid_h / img.height * grid_w + x * grid_w / img.width)];
+                const Rgb heat = heat_color(vmax > 0.0 ? v / vmax : 0.0);
+                for (size_t k = 0; k < 3; k++) c[k] = 0.3 * grey + 0.7 * heat[k];
             }
-            cv.set(left + x, top + y, c);
+            row[x] = packed(c);
         }
     }
-    cv.text(left + img.width * scale / 2, top - kCaption + 4, tile.caption, kBlack, 1);
+    cairo_surface_mark_dirty(s.get());
+    return s;
+}
+
+void show_text(cairo_t* cr, double x, double y, const std::string& s, double size, double align) {
+    cairo_set_font_size(cr, size);
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s.c_str(), &e);
+    cairo_move_to(cr, x - align * e.x_advance, y);
+    cairo_show_text(cr, s.c_str());
+}
+
+// The colour bar from 0 to vmax at (x, top), `height` tall, its ticks' values, and the level of a
+// uniform map.
+void colour_bar(cairo_t* cr, double x, double top, double height, double vmax, double uniform, const std::string& scale) {
+    const double w = 16;
+    for (int i = 0; i < static_cast<int>(height); i++) {
+        const Rgb c = heat_color(1.0 - i / height);
+        cairo_set_source_rgb(cr, c[0], c[1], c[2]);
+        cairo_rectangle(cr, x, top + i, w, 1);
+        cairo_fill(cr);
+    }
+    cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+    cairo_set_line_width(cr, 1);
+    cairo_rectangle(cr, x + 0.5, top + 0.5, w, height);
+    cairo_stroke(cr);
+    auto at = [&](double v) { return top + height * (1.0 - v / vmax); };
+    const std::vector<double> ticks = nice_ticks(0.0, vmax, 5);
+    for (const double t : ticks) {
+        cairo_move_to(cr, x + w, at(t));
+        cairo_line_to(cr, x + w + 4, at(t));
+        cairo_stroke(cr);
+        show_text(cr, x + w + 7, at(t) + 4, tick_text(t, ticks.size() > 1 ? ticks[1] - ticks[0] : vmax), 10, 0);
+    }
+    if (uniform <= vmax) {
+        cairo_set_source_rgb(cr, 0.1, 0.6, 0.9);
+        cairo_move_to(cr, x - 4, at(uniform));
+        cairo_line_to(cr, x + w + 4, at(uniform));
+        cairo_stroke(cr);
+        show_text(cr, x + w + 7, at(uniform) + 4, "uniform", 10, 0);
+    }
+    cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+    show_text(cr, x, top + height + 16, scale, 10, 0);
 }
 
 }  // namespace
 
-void write_heatmap_tiles(const std::string& path, const std::string& title, const DisplayImage& img,
+void write_heatmap_tiles(const std::string& path, const HeatmapPicture& picture, const DisplayImage& img,
                          int64_t grid_height, int64_t grid_width, const std::vector<HeatTile>& tiles) {
     const int64_t scale = std::max<int64_t>(1, (kMinTile + std::max(img.height, img.width) - 1) /
                                                    std::max(img.height, img.width));
-    const int64_t tile_w = img.width * scale, tile_h = img.height * scale;
+    const double tile_w = static_cast<double>(img.width * scale), tile_h = static_cast<double>(img.height * scale);
     const int64_t n = static_cast<int64_t>(tiles.size());
     const int64_t cols = std::min(n, kTilesPerRow), rows = (n + kTilesPerRow - 1) / kTilesPerRow;
-    const int64_t width = std::max<int64_t>(cols * (tile_w + kMargin) + kMargin,
-                                            static_cast<int64_t>(title.size()) * 12 + 2 * kMargin);
-    Canvas cv(width, kTitle + rows * (tile_h + kCaption + kMargin) + kMargin);
-    cv.text(kMargin, 10, title, kBlack);
-    for (int64_t i = 0; i < n; i++) {
-        const int64_t left = kMargin + i % kTilesPerRow * (tile_w + kMargin);
-        const int64_t top = kTitle + i / kTilesPerRow * (tile_h + kCaption + kMargin) + kCaption;
-        draw_tile(cv, left, top, scale, img, grid_height, grid_width, tiles[static_cast<size_t>(i)]);
+    double vmax = 0.0;
+    for (const HeatTile& t : tiles) {
+        for (const double v : t.grid) vmax = std::max(vmax, v);
     }
-    write_png(path, cv.data(), cv.height(), cv.width(), 3);
+    const double width = std::max(static_cast<double>(cols) * (tile_w + kMargin) + kMargin + kBar, 560.0);
+    const double height = std::max(kTitle + static_cast<double>(rows) * (tile_h + kCaption + kMargin) + kMargin, 260.0);
+    Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(width), static_cast<int>(height)),
+                    cairo_surface_destroy);
+    Context context(cairo_create(surface.get()), cairo_destroy);
+    cairo_t* cr = context.get();
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+    show_text(cr, kMargin, 22, picture.title, 15, 0);
+    show_text(cr, kMargin, 42, picture.subtitle, 12, 0);
+    for (int64_t i = 0; i < n; i++) {
+        const HeatTile& tile = tiles[static_cast<size_t>(i)];
+        const double left = kMargin + static_cast<double>(i % kTilesPerRow) * (tile_w + kMargin);
+        const double top = kTitle + static_cast<double>(i / kTilesPerRow) * (tile_h + kCaption + kMargin);
+        Surface image = tile_surface(img, grid_height, grid_width, tile, vmax);
+        cairo_save(cr);
+        cairo_translate(cr, left, top);
+        cairo_scale(cr, static_cast<double>(scale), static_cast<double>(scale));
+        cairo_set_source_surface(cr, image.get(), 0, 0);
+        cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);  // pixels stay pixels
+        cairo_paint(cr);
+        cairo_restore(cr);
+        std::string caption = tile.caption;
+        if (!tile.grid.empty()) {
+            caption += fmt::format(" (max {:.2f})", *std::max_element(tile.grid.begin(), tile.grid.end()));
+        }
+        cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+        show_text(cr, left + tile_w / 2, top + tile_h + 15, caption, 11, 0.5);
+    }
+    if (vmax > 0.0) {
+        colour_bar(cr, width - kBar + 14, kTitle, std::min(tile_h * static_cast<double>(rows), 240.0), vmax,
+                   1.0 / static_cast<double>(grid_height * grid_width), picture.scale);
+    }
+    cairo_surface_flush(surface.get());
+    const cairo_status_t status = cairo_surface_write_to_png(surface.get(), path.c_str());
+    if (status != CAIRO_STATUS_SUCCESS) fail("cannot write '{}': {}", path, cairo_status_to_string(status));
 }
 
 void write_distance_plot(const std::string& path, const std::vector<double>& distance, int64_t layers, int64_t heads) {
-    Series per_head{.color = kBlue, .label = "heads", .lines = false}, mean{.color = kOrange, .label = "mean"};
+    Line per_head{.label = "a head", .rgb = {0.12, 0.47, 0.71}, .markers = true, .joined = false};
+    Line mean{.label = "mean of the heads", .rgb = {1.0, 0.5, 0.05}, .markers = true};
     for (int64_t l = 0; l < layers; l++) {
         double sum = 0.0;
         for (int64_t h = 0; h < heads; h++) {
             const double d = distance[static_cast<size_t>(l * heads + h)];
-            per_head.x.push_back(static_cast<double>(l + 1));
+            per_head.x.push_back(static_cast<double>(l));
             per_head.y.push_back(d);
             sum += d;
         }
-        mean.x.push_back(static_cast<double>(l + 1));
+        mean.x.push_back(static_cast<double>(l));
         mean.y.push_back(sum / static_cast<double>(heads));
     }
-    Canvas cv(640, 440);
-    draw_panel(cv, 0, 0, 640, 440, "mean attention distance (px)", "depth (layer)", {per_head, mean}, false);
-    write_png(path, cv.data(), cv.height(), cv.width(), 3);
+    Chart chart(640, 460);
+    chart.panel({.x = 0, .y = 0, .w = 640, .h = 460, .title = "mean attention distance",
+                 .x_title = "layer (0-based, as --layer)", .y_title = "distance (pixels of the input)", .y_min = 0.0,
+                 .x_min = -0.5, .x_max = static_cast<double>(layers) - 0.5, .whole_x = true},
+                {mean, per_head});  // the heads' dots over the mean's line
+    chart.write_png(path);
 }
 
 }  // namespace vit

@@ -46,7 +46,7 @@ void write_training_plot(const std::string& metrics_path, const std::string& png
                  .y_title = "cross-entropy loss", .y_min = 0.0, .note = note},
                 {train_loss, eval_loss});
     chart.panel({.x = 550, .y = 0, .w = 550, .h = 460, .title = "top-1 accuracy", .x_title = "epoch",
-                 .y_title = "accuracy (%)", .y_max = 100.0},
+                 .y_title = "accuracy (%)", .y_max = 100.0, .whole_x = true},
                 {train_acc, eval_acc});
     chart.write_png(png_path);
 }

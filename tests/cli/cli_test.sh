@@ -200,6 +200,7 @@ expect inspect_class 0 "grey.png: " -- "$vit" inspect --weights "$tmp/ft/model.s
 expect inspect_png 0 "PNG" -- head -c 4 "$tmp/insp/grey_attention.png"
 expect inspect_distance_png 0 "PNG" -- head -c 4 "$tmp/insp/attention_distance.png"
 expect inspect_json 0 '"mean_attention_distance_px":[[' -- "$vit" inspect --weights "$fx/weights/timm.pth" "$fx/preprocess" --layer 0 --out "$tmp/insp2" --json
+expect inspect_json_attention 0 '"attention":[[' -- "$vit" inspect --weights "$fx/weights/timm.pth" "$fx/preprocess" --layer 0 --out "$tmp/insp2" --json
 expect inspect_layer 1 "error: layer 7 is out of range: the model has 3 layers (0 to 2, or -1 to -3 counting from the end)" -- "$vit" inspect --weights "$tmp/run/model.safetensors" "$fx/preprocess/grey.png" --layer 7 --out "$tmp/insp"
 # The default recipe's 28x28 grey model takes a photo of any size and colour (resized first).
 expect predict_any_size 0 "1 image(s)" -- "$vit" predict --weights "$tmp/run/model.safetensors" "$fx/preprocess/photo.jpg"

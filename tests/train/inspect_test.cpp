@@ -89,13 +89,22 @@ TEST(Inspect, WritesPicturesNamedAfterTheImages) {
     EXPECT_EQ(r.images[0].attention_png, (dir / "out" / "x_attention.png").string());
     EXPECT_EQ(r.images[1].attention_png, (dir / "out" / "x_2_attention.png").string());
     EXPECT_EQ(r.images[1].rollout_png, (dir / "out" / "x_2_rollout.png").string());
-    // 6 tiles (input, mean, 4 heads) of 144 x 96 (3x enlarged) with 8-pixel margins, 24-pixel
-    // captions and a 36-pixel title
+    // 6 tiles (input, mean, 4 heads) of 144 x 96 (3x enlarged) with 10-pixel margins and a
+    // 150-pixel colour bar; at least 560 x 260 (room for the titles and the bar)
     const Image attention = decode_image_file(r.images[0].attention_png, kMaxImagePixels);
-    EXPECT_EQ(attention.width, 6 * (144 + 8) + 8);
-    EXPECT_EQ(attention.height, 36 + 96 + 24 + 8 + 8);
+    EXPECT_EQ(attention.width, 6 * (144 + 10) + 10 + 150);
+    EXPECT_EQ(attention.height, 260);
     const Image rollout = decode_image_file(r.images[0].rollout_png, kMaxImagePixels);
-    EXPECT_EQ(rollout.width, 2 * (144 + 8) + 8);
+    EXPECT_EQ(rollout.width, 560);
+    // the raw class-token attention of the drawn layer: per head, over the 24 patches
+    ASSERT_EQ(r.images[0].attention.size(), static_cast<size_t>(c.num_heads));
+    for (const std::vector<float>& head : r.images[0].attention) {
+        ASSERT_EQ(head.size(), 24u);
+        double sum = 0.0;
+        for (const float p : head) sum += p;
+        EXPECT_GT(sum, 0.0);
+        EXPECT_LT(sum, 1.0);  // the rest goes to the class token itself
+    }
     EXPECT_TRUE(fs::exists(r.distance_png));
     // the same picture twice: the same rollout (over the 4 x 6 patches) and the mean distances
     // of one image

@@ -49,7 +49,8 @@ int run_inspect(const InspectCliOptions& options) {
     const std::vector<std::string> names = class_names_for(loaded, o.labels);
     const Pipeline pipe = eval_pipeline_for(loaded.weights, c, o.preprocess);
     const InspectResult r = inspect_images(*loaded.model, pipe, images_to_inspect(options, loaded),
-                                           {.layer = options.layer, .batch = o.batch, .out_dir = options.out});
+                                           {.layer = options.layer, .batch = o.batch, .out_dir = options.out,
+                                            .class_names = names});
     const int64_t H = c.num_heads;
     if (o.json) {
         nlohmann::ordered_json j;
@@ -59,7 +60,8 @@ int run_inspect(const InspectCliOptions& options) {
         j["images"] = nlohmann::json::array();
         for (const InspectedImage& img : r.images) {
             nlohmann::ordered_json e = {{"image", img.name}, {"attention_png", img.attention_png},
-                                        {"rollout_png", img.rollout_png}, {"rollout", img.rollout}};
+                                        {"rollout_png", img.rollout_png}, {"rollout", img.rollout},
+                                        {"attention", img.attention}};
             if (img.top_class >= 0) {
                 e["top"] = {{"class", img.top_class}, {"label", names[static_cast<size_t>(img.top_class)]},
                             {"probability", img.top_probability}};
