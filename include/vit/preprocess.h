@@ -21,8 +21,10 @@ namespace vit {
 
 std::vector<std::string> preprocess_names();  // timm, torchvision, hf
 
-// The preset `name` for a model input of height x width pixels and `channels` channels. Throws
-// vit::Error for an unknown name (listing the valid ones) or channels other than 3.
+// The preset `name` for a model input of height x width pixels and `channels` channels: 3, or 1
+// for a grey model, whose mean and std are the luma-weighted (0.299, 0.587, 0.114) means of the
+// preset's three. Throws vit::Error for an unknown name (listing the valid ones) or channels other
+// than 1 and 3.
 Pipeline preprocess_pipeline(const std::string& name, int64_t height, int64_t width, int64_t channels);
 
 }  // namespace vit

@@ -204,6 +204,7 @@ expect inspect_json_attention 0 '"attention":[[' -- "$vit" inspect --weights "$f
 expect inspect_layer 1 "error: layer 7 is out of range: the model has 3 layers (0 to 2, or -1 to -3 counting from the end)" -- "$vit" inspect --weights "$tmp/run/model.safetensors" "$fx/preprocess/grey.png" --layer 7 --out "$tmp/insp"
 # The default recipe's 28x28 grey model takes a photo of any size and colour (resized first).
 expect predict_any_size 0 "1 image(s)" -- "$vit" predict --weights "$tmp/run/model.safetensors" "$fx/preprocess/photo.jpg"
+expect predict_preset_grey 0 "1 image(s)" -- "$vit" predict --weights "$tmp/run/model.safetensors" "$fx/preprocess/photo.jpg" --preprocess timm
 expect inspect_any_size 0 "photo.jpg: " -- "$vit" inspect --weights "$tmp/run/model.safetensors" "$fx/preprocess/photo.jpg" --out "$tmp/insp_photo"
 expect inspect_bad_image 1 "$tmp/fake.jpg" -- "$vit" inspect --weights "$tmp/run/model.safetensors" "$tmp/fake.jpg" --out "$tmp/insp"
 expect inspect_test_images 0 "test_0_Ankle_boot: " -- "$vit" inspect --weights "$tmp/run/model.safetensors" --test-images 2 --out "$tmp/insp3"

@@ -52,8 +52,26 @@ TEST(Preprocess, PresetsMatchPillowWithinOneLevel) {
 TEST(Preprocess, BadNamesAndModels) {
     EXPECT_VIT_ERROR(preprocess_pipeline("imagenet", 224, 224, 3),
                      "unknown preprocessing preset 'imagenet'; expected timm, torchvision or hf");
-    EXPECT_VIT_ERROR(preprocess_pipeline("timm", 28, 28, 1),
-                     "preprocessing preset 'timm' is for RGB models; this model takes 1 channel(s)");
+    EXPECT_VIT_ERROR(preprocess_pipeline("timm", 28, 28, 2),
+                     "preprocessing preset 'timm' is for RGB (or grey) models; this model takes 2 channels");
+}
+
+// A grey model gets the preset's geometry and the luma-weighted mean and std: on a grey image its
+// value is the RGB pipeline's value of the same pixel, normalised the grey way.
+TEST(Preprocess, GreyModels) {
+    Image img{.height = 40, .width = 50, .channels = 1, .hwc = {}};
+    for (int64_t i = 0; i < 40 * 50; i++) img.hwc.push_back(static_cast<float>(i % 251) / 255.0f);
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    const float m = 0.299f * mean[0] + 0.587f * mean[1] + 0.114f * mean[2];
+    const float s = 0.299f * std[0] + 0.587f * std[1] + 0.114f * std[2];
+    std::vector<float> rgb(3 * 32 * 32), grey(32 * 32);
+    Rng rng(0);
+    preprocess_pipeline("torchvision", 32, 32, 3).apply(img, rng, rgb.data());
+    preprocess_pipeline("torchvision", 32, 32, 1).apply(img, rng, grey.data());
+    for (size_t i = 0; i < grey.size(); i++) {
+        const float v = rgb[i] * std[0] + mean[0];  // channel 0 of the RGB output, unnormalised
+        ASSERT_NEAR(grey[i], (v - m) / s, 1e-5) << i;
+    }
 }
 
 }  // namespace
