@@ -4,7 +4,8 @@
 //
 // Example:
 //   std::unique_ptr<vit::Communicator> ranks = vit::join_launch({.timeout_s = 600});
-//   ranks->sum(model.grad_data(), n);  // every rank now holds the sum of all ranks' gradients
+//   ranks->start_sum(model.grad_data(), n);
+//   ranks->wait_sums();  // every rank now holds the sum of all ranks' gradients
 #pragma once
 
 #include <cstdint>
@@ -24,10 +25,9 @@ class Communicator {
 
     // data[i] = the sum over the ranks of data[i], on every rank. The order of the sum depends only
     // on the number of ranks, so a run repeats bit for bit.
-    virtual void sum(float* data, int64_t n) = 0;
     virtual void sum(double* data, int64_t n) = 0;
     // Sums that overlap with computing: start_sum queues data[0, n) for a sum over the ranks
-    // (as sum()), done in order by the communicator's own thread; wait_sums returns when every
+    // (as sum() does in place), done in order by the communicator's own thread; wait_sums returns when every
     // queued sum is done, rethrowing a failure. Between the first start_sum and wait_sums the
     // caller makes no other collective call and leaves the queued data alone.
     virtual void start_sum(float* data, int64_t n) = 0;

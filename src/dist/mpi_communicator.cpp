@@ -85,7 +85,6 @@ class MpiWorld final : public Communicator {
     int size() const override { return size_; }
     std::string describe() const override { return fmt::format("MPI ({}), {} ranks", library_, size_); }
 
-    void sum(float* data, int64_t n) override { all_reduce(data, n, MPI_FLOAT, "the sum of the gradients"); }
     void sum(double* data, int64_t n) override { all_reduce(data, n, MPI_DOUBLE, "a sum of losses and counts"); }
 
     void sum_parts(float* data, const std::vector<int64_t>& counts) override {

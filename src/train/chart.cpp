@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "vit/error.h"
 
 namespace vit {
 
@@ -55,16 +54,10 @@ std::vector<double> nice_ticks(double lo, double hi, int count, double min_step)
     return ticks;
 }
 
-Chart::Chart(int width, int height)
-    : surface_(cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height), cairo_surface_destroy),
-      cr_(cairo_create(surface_.get()), cairo_destroy) {
-    cairo_set_source_rgb(cr_.get(), 1, 1, 1);
-    cairo_paint(cr_.get());
-    cairo_select_font_face(cr_.get(), "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-}
+Chart::Chart(int width, int height) : page_(width, height) {}
 
 void Chart::panel(const Panel& p, const std::vector<Line>& lines) {
-    cairo_t* cr = cr_.get();
+    cairo_t* cr = page_.cr();
     std::vector<double> xs = {p.x_min.value_or(0.0)}, ys;  // the x axis starts at 0 unless told
     for (const Line& l : lines) {
         xs.insert(xs.end(), l.x.begin(), l.x.end());
@@ -74,17 +67,10 @@ void Chart::panel(const Panel& p, const std::vector<Line>& lines) {
     const double x0 = p.x + kLeft, x1 = p.x + p.w - kRight, y0 = p.y + kTop, y1 = p.y + p.h - kBottom;
     auto px = [&](double v) { return x0 + (v - rx.lo) / (rx.hi - rx.lo) * (x1 - x0); };
     auto py = [&](double v) { return y1 - (v - ry.lo) / (ry.hi - ry.lo) * (y1 - y0); };
-    auto text = [&](double x, double y, const std::string& s, double size, double align) {  // align 0 left, 0.5, 1 right
-        cairo_set_font_size(cr, size);
-        cairo_text_extents_t e;
-        cairo_text_extents(cr, s.c_str(), &e);
-        cairo_move_to(cr, x - align * e.x_advance, y);
-        cairo_show_text(cr, s.c_str());
-    };
 
     // title, legend
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-    text(x0, p.y + 22, p.title, 15, 0);
+    page_.text(x0, p.y + 22, p.title, 15, 0);
     double lx = x0;
     for (const Line& l : lines) {
         if (l.x.empty()) continue;
@@ -100,7 +86,7 @@ void Chart::panel(const Panel& p, const std::vector<Line>& lines) {
             cairo_fill(cr);
         }
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-        text(lx + 28, p.y + 48, l.label, 12, 0);
+        page_.text(lx + 28, p.y + 48, l.label, 12, 0);
         cairo_text_extents_t e;
         cairo_text_extents(cr, l.label.c_str(), &e);
         lx += 28 + e.x_advance + 22;
@@ -114,7 +100,7 @@ void Chart::panel(const Panel& p, const std::vector<Line>& lines) {
         cairo_line_to(cr, std::round(px(t)) + 0.5, y1);
         cairo_stroke(cr);
         cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
-        text(px(t), y1 + 18, tick_text(t, rx.ticks.size() > 1 ? rx.ticks[1] - rx.ticks[0] : 1.0), 11, 0.5);
+        page_.text(px(t), y1 + 18, tick_text(t, rx.ticks.size() > 1 ? rx.ticks[1] - rx.ticks[0] : 1.0), 11, 0.5);
     }
     for (const double t : ry.ticks) {
         cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
@@ -122,13 +108,13 @@ void Chart::panel(const Panel& p, const std::vector<Line>& lines) {
         cairo_line_to(cr, x1, std::round(py(t)) + 0.5);
         cairo_stroke(cr);
         cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
-        text(x0 - 6, py(t) + 4, tick_text(t, ry.ticks.size() > 1 ? ry.ticks[1] - ry.ticks[0] : 1.0), 11, 1);
+        page_.text(x0 - 6, py(t) + 4, tick_text(t, ry.ticks.size() > 1 ? ry.ticks[1] - ry.ticks[0] : 1.0), 11, 1);
     }
     cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
     cairo_rectangle(cr, x0, y0, x1 - x0, y1 - y0);
     cairo_stroke(cr);
-    text((x0 + x1) / 2, y1 + 38, p.x_title, 12, 0.5);
-    if (!p.note.empty()) text(x0, y1 + 56, p.note, 10, 0);
+    page_.text((x0 + x1) / 2, y1 + 38, p.x_title, 12, 0.5);
+    if (!p.note.empty()) page_.text(x0, y1 + 56, p.note, 10, 0);
     cairo_save(cr);
     cairo_move_to(cr, p.x + 18, (y0 + y1) / 2);
     cairo_rotate(cr, -M_PI / 2);
@@ -162,12 +148,6 @@ void Chart::panel(const Panel& p, const std::vector<Line>& lines) {
     cairo_restore(cr);
 }
 
-void Chart::write_png(const std::string& path) {
-    cairo_surface_flush(surface_.get());
-    const cairo_status_t status = cairo_surface_write_to_png(surface_.get(), path.c_str());
-    if (status != CAIRO_STATUS_SUCCESS) {
-        fail("cannot write '{}': {}", path, cairo_status_to_string(status));
-    }
-}
+void Chart::write_png(const std::string& path) { page_.write_png(path); }
 
 }  // namespace vit

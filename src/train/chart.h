@@ -9,12 +9,11 @@
 //   chart.write_png("curves.png");
 #pragma once
 
-#include <cairo.h>
-
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "train/picture.h"
 
 namespace vit {
 
@@ -43,8 +42,7 @@ class Chart {
     void write_png(const std::string& path);
 
   private:
-    std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> surface_;
-    std::unique_ptr<cairo_t, decltype(&cairo_destroy)> cr_;
+    Picture page_;
 };
 
 // Round tick values in [lo, hi]: steps of 1, 2 or 5 times a power of ten (at least min_step),

@@ -71,20 +71,26 @@ GradientSum::GradientSum(Communicator& ranks, ViT& model, int64_t bucket_floats)
       size_(model.param_buffer_size()),
       bucket_floats_(bucket_floats),
       block_params_(static_cast<size_t>(model.config().depth)),
-      pending_(static_cast<size_t>((size_ + bucket_floats - 1) / bucket_floats), 0),
+      touching_(static_cast<size_t>((size_ + bucket_floats - 1) / bucket_floats), 0),
       done_(model.params().size(), false) {
     for (size_t i = 0; i < model.params().size(); i++) {
         const ParamInfo& p = model.params()[i];
         // bucket k holds values [size - (k + 1) b, size - k b)
         const int64_t first = (size_ - (p.offset + p.numel)) / bucket_floats, last = (size_ - 1 - p.offset) / bucket_floats;
         param_buckets_.emplace_back(first, last);
-        for (int64_t k = first; k <= last; k++) pending_[static_cast<size_t>(k)]++;
+        for (int64_t k = first; k <= last; k++) touching_[static_cast<size_t>(k)]++;
         int block = -1;
         if (std::sscanf(p.name.c_str(), "blocks.%d.", &block) == 1 && block >= 0 &&
             block < static_cast<int>(block_params_.size())) {
             block_params_[static_cast<size_t>(block)].push_back(i);
         }
     }
+}
+
+void GradientSum::start() {
+    pending_ = touching_;
+    std::fill(done_.begin(), done_.end(), false);
+    next_bucket_ = 0;
 }
 
 void GradientSum::mark_done(size_t param) {

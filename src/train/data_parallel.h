@@ -21,13 +21,15 @@ namespace vit {
 // vit::Error naming the ranks that differ from rank 0 and in what.
 void check_ranks_agree(Communicator& ranks, const std::string& recipe_json, const Dataset& train, const ViT& model);
 
-// One step's sum of the gradients over the ranks, in buckets of `bucket_floats` values from the
+// A step's sum of the gradients over the ranks, in buckets of `bucket_floats` values from the
 // end of the flat buffer, each started as soon as the backward pass has completed every
 // parameter in it (block_done), while earlier blocks still back-propagate; finish() sums the
-// rest and waits. The buckets and their order are fixed, so the sums repeat bit for bit.
+// rest and waits. The buckets and their order are fixed, so the sums repeat bit for bit. Built
+// once per run; start() begins each step's sum.
 class GradientSum {
   public:
     GradientSum(Communicator& ranks, ViT& model, int64_t bucket_floats);
+    void start();
     void block_done(int64_t block);
     void finish();
 
@@ -40,7 +42,8 @@ class GradientSum {
     int64_t size_, bucket_floats_;
     std::vector<std::vector<size_t>> block_params_;  // the parameters of each block
     std::vector<std::pair<int64_t, int64_t>> param_buckets_;  // the buckets [first, last] a parameter touches
-    std::vector<int64_t> pending_;  // per bucket: parameters not complete yet
+    std::vector<int64_t> touching_;  // per bucket: the parameters in it
+    std::vector<int64_t> pending_;   // per bucket: parameters not complete yet
     std::vector<bool> done_;        // per parameter
     int64_t next_bucket_ = 0;       // bucket k covers the k-th bucket_floats values from the end
 };

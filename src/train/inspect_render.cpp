@@ -1,24 +1,17 @@
 // The pictures of inspect_render.h, drawn with cairo.
 #include "inspect_render.h"
 
-#include <cairo.h>
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
-#include <memory>
 
 #include "train/chart.h"
-#include "vit/error.h"
+#include "train/picture.h"
 
 namespace vit {
 
 namespace {
-
-using Surface = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
-using Context = std::unique_ptr<cairo_t, decltype(&cairo_destroy)>;
-using Rgb = std::array<double, 3>;
 
 constexpr int64_t kTilesPerRow = 8;
 constexpr int64_t kMinTile = 128;  // pixels on the longer side
@@ -44,48 +37,27 @@ double grey_at(const DisplayImage& img, int64_t y, int64_t x) {
     return std::clamp(v, 0.0, 1.0);
 }
 
-uint32_t packed(const Rgb& c) {
-    auto byte = [](double v) { return static_cast<uint32_t>(std::lround(std::clamp(v, 0.0, 1.0) * 255.0)); };
-    return byte(c[0]) << 16 | byte(c[1]) << 8 | byte(c[2]);
-}
-
 // The image in grey with the tile's grid over it (image pixel (y, x) lies in grid cell
 // (y * grid_h / H, x * grid_w / W): a patch of a plain ViT, or the area of a hybrid's token),
 // `vmax` the top of the colour scale.
 Surface tile_surface(const DisplayImage& img, int64_t grid_h, int64_t grid_w, const HeatTile& tile, double vmax) {
-    Surface s(cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(img.width), static_cast<int>(img.height)),
-              cairo_surface_destroy);
-    cairo_surface_flush(s.get());
-    unsigned char* data = cairo_image_surface_get_data(s.get());
-    const int stride = cairo_image_surface_get_stride(s.get());
-    for (int64_t y = 0; y < img.height; y++) {
-        auto* row = reinterpret_cast<uint32_t*>(data + y * stride);
-        for (int64_t x = 0; x < img.width; x++) {
-            const double grey = grey_at(img, y, x);
-            Rgb c{grey, grey, grey};
-            if (!tile.grid.empty()) {
-                const double v = tile.grid[static_cast<size_t>(y * grid_h / img.height * grid_w + x * grid_w / img.width)];
-                const Rgb heat = heat_color(vmax > 0.0 ? v / vmax : 0.0);
-                for (size_t k = 0; k < 3; k++) c[k] = 0.3 * grey + 0.7 * heat[k];
-            }
-            row[x] = packed(c);
+    return rgb_image(img.width, img.height, [&](int64_t y, int64_t x) {
+        const double grey = grey_at(img, y, x);
+        Rgb c{grey, grey, grey};
+        if (!tile.grid.empty()) {
+            const double v = tile.grid[static_cast<size_t>(y * grid_h / img.height * grid_w + x * grid_w / img.width)];
+            const Rgb heat = heat_color(vmax > 0.0 ? v / vmax : 0.0);
+            for (size_t k = 0; k < 3; k++) c[k] = 0.3 * grey + 0.7 * heat[k];
         }
-    }
-    cairo_surface_mark_dirty(s.get());
-    return s;
-}
-
-void show_text(cairo_t* cr, double x, double y, const std::string& s, double size, double align) {
-    cairo_set_font_size(cr, size);
-    cairo_text_extents_t e;
-    cairo_text_extents(cr, s.c_str(), &e);
-    cairo_move_to(cr, x - align * e.x_advance, y);
-    cairo_show_text(cr, s.c_str());
+        return c;
+    });
 }
 
 // The colour bar from 0 to vmax at (x, top), `height` tall, its ticks' values, and the level of a
 // uniform map.
-void colour_bar(cairo_t* cr, double x, double top, double height, double vmax, double uniform, const std::string& scale) {
+void colour_bar(Picture& page, double x, double top, double height, double vmax, double uniform,
+                const std::string& scale) {
+    cairo_t* cr = page.cr();
     const double w = 16;
     for (int i = 0; i < static_cast<int>(height); i++) {
         const Rgb c = heat_color(1.0 - i / height);
@@ -103,17 +75,17 @@ void colour_bar(cairo_t* cr, double x, double top, double height, double vmax, d
         cairo_move_to(cr, x + w, at(t));
         cairo_line_to(cr, x + w + 4, at(t));
         cairo_stroke(cr);
-        show_text(cr, x + w + 7, at(t) + 4, tick_text(t, ticks.size() > 1 ? ticks[1] - ticks[0] : vmax), 10, 0);
+        page.text(x + w + 7, at(t) + 4, tick_text(t, ticks.size() > 1 ? ticks[1] - ticks[0] : vmax), 10, 0);
     }
     if (uniform <= vmax) {
         cairo_set_source_rgb(cr, 0.1, 0.6, 0.9);
         cairo_move_to(cr, x - 4, at(uniform));
         cairo_line_to(cr, x + w + 4, at(uniform));
         cairo_stroke(cr);
-        show_text(cr, x + w + 7, at(uniform) + 4, "uniform", 10, 0);
+        page.text(x + w + 7, at(uniform) + 4, "uniform", 10, 0);
     }
     cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
-    show_text(cr, x, top + height + 16, scale, 10, 0);
+    page.text(x, top + height + 16, scale, 10, 0);
 }
 
 }  // namespace
@@ -131,42 +103,27 @@ void write_heatmap_tiles(const std::string& path, const HeatmapPicture& picture,
     }
     const double width = std::max(static_cast<double>(cols) * (tile_w + kMargin) + kMargin + kBar, 560.0);
     const double height = std::max(kTitle + static_cast<double>(rows) * (tile_h + kCaption + kMargin) + kMargin, 260.0);
-    Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(width), static_cast<int>(height)),
-                    cairo_surface_destroy);
-    Context context(cairo_create(surface.get()), cairo_destroy);
-    cairo_t* cr = context.get();
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-    show_text(cr, kMargin, 22, picture.title, 15, 0);
-    show_text(cr, kMargin, 42, picture.subtitle, 12, 0);
+    Picture page(width, height);
+    cairo_set_source_rgb(page.cr(), 0.1, 0.1, 0.1);
+    page.text(kMargin, 22, picture.title, 15, 0);
+    page.text(kMargin, 42, picture.subtitle, 12, 0);
     for (int64_t i = 0; i < n; i++) {
         const HeatTile& tile = tiles[static_cast<size_t>(i)];
         const double left = kMargin + static_cast<double>(i % kTilesPerRow) * (tile_w + kMargin);
         const double top = kTitle + static_cast<double>(i / kTilesPerRow) * (tile_h + kCaption + kMargin);
-        Surface image = tile_surface(img, grid_height, grid_width, tile, vmax);
-        cairo_save(cr);
-        cairo_translate(cr, left, top);
-        cairo_scale(cr, static_cast<double>(scale), static_cast<double>(scale));
-        cairo_set_source_surface(cr, image.get(), 0, 0);
-        cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);  // pixels stay pixels
-        cairo_paint(cr);
-        cairo_restore(cr);
+        page.paint_enlarged(tile_surface(img, grid_height, grid_width, tile, vmax), left, top, scale);
         std::string caption = tile.caption;
         if (!tile.grid.empty()) {
             caption += fmt::format(" (max {:.2f})", *std::max_element(tile.grid.begin(), tile.grid.end()));
         }
-        cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-        show_text(cr, left + tile_w / 2, top + tile_h + 15, caption, 11, 0.5);
+        cairo_set_source_rgb(page.cr(), 0.1, 0.1, 0.1);
+        page.text(left + tile_w / 2, top + tile_h + 15, caption, 11, 0.5);
     }
     if (vmax > 0.0) {
-        colour_bar(cr, width - kBar + 14, kTitle, std::min(tile_h * static_cast<double>(rows), 240.0), vmax,
+        colour_bar(page, width - kBar + 14, kTitle, std::min(tile_h * static_cast<double>(rows), 240.0), vmax,
                    1.0 / static_cast<double>(grid_height * grid_width), picture.scale);
     }
-    cairo_surface_flush(surface.get());
-    const cairo_status_t status = cairo_surface_write_to_png(surface.get(), path.c_str());
-    if (status != CAIRO_STATUS_SUCCESS) fail("cannot write '{}': {}", path, cairo_status_to_string(status));
+    page.write_png(path);
 }
 
 void write_distance_plot(const std::string& path, const std::vector<double>& distance, int64_t layers, int64_t heads) {

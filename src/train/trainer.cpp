@@ -126,7 +126,9 @@ struct Run {
     TrainResult result;
     Clock::time_point start = Clock::now();
     std::vector<float> mixed_images;     // a mixed copy of the loader's batch
-    int64_t bucket_floats = 0;           // gradient values per collective sum
+    // Unsharded over several ranks, the last micro-batch's backward pass starts the sums of the
+    // blocks it completes.
+    std::optional<GradientSum> overlapped_sum;
 
     Run(Communicator& c, std::optional<RunFolder> f, Recipe r, Data d, bool shard)
         : ranks(c),
@@ -235,7 +237,6 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
              run->data.train->size(), run->data.train->size() == 1 ? "" : "s", recipe.batch_size * recipe.accumulate);
     }
     run->total_steps = run->steps_per_epoch * recipe.epochs;
-    run->bucket_floats = std::max<int64_t>(1, std::llround(options.bucket_mb * 1024 * 1024 / sizeof(float)));
     const double steps = static_cast<double>(run->steps_per_epoch);
     run->schedule = Schedule{.kind = recipe.schedule,
                              .base_lr = recipe.optimizer.lr,
@@ -250,6 +251,10 @@ std::unique_ptr<Run> setup(ResolvedRecipe resolved, const TrainOptions& options,
                                init_from_pretrained(run->model, *resolved.init)));
     }
     run->model.set_precision(recipe.precision);
+    if (!run->shard_optimizer && ranks.size() > 1) {
+        run->overlapped_sum.emplace(ranks, run->model,
+                                    std::max<int64_t>(1, std::llround(options.bucket_mb * 1024 * 1024 / sizeof(float))));
+    }
 
     TrainResult& result = run->result;
     result.checkpoint = run->file("checkpoint.safetensors");
@@ -304,10 +309,8 @@ StepOutcome train_step(Run& run, bool stop_asked) {
     run.model.zero_grad();
     double step_loss = 0.0;
     int64_t correct = 0;
-    // Unsharded, the last micro-batch's backward pass starts the sums of the blocks it completes.
-    const bool overlapped = !run.shard_optimizer && run.ranks.size() > 1;
-    std::optional<GradientSum> gradient_sum;
-    if (overlapped) gradient_sum.emplace(run.ranks, run.model, run.bucket_floats);
+    std::optional<GradientSum>& gradient_sum = run.overlapped_sum;
+    if (gradient_sum) gradient_sum->start();
     for (int64_t micro = 0; micro < recipe.accumulate; micro++, state.next_batch++) {
         const Batch* b = run.loader.next();
         const uint64_t micro_id = static_cast<uint64_t>(state.step) * 4096 + static_cast<uint64_t>(micro);
@@ -335,7 +338,7 @@ StepOutcome train_step(Run& run, bool stop_asked) {
         if (share != 1.0) {
             for (float& g : loss.dlogits) g *= static_cast<float>(share);
         }
-        if (overlapped && micro == recipe.accumulate - 1) {
+        if (gradient_sum && micro == recipe.accumulate - 1) {
             run.model.backward(loss.dlogits.data(), [&](int64_t block) { gradient_sum->block_done(block); });
         } else {
             run.model.backward(loss.dlogits.data());
@@ -346,7 +349,7 @@ StepOutcome train_step(Run& run, bool stop_asked) {
     const auto t_sum = Clock::now();
     if (run.shard_optimizer) {
         run.ranks.sum_parts(run.model.grad_data(), run.param_parts);
-    } else if (overlapped) {
+    } else if (gradient_sum) {
         gradient_sum->finish();
     }
     double totals[3] = {step_loss, static_cast<double>(correct), stop_asked ? 1.0 : 0.0};
