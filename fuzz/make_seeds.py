@@ -4,6 +4,7 @@ fuzzing starts from deep inside the parsers, and the hostile files that once cra
 were accepted. The training checkpoint seed comes from `vit train` (VIT binary).
 
 usage: /usr/bin/python3 fuzz/make_seeds.py VIT_BINARY"""
+import base64
 import gzip
 import io
 import json
@@ -123,6 +124,34 @@ def cifar_seeds():
     put("cifar", "cifar100_1_record.bin", bytes([1, 42]) + rng.integers(0, 256, 3072, dtype=np.uint8).tobytes())
 
 
+def serve_request_seeds():
+    """vit serve's request bodies; the first byte picks the form (see fuzz_serve_request.cpp)."""
+    def put_mode(name, mode, body):
+        put("serve_request", name, bytes([mode]) + body)
+    pixels = {"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 1, 4, 4], "data": [0.5] * 16}]}
+    put_mode("pixels_json", 0, json.dumps(pixels).encode())
+    nested = {"id": "x", "inputs": [{"name": "images", "datatype": "FP32", "shape": [2, 1, 4, 4],
+                                     "data": [[[[1, 2, 3, 4]] * 4]] * 2}],
+              "outputs": [{"name": "logits", "parameters": {"classification": 2}}]}
+    put_mode("pixels_nested", 0, json.dumps(nested).encode())
+    encoded = {"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [2],
+                           "data": [base64.b64encode(b"abc").decode(), base64.b64encode(b"\x89PNG").decode()]}],
+               "parameters": {"binary_data_output": True}}
+    put_mode("bytes_json", 0, json.dumps(encoded).encode())
+    data = struct.pack("<16f", *([0.25] * 16))
+    header = json.dumps({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 1, 4, 4],
+                                     "parameters": {"binary_data_size": len(data)}}]}).encode()
+    header += b" " * (-len(header) % 8)  # mode 1 reads a header of (mode / 4) * 8 bytes
+    put_mode("pixels_binary", 1 + 4 * (len(header) // 8), header + data)
+    elements = struct.pack("<I", 3) + b"abc" + struct.pack("<I", 2) + b"xy"
+    header = json.dumps({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [2],
+                                     "parameters": {"binary_data_size": len(elements)}}],
+                         "outputs": [{"name": "logits", "parameters": {"binary_data": True, "classification": 3}}]}).encode()
+    put_mode("bytes_binary", 2, str(len(header)).encode() + header + elements)
+    put_mode("multipart", 3, b"--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
+             b"Content-Type: image/jpeg\r\n\r\n\xff\xd8\xff\xe0data\r\n--XyZ--\r\n")
+
+
 def nested_json_crashes():
     deep = "[" * 5000 + "]" * 5000
     put("recipe", "nested_5000.json", '{"training": {"lr": ' + deep + "}}", kind="crashes")
@@ -142,4 +171,5 @@ if __name__ == "__main__":
     image_seeds()
     idx_seeds()
     cifar_seeds()
+    serve_request_seeds()
     nested_json_crashes()

@@ -15,6 +15,8 @@ packages=(
   libcairo2-dev fonts-dejavu-core   # pictures with antialiased lines and real text (samples.png)
   libgtest-dev           # tests
   libopenmpi-dev openmpi-bin   # training across processes (mpirun -np N vit train) and its tests
+  libboost1.81-dev       # Boost.Beast and Asio: the HTTP server of vit serve (bounded header, body and time limits)
+  hey                    # HTTP load generator: vit serve's load test and benchmark
   clang-14 libclang-rt-14-dev libomp-14-dev   # the sanitizer build and its libFuzzer targets (fuzz/)
   dataset-fashion-mnist  # the real data of the default recipe and the training tests
   python3-torch python3-numpy python3-torchvision python3-pil   # the PyTorch oracle for parity tests and benchmarks

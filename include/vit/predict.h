@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,12 @@ struct PredictTiming {
     double preprocess_s = 0.0;  // decoding and transforms
     double forward_s = 0.0;
 };
+
+// vit predict --json's object: the weights, the model's input size, classes and precision, each
+// prediction's top classes with `names` (or its error), and the timing when given.
+std::string predictions_json(const std::string& weights, const ViTConfig& config, Precision precision,
+                             const std::vector<Prediction>& predictions, const std::vector<std::string>& names,
+                             const std::optional<PredictTiming>& timing);
 
 // Throws vit::Error naming the file for an image that cannot be decoded, and for a model
 // without classes.

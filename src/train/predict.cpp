@@ -1,6 +1,7 @@
 // vit predict's engine: image collection, the evaluation pipeline of weights, batched top-k.
 #include "vit/predict.h"
 
+#include <nlohmann/json.hpp>
 #include <omp.h>
 
 #include <algorithm>
@@ -101,6 +102,35 @@ Prediction top_classes(const float* z, int64_t K, int64_t k) {
         p.probabilities.push_back(static_cast<float>(std::exp(static_cast<double>(z[cls] - zmax)) / sum));
     }
     return p;
+}
+
+std::string predictions_json(const std::string& weights, const ViTConfig& c, Precision precision,
+                             const std::vector<Prediction>& predictions, const std::vector<std::string>& names,
+                             const std::optional<PredictTiming>& timing) {
+    nlohmann::ordered_json j;
+    j["weights"] = weights;
+    j["model"] = {{"image_size", {c.image_height, c.image_width}}, {"classes", c.num_classes},
+                  {"precision", precision_name(precision)}};
+    j["predictions"] = nlohmann::json::array();
+    for (const Prediction& p : predictions) {
+        if (!p.error.empty()) {
+            j["predictions"].push_back({{"path", p.path}, {"error", p.error}});
+            continue;
+        }
+        nlohmann::ordered_json top = nlohmann::json::array();
+        for (size_t i = 0; i < p.classes.size(); i++) {
+            top.push_back({{"class", p.classes[i]}, {"label", names[static_cast<size_t>(p.classes[i])]},
+                           {"probability", p.probabilities[i]}});
+        }
+        j["predictions"].push_back({{"path", p.path}, {"top", top}});
+    }
+    if (timing) {
+        const double n = static_cast<double>(predictions.size());
+        j["timing"] = {{"images", predictions.size()}, {"preprocess_s", timing->preprocess_s},
+                       {"forward_s", timing->forward_s}, {"forward_ms_per_image", 1e3 * timing->forward_s / n}};
+    }
+    // file names need not be UTF-8: their invalid bytes print as U+FFFD
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::vector<Prediction> predict_images(ViT& model, const Pipeline& pipe, const std::vector<std::string>& paths,

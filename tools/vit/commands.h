@@ -94,6 +94,27 @@ struct InspectCliOptions {
     std::string out = "inspect";       // folder for the pictures
 };
 
+struct ServeCliOptions {
+    std::string weights;               // served as `name`
+    std::string name = "vit";
+    std::vector<std::string> models;   // NAME=PATH, each another model
+    std::string host = "127.0.0.1";
+    int port = 8080;                   // 0: a free port (printed)
+    int64_t max_batch = 8;             // images per forward pass
+    double max_delay_ms = 5.0;         // how long a batch waits to fill
+    int64_t queue = 64;                // images waiting, over all models; more: 503
+    int threads = 0;                   // compute threads (0: every core)
+    Precision precision = Precision::F32;
+    std::string preprocess;            // as vit predict
+    int64_t num_heads = 0;
+    bool non_strict = false;
+    std::string api_key_file;
+    double timeout_s = 30.0;           // reading a request, waiting for its batch, writing the answer
+    int64_t max_body_mb = 64;
+    int64_t max_connections = 256;
+    int64_t max_pixels = int64_t{1} << 24;  // an image declaring more is refused before decoding
+};
+
 // Weights loaded for inference (missing and unused tensors reported on stderr) and packed for
 // oneDNN's products; `weights` stays open for the class names and preprocessing it carries.
 struct InferenceModel {
@@ -116,5 +137,6 @@ int run_inspect(const InspectCliOptions& options);
 int run_train(const TrainCliOptions& options);
 int run_eval(const EvalCliOptions& options);
 int run_bench(const BenchOptions& options);
+int run_serve(const ServeCliOptions& options);
 
 }  // namespace vit::tools

@@ -181,6 +181,41 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::Range(int64_t{-100000}, int64_t{100000}));
     inspect_cmd->add_option("--out", inspect.out, "folder for the pictures")->capture_default_str();
 
+    vit::tools::ServeCliOptions serve;
+    auto* serve_cmd = app.add_subcommand("serve", "an HTTP inference server: KServe v2 (JSON and binary tensors, "
+                                                   "classification), /v1 classify, dynamic batching, /metrics");
+    auto* serve_weights = serve_cmd->add_option("--weights", serve.weights, "weights of any format, served as --name");
+    serve_cmd->add_option("--name", serve.name, "the model's name in URLs (/v2/models/NAME/infer)")
+        ->capture_default_str()->needs(serve_weights);
+    serve_cmd->add_option("--model", serve.models, "NAME=PATH: another model to serve (repeatable)");
+    serve_cmd->add_option("--host", serve.host, "address to listen on (0.0.0.0 or :: for every interface)")
+        ->capture_default_str();
+    serve_cmd->add_option("--port", serve.port, "TCP port (0: any free port, printed)")
+        ->capture_default_str()->check(CLI::Range(0, 65535));
+    serve_cmd->add_option("--max-batch", serve.max_batch, "most images per forward pass")
+        ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1024}));
+    serve_cmd->add_option("--max-delay-ms", serve.max_delay_ms, "longest wait for a batch to fill, in ms")
+        ->capture_default_str()->check(CLI::Range(0.0, 10000.0));
+    serve_cmd->add_option("--queue", serve.queue, "most images waiting (all models); more are answered 503")
+        ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+    serve_cmd->add_option("--threads", serve.threads, "compute threads (default: every core)")->check(CLI::Range(1, 1024));
+    add_precision_flag(serve_cmd, serve.precision, "fp32 (default), or bf16 matrix products with fp32 accumulation");
+    serve_cmd->add_option("--preprocess", serve.preprocess, "preprocessing preset for encoded images (default: as vit predict)")
+        ->check(CLI::IsMember({"timm", "torchvision", "hf"}));
+    serve_cmd->add_option("--heads", serve.num_heads, "number of heads, for files that cannot tell")
+        ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+    serve_cmd->add_flag("--non-strict", serve.non_strict, "load what matches; report missing and unused tensors");
+    serve_cmd->add_option("--api-key-file", serve.api_key_file,
+                          "require 'Authorization: Bearer KEY' on every endpoint but health; KEY is the file's first line");
+    serve_cmd->add_option("--timeout", serve.timeout_s, "seconds to receive a request, to wait for its batch, and to "
+                          "send the answer")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+    serve_cmd->add_option("--max-body-mb", serve.max_body_mb, "largest request body in MiB (413 beyond)")
+        ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
+    serve_cmd->add_option("--max-connections", serve.max_connections, "open connections at once (503 beyond)")
+        ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{65536}));
+    serve_cmd->add_option("--max-pixels", serve.max_pixels, "largest image in pixels, checked before decoding")
+        ->capture_default_str()->check(CLI::Range(int64_t{1}, vit::kMaxImagePixels));
+
     if (const std::string unknown = vit::tools::unknown_name(app, argc, argv); !unknown.empty()) {
         std::fprintf(stderr, "error: %s\n", unknown.c_str());
         return 2;
@@ -205,6 +240,9 @@ int main(int argc, char** argv) {
         }
         if (inspect_cmd->parsed()) {
             return vit::tools::run_inspect(inspect);
+        }
+        if (serve_cmd->parsed()) {
+            return vit::tools::run_serve(serve);
         }
         return vit::tools::run_bench(bench);
     } catch (const vit::Error& e) {

@@ -1,6 +1,4 @@
 // vit predict: top-k classes of images with any supported weight file.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 
 #include "commands.h"
@@ -65,27 +63,7 @@ int run_predict(const PredictCliOptions& options) {
         predict_images(model, pipe, files, {.top_k = options.top_k, .batch = o.batch}, &timing);
     const double n = static_cast<double>(files.size());
     if (o.json) {
-        nlohmann::ordered_json j;
-        j["weights"] = o.model.weights;
-        j["model"] = {{"image_size", {c.image_height, c.image_width}}, {"classes", c.num_classes},
-                      {"precision", precision_name(o.precision)}};
-        j["predictions"] = nlohmann::json::array();
-        for (const Prediction& p : results) {
-            nlohmann::ordered_json top = nlohmann::json::array();
-            for (size_t i = 0; i < p.classes.size(); i++) {
-                top.push_back({{"class", p.classes[i]}, {"label", names[static_cast<size_t>(p.classes[i])]},
-                               {"probability", p.probabilities[i]}});
-            }
-            if (p.error.empty()) {
-                j["predictions"].push_back({{"path", p.path}, {"top", top}});
-            } else {
-                j["predictions"].push_back({{"path", p.path}, {"error", p.error}});
-            }
-        }
-        j["timing"] = {{"images", files.size()}, {"preprocess_s", timing.preprocess_s}, {"forward_s", timing.forward_s},
-                       {"forward_ms_per_image", 1e3 * timing.forward_s / n}};
-        // file names need not be UTF-8: their invalid bytes print as U+FFFD
-        fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        fmt::print("{}\n", predictions_json(o.model.weights, c, o.precision, results, names, timing));
         return failed_images(results);
     }
     for (const Prediction& p : results) {
