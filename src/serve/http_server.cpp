@@ -82,6 +82,9 @@ class Session : public std::enable_shared_from_this<Session> {
         : stream_(std::move(socket)), server_(std::move(server)),
           buffer_(static_cast<size_t>(server_->limits.max_header_bytes) + 65536) {
         server_->connections++;
+        // Beast reads as much as the buffer's free capacity (at least 512 bytes): with 64 KiB a
+        // large body takes a tenth of the system calls it would at 512
+        buffer_.reserve(65536);
     }
     ~Session() { server_->connections--; }
 

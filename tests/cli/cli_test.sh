@@ -61,9 +61,9 @@ expect bench_config_typo 1 "error: $tmp/badmodel.json: model config: unknown key
 expect bf16_unsupported 1 "error: precision bf16 needs bf16 matrix products, which oneDNN does not provide on this CPU; use fp32" -- env ONEDNN_MAX_CPU_ISA=AVX2 "$vit" bench --preset vit_tiny_patch16_224 --image-size 32 --batch 2 --repeats 1 --warmup 0 --no-peak --precision bf16
 expect precision_bad 2 "--precision: fp16 not in {fp32,bf16}" -- "$vit" bench --precision fp16
 expect mode_bad 2 "--mode: fast not in {forward,train,both}" -- "$vit" bench --mode fast
-expect no_command 2 "error: a command is required: one of info, bench, train, eval, predict, inspect (vit --help describes them)" -- "$vit"
-expect typo_command 2 "error: unknown command 'trian'; did you mean 'train'? (commands: info, bench, train, eval, predict, inspect)" -- "$vit" trian
-expect far_command 2 "error: unknown command 'serve' (commands: " -- "$vit" serve
+expect no_command 2 "error: a command is required: one of info, bench, train, eval, predict, inspect, serve (vit --help describes them)" -- "$vit"
+expect typo_command 2 "error: unknown command 'trian'; did you mean 'train'? (commands: info, bench, train, eval, predict, inspect, serve)" -- "$vit" trian
+expect far_command 2 "error: unknown command 'quantize' (commands: " -- "$vit" quantize
 expect version 0 "vit 0.1.0" -- "$vit" --version
 expect typo_option 2 "error: vit train: unknown option '--epoch'; did you mean '--epochs'? (vit train --help lists the options)" -- "$vit" train --epoch 1
 expect typo_weights 2 "error: vit predict: unknown option '--weight'; did you mean '--weights'?" -- "$vit" predict --weight x a.png
