@@ -73,7 +73,6 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="vit_serve_bench_")
-    rows = []
     try:
         for key in args.models.split(","):
             preset, dim, depth, heads = MODELS[key]
@@ -121,8 +120,6 @@ def main():
                 p99 = float(re.search(r"99% in ([\d.]+) secs", out).group(1)) * 1e3
                 codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
                 mean_batch = images / max(batches, 1)
-                rows.append((preset, c, rate, p50, p99, mean_batch, rate / full["forward"]["images_per_s_median"],
-                             rate * gflop / peak, codes))
                 print(f"  concurrency {c:>2}: {rate:7.1f} images/s, p50 {p50:7.1f} ms, p99 {p99:7.1f} ms, mean batch "
                       f"{mean_batch:.2f}, {rate / full['forward']['images_per_s_median']:.2f} of vit bench at batch "
                       f"{args.max_batch}, {100 * rate * gflop / peak:.0f}% of peak, codes {codes}", flush=True)

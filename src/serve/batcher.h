@@ -61,7 +61,7 @@ struct InferenceJob {
 
 struct BatcherOptions {
     int64_t max_batch = 8;
-    double max_delay_ms = 5.0;
+    double max_delay_ms = 0.0;
     int64_t queue_images = 256;          // images waiting, over all models
     int64_t max_pixels = int64_t{1} << 24;  // an encoded image declaring more is refused before decoding
 };

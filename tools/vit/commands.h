@@ -101,7 +101,7 @@ struct ServeCliOptions {
     std::string host = "127.0.0.1";
     int port = 8080;                   // 0: a free port (printed)
     int64_t max_batch = 8;             // images per forward pass
-    double max_delay_ms = 5.0;         // how long a batch waits to fill
+    double max_delay_ms = 0.0;         // how long a batch waits to fill
     int64_t queue = 64;                // images waiting, over all models; more: 503
     int threads = 0;                   // compute threads (0: every core)
     Precision precision = Precision::F32;
