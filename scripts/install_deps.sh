@@ -17,6 +17,7 @@ packages=(
   libopenmpi-dev openmpi-bin   # training across processes (mpirun -np N vit train) and its tests
   libboost1.81-dev       # Boost.Beast and Asio: the HTTP server of vit serve (bounded header, body and time limits)
   hey                    # HTTP load generator: vit serve's load test and benchmark
+  curl                   # vit serve's test posts a multipart form as a user would
   clang-14 libclang-rt-14-dev libomp-14-dev   # the sanitizer build and its libFuzzer targets (fuzz/)
   dataset-fashion-mnist  # the real data of the default recipe and the training tests
   python3-torch python3-numpy python3-torchvision python3-pil   # the PyTorch oracle for parity tests and benchmarks

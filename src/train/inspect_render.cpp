@@ -70,14 +70,17 @@ void colour_bar(Picture& page, double x, double top, double height, double vmax,
     cairo_rectangle(cr, x + 0.5, top + 0.5, w, height);
     cairo_stroke(cr);
     auto at = [&](double v) { return top + height * (1.0 - v / vmax); };
+    const bool show_uniform = uniform <= vmax;
     const std::vector<double> ticks = nice_ticks(0.0, vmax, 5);
     for (const double t : ticks) {
         cairo_move_to(cr, x + w, at(t));
         cairo_line_to(cr, x + w + 4, at(t));
         cairo_stroke(cr);
+        // a value too close to the uniform level would be written over by its label
+        if (show_uniform && std::fabs(at(t) - at(uniform)) < 11) continue;
         page.text(x + w + 7, at(t) + 4, tick_text(t, ticks.size() > 1 ? ticks[1] - ticks[0] : vmax), 10, 0);
     }
-    if (uniform <= vmax) {
+    if (show_uniform) {
         cairo_set_source_rgb(cr, 0.1, 0.6, 0.9);
         cairo_move_to(cr, x - 4, at(uniform));
         cairo_line_to(cr, x + w + 4, at(uniform));
@@ -120,7 +123,7 @@ void write_heatmap_tiles(const std::string& path, const HeatmapPicture& picture,
         page.text(left + tile_w / 2, top + tile_h + 15, caption, 11, 0.5);
     }
     if (vmax > 0.0) {
-        colour_bar(page, width - kBar + 14, kTitle, std::min(tile_h * static_cast<double>(rows), 240.0), vmax,
+        colour_bar(page, kMargin + static_cast<double>(cols) * (tile_w + kMargin) + 14, kTitle, std::min(tile_h * static_cast<double>(rows), 240.0), vmax,
                    1.0 / static_cast<double>(grid_height * grid_width), picture.scale);
     }
     page.write_png(path);

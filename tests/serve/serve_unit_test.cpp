@@ -126,18 +126,8 @@ TEST(Metrics, HistogramsAreCumulative) {
 // A tiny model fed preprocessed pixels: what the batcher computes for a job is what the model
 // computes for that job's images alone.
 struct BatcherTest : ::testing::Test {
-    ViTConfig config = [] {
-        ViTConfig c;
-        c.image_height = c.image_width = 8;
-        c.patch_size = 4;
-        c.channels = 1;
-        c.embed_dim = 16;
-        c.depth = 1;
-        c.num_heads = 2;
-        c.mlp_dim = 32;
-        c.num_classes = 3;
-        return c;
-    }();
+    ViTConfig config{.image_height = 8, .image_width = 8, .patch_size = 4, .channels = 1, .embed_dim = 16, .depth = 1,
+                     .num_heads = 2, .mlp_dim = 32, .num_classes = 3};
     ViT model{config};
     BatcherTest() { model.init_weights(1); }
 
@@ -166,32 +156,39 @@ TEST_F(BatcherTest, LogitsDoNotDependOnTheBatch) {
     Metrics metrics;
     std::promise<JobResult> first, second;
     {
-        // max_batch 2 and a long delay: the job of 3 spans two batches, the second shared with
-        // the job of 2, which ends in a third
+        // max_batch 4 and a long delay: the job of 2 waits until the job of 3 fills the batch
+        // with its first two images; its third waits alone for the delay, a batch of its own
         Batcher batcher({{.name = "m", .model = model, .pipeline = Pipeline({}, 1, 8, 8)}},
-                        {.max_batch = 2, .max_delay_ms = 200, .queue_images = 8}, metrics);
-        std::vector<float> three, two;
-        for (int s : {0, 1, 2}) {
-            const std::vector<float> x = image(s);
-            three.insert(three.end(), x.begin(), x.end());
-        }
-        for (int s : {3, 4}) {
+                        {.max_batch = 4, .max_delay_ms = 200, .queue_images = 8}, metrics);
+        std::vector<float> two, three;
+        for (int s : {0, 1}) {
             const std::vector<float> x = image(s);
             two.insert(two.end(), x.begin(), x.end());
         }
-        ASSERT_EQ(batcher.submit(job(three, 3, first)), Batcher::Admission::Queued);
-        ASSERT_EQ(batcher.submit(job(two, 2, second)), Batcher::Admission::Queued);
+        for (int s : {2, 3, 4}) {
+            const std::vector<float> x = image(s);
+            three.insert(three.end(), x.begin(), x.end());
+        }
+        ASSERT_EQ(batcher.submit(job(two, 2, first)), Batcher::Admission::Queued);
+        ASSERT_EQ(batcher.submit(job(three, 3, second)), Batcher::Admission::Queued);
+        // 1 image (or all 5, before the first batch is taken) still waits: 8 more do not fit
+        std::vector<float> eight;
+        for (int s = 0; s < 8; s++) {
+            const std::vector<float> x = image(s);
+            eight.insert(eight.end(), x.begin(), x.end());
+        }
         std::promise<JobResult> unused;
-        EXPECT_EQ(batcher.submit(job(image(0), 4, unused)), Batcher::Admission::QueueFull);
+        EXPECT_EQ(batcher.submit(job(eight, 8, unused)), Batcher::Admission::QueueFull);
     }
     const JobResult a = first.get_future().get(), b = second.get_future().get();
     ASSERT_EQ(a.outcome, JobOutcome::Done);
     ASSERT_EQ(b.outcome, JobOutcome::Done);
     for (int s = 0; s < 5; s++) {
-        const float* got = s < 3 ? a.logits.data() + s * 3 : b.logits.data() + (s - 3) * 3;
+        const float* got = s < 2 ? a.logits.data() + s * 3 : b.logits.data() + (s - 2) * 3;
         for (int k = 0; k < 3; k++) EXPECT_NEAR(got[k], alone[static_cast<size_t>(s)][static_cast<size_t>(k)], 1e-5) << s;
     }
-    EXPECT_NE(metrics.prometheus_text().find("vit_batches_total{model=\"m\"} 3\n"), std::string::npos);
+    EXPECT_NE(metrics.prometheus_text().find("vit_batches_total{model=\"m\"} 2\n"), std::string::npos)
+        << metrics.prometheus_text();
 }
 
 TEST_F(BatcherTest, DropsWhatIsPastItsDeadline) {

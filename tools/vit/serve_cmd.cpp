@@ -2,6 +2,7 @@
 // another thread (ready when all are loaded), serves until SIGINT or SIGTERM, then answers what
 // it has read and exits 0.
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <thread>
