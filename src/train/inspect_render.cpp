@@ -123,7 +123,8 @@ void write_heatmap_tiles(const std::string& path, const HeatmapPicture& picture,
         page.text(left + tile_w / 2, top + tile_h + 15, caption, 11, 0.5);
     }
     if (vmax > 0.0) {
-        colour_bar(page, kMargin + static_cast<double>(cols) * (tile_w + kMargin) + 14, kTitle, std::min(tile_h * static_cast<double>(rows), 240.0), vmax,
+        const double bar_left = kMargin + static_cast<double>(cols) * (tile_w + kMargin) + 14;  // beside the tiles
+        colour_bar(page, bar_left, kTitle, std::min(tile_h * static_cast<double>(rows), 240.0), vmax,
                    1.0 / static_cast<double>(grid_height * grid_width), picture.scale);
     }
     page.write_png(path);

@@ -136,6 +136,15 @@ struct BatcherTest : ::testing::Test {
         for (size_t i = 0; i < x.size(); i++) x[i] = static_cast<float>((static_cast<int>(i) * 7 + seed * 13) % 17) / 8.0f - 1.0f;
         return x;
     }
+    // image(first), image(first + 1), ... one after another: the pixels of a job of `count` images
+    std::vector<float> images(int first, int count) {
+        std::vector<float> all;
+        for (int s = first; s < first + count; s++) {
+            const std::vector<float> x = image(s);
+            all.insert(all.end(), x.begin(), x.end());
+        }
+        return all;
+    }
     InferenceJob job(std::vector<float> pixels, int64_t count, std::promise<JobResult>& done, double seconds = 30) {
         InferenceJob j;
         j.input = ImageInput::Pixels;
@@ -160,25 +169,11 @@ TEST_F(BatcherTest, LogitsDoNotDependOnTheBatch) {
         // with its first two images; its third waits alone for the delay, a batch of its own
         Batcher batcher({{.name = "m", .model = model, .pipeline = Pipeline({}, 1, 8, 8)}},
                         {.max_batch = 4, .max_delay_ms = 200, .queue_images = 8}, metrics);
-        std::vector<float> two, three;
-        for (int s : {0, 1}) {
-            const std::vector<float> x = image(s);
-            two.insert(two.end(), x.begin(), x.end());
-        }
-        for (int s : {2, 3, 4}) {
-            const std::vector<float> x = image(s);
-            three.insert(three.end(), x.begin(), x.end());
-        }
-        ASSERT_EQ(batcher.submit(job(two, 2, first)), Batcher::Admission::Queued);
-        ASSERT_EQ(batcher.submit(job(three, 3, second)), Batcher::Admission::Queued);
+        ASSERT_EQ(batcher.submit(job(images(0, 2), 2, first)), Batcher::Admission::Queued);
+        ASSERT_EQ(batcher.submit(job(images(2, 3), 3, second)), Batcher::Admission::Queued);
         // 1 image (or all 5, before the first batch is taken) still waits: 8 more do not fit
-        std::vector<float> eight;
-        for (int s = 0; s < 8; s++) {
-            const std::vector<float> x = image(s);
-            eight.insert(eight.end(), x.begin(), x.end());
-        }
         std::promise<JobResult> unused;
-        EXPECT_EQ(batcher.submit(job(eight, 8, unused)), Batcher::Admission::QueueFull);
+        EXPECT_EQ(batcher.submit(job(images(0, 8), 8, unused)), Batcher::Admission::QueueFull);
     }
     const JobResult a = first.get_future().get(), b = second.get_future().get();
     ASSERT_EQ(a.outcome, JobOutcome::Done);
